@@ -1,0 +1,3 @@
+//! Benches and the load generator for the realtime crates.
+//!
+//! **Status:** not yet implemented; placeholder so the workspace builds.

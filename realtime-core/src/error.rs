@@ -1,0 +1,188 @@
+//! The one error type of `realtime-core`.
+//!
+//! Every fallible operation of the crate returns [`Error`]. Each variant is something a
+//! caller can act on; [`Error::code`] gives a stable snake_case code for wire protocols
+//! and REST bodies, and [`Error::is_temporary`] says whether retrying can succeed.
+
+use std::borrow::Cow;
+
+/// Result alias for `realtime-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `realtime-core` and in the backends behind its traits.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An event name that is not `event.<level>.<action>` (see [`crate::EventType`]).
+    #[error("invalid event type {name:?}: {reason}")]
+    InvalidEventType {
+        /// The rejected name (truncated to 200 bytes).
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A channel name that does not parse (see [`crate::Channel`]).
+    #[error("invalid channel {name:?}: {reason}")]
+    InvalidChannel {
+        /// The rejected name (truncated to 200 bytes).
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// An input field failed validation (ids, emoji, names, limits, JSON shapes).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field that failed, e.g. `room_id`, `emoji`.
+        field: &'static str,
+        /// Why it failed.
+        reason: Cow<'static, str>,
+    },
+    /// Message content longer than the configured limit.
+    #[error("content is {len} bytes, the limit is {max} bytes")]
+    ContentTooLong {
+        /// Length of the rejected content in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The referenced entity does not exist.
+    #[error("{kind} {id:?} not found")]
+    NotFound {
+        /// What was looked up: `user`, `room`, `message`, `invite`, `member`.
+        kind: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// The entity exists already (unique key taken).
+    #[error("{kind} {id:?} already exists")]
+    Conflict {
+        /// What collided: `user`, `room`, `member`, `invite`.
+        kind: &'static str,
+        /// The colliding id.
+        id: String,
+    },
+    /// The acting user is not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// No or bad credentials (missing token, bad signature, expired, wrong algorithm).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(Cow<'static, str>),
+    /// A state machine refused a transition (e.g. `read` → `sent`, accepting a used invite).
+    #[error("invalid transition of {entity} from {from} to {to}")]
+    InvalidTransition {
+        /// The entity kind: `message`, `invite`.
+        entity: &'static str,
+        /// The current state.
+        from: String,
+        /// The requested state.
+        to: String,
+    },
+    /// Something that expires has expired (an invite).
+    #[error("{0} has expired")]
+    Expired(&'static str),
+    /// Too many requests; retry after the given number of milliseconds.
+    #[error("rate limited, retry after {retry_after_ms} ms")]
+    RateLimited {
+        /// Milliseconds until a retry can succeed.
+        retry_after_ms: u64,
+    },
+    /// A session's outbound queue is full or closed (slow consumer or gone).
+    #[error("session {0} is closed or cannot keep up")]
+    SessionClosed(u64),
+    /// A store backend failed (I/O, driver, constraint the caller cannot fix).
+    #[error("store error: {0}")]
+    Store(String),
+    /// A broker backend failed or is unreachable; publishing may succeed later.
+    #[error("broker error: {0}")]
+    Broker(String),
+    /// A JSON payload could not be (de)serialized.
+    #[error("json error: {0}")]
+    Json(String),
+}
+
+impl Error {
+    /// A stable, snake_case code for wire protocols and REST bodies
+    /// (`not_found`, `forbidden`, `rate_limited`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidEventType { .. } => "invalid_event_type",
+            Error::InvalidChannel { .. } => "invalid_channel",
+            Error::Invalid { .. } => "invalid",
+            Error::ContentTooLong { .. } => "content_too_long",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::Forbidden(_) => "forbidden",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::InvalidTransition { .. } => "invalid_transition",
+            Error::Expired(_) => "expired",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::SessionClosed(_) => "session_closed",
+            Error::Store(_) => "store_error",
+            Error::Broker(_) => "broker_error",
+            Error::Json(_) => "invalid_json",
+        }
+    }
+
+    /// Whether the same request may succeed later without change (rate limits, backends).
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            Error::RateLimited { .. } | Error::Store(_) | Error::Broker(_)
+        )
+    }
+
+    /// The HTTP status that fits this error (400, 401, 403, 404, 409, 410, 413, 422, 429, 500, 503),
+    /// following seed 004's REST error table.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::InvalidEventType { .. } | Error::InvalidChannel { .. } | Error::Json(_) => 400,
+            Error::Invalid { .. } => 422,
+            Error::ContentTooLong { .. } => 413,
+            Error::NotFound { .. } => 404,
+            Error::Conflict { .. } | Error::InvalidTransition { .. } => 409,
+            Error::Forbidden(_) => 403,
+            Error::Unauthenticated(_) => 401,
+            Error::Expired(_) => 410,
+            Error::RateLimited { .. } => 429,
+            Error::SessionClosed(_) => 410,
+            Error::Store(_) => 500,
+            Error::Broker(_) => 503,
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::Forbidden(reason.into())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e.to_string())
+    }
+}
+
+/// Truncate untrusted input before putting it in an error message.
+pub(crate) fn clip(s: &str) -> String {
+    if s.len() <= 200 {
+        return s.to_owned();
+    }
+    let mut end = 200;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

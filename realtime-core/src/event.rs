@@ -1,0 +1,516 @@
+//! `Event` and `EventType`: the unit of everything (seed 000, "Event Data Structure").
+//!
+//! An event name is `event.<level>.<action>` where `<action>` may have several dotted
+//! segments (`event.user.typing.start`: level `user`, action `typing.start`). Every name
+//! of seed 000 is a constant on [`EventType`]; custom names such as `event.order.shipped`
+//! are allowed as long as they follow the same grammar.
+//!
+//! ```
+//! use realtime_core::{Event, EventType};
+//! let ev = Event::new(EventType::MESSAGE_SEND, serde_json::json!({"content": "hi"}))
+//!     .with_user("u1")
+//!     .with_room("r1");
+//! let json = serde_json::to_value(&ev).unwrap();
+//! assert_eq!(json["type"], "event.message.send");
+//! assert_eq!(json["level"], "message");
+//! assert_eq!(json["action"], "send");
+//! let back: Event = serde_json::from_value(json).unwrap();
+//! assert_eq!(back, ev);
+//! ```
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result, clip};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+/// Maximum length of an event name in bytes.
+pub const MAX_EVENT_TYPE_LEN: usize = 128;
+/// Maximum length of one dotted segment of an event name.
+pub const MAX_SEGMENT_LEN: usize = 32;
+
+/// A validated event name `event.<level>.<action>`.
+///
+/// Grammar: the literal `event`, then a level segment, then one or more action segments,
+/// joined by `.`; each segment is 1–32 bytes of `[a-z0-9_]`; at most 128 bytes in all.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventType(Cow<'static, str>);
+
+macro_rules! event_types {
+    ($($(#[$doc:meta])* $name:ident = $s:literal;)*) => {
+        impl EventType {
+            $($(#[$doc])* pub const $name: EventType = EventType(Cow::Borrowed($s));)*
+            /// Every event name seed 000 defines, in the seed's order.
+            pub const ALL: &'static [EventType] = &[$(EventType::$name),*];
+        }
+    };
+}
+
+event_types! {
+    /// `event.user.online`: a user's first connection opened (presence).
+    USER_ONLINE = "event.user.online";
+    /// `event.user.offline`: a user's last connection closed and the grace period passed.
+    USER_OFFLINE = "event.user.offline";
+    /// `event.user.typing.start`: a user started typing in a room.
+    USER_TYPING_START = "event.user.typing.start";
+    /// `event.user.typing.stop`: a user stopped typing (explicitly, by TTL, or by sending).
+    USER_TYPING_STOP = "event.user.typing.stop";
+    /// `event.user.status.change`: online/away/offline changed.
+    USER_STATUS_CHANGE = "event.user.status.change";
+    /// `event.user.profile.update`: a user's profile changed.
+    USER_PROFILE_UPDATE = "event.user.profile.update";
+    /// `event.room.create`
+    ROOM_CREATE = "event.room.create";
+    /// `event.room.update`
+    ROOM_UPDATE = "event.room.update";
+    /// `event.room.delete`
+    ROOM_DELETE = "event.room.delete";
+    /// `event.room.join`: a user joined by themselves.
+    ROOM_JOIN = "event.room.join";
+    /// `event.room.leave`: a user left by themselves.
+    ROOM_LEAVE = "event.room.leave";
+    /// `event.room.member.add`: an admin added a member.
+    ROOM_MEMBER_ADD = "event.room.member.add";
+    /// `event.room.member.remove`: an admin removed a member.
+    ROOM_MEMBER_REMOVE = "event.room.member.remove";
+    /// `event.room.invite.create`
+    ROOM_INVITE_CREATE = "event.room.invite.create";
+    /// `event.room.invite.accept`
+    ROOM_INVITE_ACCEPT = "event.room.invite.accept";
+    /// `event.room.invite.reject`
+    ROOM_INVITE_REJECT = "event.room.invite.reject";
+    /// `event.message.send`
+    MESSAGE_SEND = "event.message.send";
+    /// `event.message.edit`
+    MESSAGE_EDIT = "event.message.edit";
+    /// `event.message.delete`
+    MESSAGE_DELETE = "event.message.delete";
+    /// `event.message.read`: a read pointer moved forward.
+    MESSAGE_READ = "event.message.read";
+    /// `event.message.reaction.add`
+    MESSAGE_REACTION_ADD = "event.message.reaction.add";
+    /// `event.message.reaction.remove`
+    MESSAGE_REACTION_REMOVE = "event.message.reaction.remove";
+    /// `event.system.maintenance`
+    SYSTEM_MAINTENANCE = "event.system.maintenance";
+    /// `event.system.shutdown`
+    SYSTEM_SHUTDOWN = "event.system.shutdown";
+    /// `event.system.broadcast`
+    SYSTEM_BROADCAST = "event.system.broadcast";
+}
+
+impl EventType {
+    /// An extension name for seed 001's per-user notifications: `event.user.notification`.
+    pub const USER_NOTIFICATION: EventType = EventType(Cow::Borrowed("event.user.notification"));
+    /// An extension name for message status changes (seed 002): `event.message.status`.
+    pub const MESSAGE_STATUS: EventType = EventType(Cow::Borrowed("event.message.status"));
+
+    /// Parse and validate a name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEventType`] when the name breaks the grammar above.
+    pub fn parse(name: &str) -> Result<EventType> {
+        if let Some(known) = Self::ALL.iter().find(|t| t.as_str() == name) {
+            return Ok(known.clone());
+        }
+        validate_event_type(name)?;
+        Ok(EventType(Cow::Owned(name.to_owned())))
+    }
+
+    /// The whole dotted name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The level: the segment after `event.` (`user`, `room`, `message`, `system`, or custom).
+    pub fn level(&self) -> &str {
+        self.0[6..].split('.').next().unwrap_or_default()
+    }
+
+    /// The action: everything after the level (`send`, `typing.start`, `reaction.add`).
+    pub fn action(&self) -> &str {
+        let rest = &self.0[6..];
+        rest.find('.').map(|i| &rest[i + 1..]).unwrap_or_default()
+    }
+}
+
+fn validate_event_type(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidEventType {
+            name: clip(name),
+            reason,
+        })
+    };
+    if name.len() > MAX_EVENT_TYPE_LEN {
+        return bad("longer than 128 bytes");
+    }
+    let Some(rest) = name.strip_prefix("event.") else {
+        return bad("must start with \"event.\"");
+    };
+    let mut segments = 0;
+    for seg in rest.split('.') {
+        if seg.is_empty() {
+            return bad("empty segment");
+        }
+        if seg.len() > MAX_SEGMENT_LEN {
+            return bad("segment longer than 32 bytes");
+        }
+        if !seg
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return bad("segments may only hold a-z, 0-9 and _");
+        }
+        segments += 1;
+    }
+    if segments < 2 {
+        return bad("needs a level and an action: event.<level>.<action>");
+    }
+    Ok(())
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventType({})", self.0)
+    }
+}
+
+impl FromStr for EventType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EventType::parse(s)
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = Cow::<'de, str>::deserialize(d)?;
+        EventType::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Seed 000's `metadata`: where the event came from. Unknown keys are kept in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The client's description of itself (User-Agent or SDK name), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<String>,
+    /// The client's IP address, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Any other metadata keys.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl EventMetadata {
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.client_info.is_none() && self.ip_address.is_none() && self.extra.is_empty()
+    }
+}
+
+/// One structured event, serialized exactly as seed 000's "Event Data Structure":
+///
+/// ```json
+/// { "id": "<uuid v7>", "type": "event.message.send", "level": "message", "action": "send",
+///   "data": {…}, "metadata": {"client_info": "…", "ip_address": "…"},
+///   "timestamp": "2024-01-01T00:00:00Z", "user_id": "…", "room_id": "…" }
+/// ```
+///
+/// `level` and `action` are derived from `type` when serializing and checked against it
+/// when deserializing. `user_id` and `room_id` are `null` when the event has none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Unique id, a UUID v7 (time-ordered).
+    pub id: uuid::Uuid,
+    /// The dotted event name.
+    pub event_type: EventType,
+    /// Event-specific payload (any JSON; usually an object).
+    pub data: serde_json::Value,
+    /// Where the event came from.
+    pub metadata: EventMetadata,
+    /// When the event happened, UTC, serialized as RFC 3339.
+    pub timestamp: Timestamp,
+    /// The acting user, if any.
+    pub user_id: Option<String>,
+    /// The room the event belongs to, if any.
+    pub room_id: Option<String>,
+}
+
+impl Event {
+    /// A new event stamped with the system time and a fresh UUID v7.
+    pub fn new(event_type: EventType, data: serde_json::Value) -> Event {
+        Event::at(event_type, data, chrono::Utc::now())
+    }
+
+    /// A new event stamped with `timestamp` (for state machines driven by a [`crate::Clock`]).
+    pub fn at(event_type: EventType, data: serde_json::Value, timestamp: Timestamp) -> Event {
+        Event {
+            id: uuid::Uuid::now_v7(),
+            event_type,
+            data,
+            metadata: EventMetadata::default(),
+            timestamp,
+            user_id: None,
+            room_id: None,
+        }
+    }
+
+    /// Set the acting user.
+    pub fn with_user(mut self, user_id: impl Into<String>) -> Event {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Set the room.
+    pub fn with_room(mut self, room_id: impl Into<String>) -> Event {
+        self.room_id = Some(room_id.into());
+        self
+    }
+
+    /// Set the metadata.
+    pub fn with_metadata(mut self, metadata: EventMetadata) -> Event {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Shorthand for `self.event_type.level()`.
+    pub fn level(&self) -> &str {
+        self.event_type.level()
+    }
+
+    /// Shorthand for `self.event_type.action()`.
+    pub fn action(&self) -> &str {
+        self.event_type.action()
+    }
+
+    /// Serialize to JSON bytes (the form stores and brokers carry).
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        // Serializing this type cannot fail: every field is plain data with string keys.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parse from JSON bytes.
+    ///
+    /// # Errors
+    /// [`Error::Json`] for malformed JSON or a wrong shape, [`Error::InvalidEventType`] for a
+    /// bad `type`, [`Error::Invalid`] when `level`/`action` disagree with `type`.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Event> {
+        let wire: WireEvent<'_> = serde_json::from_slice(bytes)?;
+        wire.try_into()
+    }
+}
+
+#[derive(Serialize)]
+struct WireEventRef<'a> {
+    id: &'a uuid::Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a EventType,
+    level: &'a str,
+    action: &'a str,
+    data: &'a serde_json::Value,
+    metadata: &'a EventMetadata,
+    timestamp: &'a Timestamp,
+    user_id: &'a Option<String>,
+    room_id: &'a Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    id: uuid::Uuid,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(default, borrow)]
+    level: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(default)]
+    data: serde_json::Value,
+    #[serde(default)]
+    metadata: EventMetadata,
+    timestamp: Timestamp,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    room_id: Option<String>,
+}
+
+impl TryFrom<WireEvent<'_>> for Event {
+    type Error = Error;
+    fn try_from(w: WireEvent<'_>) -> Result<Event> {
+        let event_type = EventType::parse(&w.event_type)?;
+        if let Some(level) = &w.level
+            && level.as_ref() != event_type.level()
+        {
+            return Err(Error::invalid("level", "does not match the event type"));
+        }
+        if let Some(action) = &w.action
+            && action.as_ref() != event_type.action()
+        {
+            return Err(Error::invalid("action", "does not match the event type"));
+        }
+        Ok(Event {
+            id: w.id,
+            event_type,
+            data: w.data,
+            metadata: w.metadata,
+            timestamp: w.timestamp,
+            user_id: w.user_id,
+            room_id: w.room_id,
+        })
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        WireEventRef {
+            id: &self.id,
+            event_type: &self.event_type,
+            level: self.event_type.level(),
+            action: self.event_type.action(),
+            data: &self.data,
+            metadata: &self.metadata,
+            timestamp: &self.timestamp,
+            user_id: &self.user_id,
+            room_id: &self.room_id,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let wire = WireEvent::deserialize(d)?;
+        wire.try_into().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_name_round_trips() {
+        assert_eq!(EventType::ALL.len(), 25);
+        for t in EventType::ALL {
+            let parsed = EventType::parse(t.as_str()).expect("seed name parses");
+            assert_eq!(&parsed, t);
+            assert_eq!(parsed.to_string(), t.as_str());
+            assert_eq!(
+                format!("event.{}.{}", parsed.level(), parsed.action()),
+                t.as_str()
+            );
+        }
+        assert_eq!(EventType::USER_TYPING_START.level(), "user");
+        assert_eq!(EventType::USER_TYPING_START.action(), "typing.start");
+        assert_eq!(EventType::MESSAGE_REACTION_ADD.action(), "reaction.add");
+    }
+
+    #[test]
+    fn custom_names_allowed_bad_names_rejected() {
+        let t = EventType::parse("event.order.shipped").expect("custom");
+        assert_eq!((t.level(), t.action()), ("order", "shipped"));
+        for bad in [
+            "",
+            "event",
+            "event.",
+            "event.user",
+            "event..send",
+            "event.user.",
+            "Event.user.online",
+            "event.User.online",
+            "event.user.on line",
+            "evt.user.online",
+            "event.user.online\0",
+            &format!("event.user.{}", "a".repeat(33)),
+            &format!("event.{}", ["ab"; 50].join(".")),
+        ] {
+            let err = EventType::parse(bad).expect_err(bad);
+            assert_eq!(err.code(), "invalid_event_type", "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_json_matches_seed_shape() {
+        let mut ev = Event::new(
+            EventType::MESSAGE_SEND,
+            serde_json::json!({"message_id": "m", "content": "Hello world"}),
+        )
+        .with_user("user-uuid")
+        .with_room("room-uuid");
+        ev.metadata.client_info = Some("curl".into());
+        ev.metadata.ip_address = Some("127.0.0.1".into());
+        let v = serde_json::to_value(&ev).expect("serialize");
+        let obj = v.as_object().expect("object");
+        let mut keys: Vec<_> = obj.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "action",
+                "data",
+                "id",
+                "level",
+                "metadata",
+                "room_id",
+                "timestamp",
+                "type",
+                "user_id"
+            ]
+        );
+        assert_eq!(v["metadata"]["ip_address"], "127.0.0.1");
+        assert_eq!(v["id"].as_str().map(|s| &s[14..15]), Some("7"), "uuid v7");
+        let ts = v["timestamp"].as_str().expect("ts");
+        assert!(ts.ends_with('Z') || ts.ends_with("+00:00"), "{ts}");
+        let back = Event::from_json_bytes(&ev.to_json_bytes()).expect("round trip");
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn parses_seed_example_and_rejects_inconsistent_level() {
+        let seed = r#"{
+          "id": "0190a3b4-0000-7000-8000-000000000000",
+          "type": "event.message.send", "level": "message", "action": "send",
+          "data": {"message_id": "msg-uuid", "content": "Hello world", "timestamp": "2024-01-01T00:00:00Z"},
+          "metadata": {"client_info": "...", "ip_address": "..."},
+          "timestamp": "2024-01-01T00:00:00Z", "user_id": "user-uuid", "room_id": "room-uuid"
+        }"#;
+        let ev = Event::from_json_bytes(seed.as_bytes()).expect("seed example parses");
+        assert_eq!(ev.event_type, EventType::MESSAGE_SEND);
+        assert_eq!(ev.metadata.client_info.as_deref(), Some("..."));
+        let wrong = seed.replace(r#""level": "message""#, r#""level": "room""#);
+        assert_eq!(
+            Event::from_json_bytes(wrong.as_bytes())
+                .expect_err("mismatch")
+                .code(),
+            "invalid"
+        );
+        let bad_type = seed.replace("event.message.send", "message.send");
+        assert_eq!(
+            Event::from_json_bytes(bad_type.as_bytes())
+                .expect_err("bad")
+                .code(),
+            "invalid_event_type"
+        );
+        assert_eq!(
+            Event::from_json_bytes(b"{not json")
+                .expect_err("bad")
+                .code(),
+            "invalid_json"
+        );
+    }
+}

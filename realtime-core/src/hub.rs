@@ -1,0 +1,1674 @@
+//! The `Hub`: sessions, subscriptions, fan-out, timers and the chat service operations.
+//!
+//! A host holds one `Hub` (cheap to clone) per process. Transports call
+//! [`Hub::connect`] for each authenticated connection and write what the returned
+//! [`Session`] yields; REST and WebSocket handlers both call the service operations
+//! ([`Hub::send_message`], [`Hub::join_room`], …), which check the acting user's rights,
+//! commit to the [`Store`], and publish events through the [`Broker`].
+//!
+//! Fan-out: every event the broker delivers is encoded once per registered dialect
+//! ([`Encoder`]) and the same [`Bytes`] is queued to each local session subscribed to the
+//! channel — no per-recipient serialization, no waiting, no lock held across an await.
+//!
+//! Which channel an event goes to:
+//!
+//! | events | channel |
+//! |---|---|
+//! | `event.message.*`, `event.user.typing.*`, `event.room.*` | `room:{id}` |
+//! | `event.room.create`, `event.room.member.add/remove`, `event.room.invite.create` | also `user:{id}` of whom it concerns |
+//! | `event.user.online/offline/status.change` | `presence` |
+//! | `event.user.notification` (seed 001) | `user:{id}` |
+//! | `event.system.maintenance/shutdown` | `system` |
+//! | `event.system.broadcast` | `global` |
+//!
+//! Every session is subscribed on connect to `user:{id}`, `presence`, `system`, `global`
+//! and the `room:` channel of each room its user is a member of (up to
+//! [`HubConfig::max_auto_rooms`]); joining or leaving a room updates the subscriptions of
+//! all the user's sessions.
+
+use crate::auth::Identity;
+use crate::broker::{Broker, DeliveryHandler};
+use crate::channel::{Channel, Visibility};
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventType};
+use crate::ids::{RoomId, UserId, new_id, validate_id};
+use crate::message::{
+    Limits, Message, MessageKind, MessageStatus, NewMessage, Reaction, validate_client_id,
+};
+use crate::metrics::{EventMetrics, MetricsSnapshot};
+use crate::presence::{PresenceConfig, PresenceTracker, UserStatus};
+use crate::room::{Invite, Member, Role, Room, RoomPatch, direct_room_id};
+use crate::router::EventRouter;
+use crate::session::{CloseReason, DialectId, Outbound, Push, Session, SessionId, SessionShared};
+use crate::store::{HistoryPage, Store, User};
+use crate::typing::{TypingConfig, TypingTracker};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Encodes events into one wire dialect's frames. Supplied by transports; core knows no
+/// frame format. Return `None` for events the dialect does not carry.
+pub trait Encoder: Send + Sync + 'static {
+    /// The frame for `event` published on `channel`.
+    fn encode(&self, channel: &Channel, event: &Event) -> Option<Bytes>;
+}
+
+/// The identity encoder: the event's JSON (seed 000's Event Data Structure) as is.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonEncoder;
+
+impl Encoder for JsonEncoder {
+    fn encode(&self, _channel: &Channel, event: &Event) -> Option<Bytes> {
+        Some(Bytes::from(event.to_json_bytes()))
+    }
+}
+
+/// Decides who may subscribe to private and presence named channels (`private-…`,
+/// `presence-…`; seed 003's `/api/broadcasting/auth`). Without one, such channels are refused.
+#[async_trait::async_trait]
+pub trait ChannelAuthorizer: Send + Sync + 'static {
+    /// Whether `user_id` may subscribe to `channel`.
+    ///
+    /// # Errors
+    /// Any error refuses the subscription with that error.
+    async fn authorize(&self, user_id: &str, channel: &Channel) -> Result<bool>;
+}
+
+/// Hub settings. All have defaults that suit a chat server.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Size limits for content, names and emoji.
+    pub limits: Limits,
+    /// Presence grace period.
+    pub presence: PresenceConfig,
+    /// Typing TTL.
+    pub typing: TypingConfig,
+    /// Frames a session may have queued (default 1024).
+    pub session_queue_frames: usize,
+    /// Bytes a session may have queued (default 1 MiB, as Centrifuge).
+    pub session_queue_bytes: usize,
+    /// Sessions one user may have open on this node (default 32).
+    pub max_sessions_per_user: usize,
+    /// How long an invite stays valid (default 7 days).
+    pub invite_ttl: Duration,
+    /// Events kept in memory for [`Hub::event_history`] (default 1000).
+    pub event_history: usize,
+    /// Also append every published event to [`Store::append_event`] (default false).
+    pub persist_events: bool,
+    /// Most messages [`Hub::recover`] replays; beyond it the client must reload (default 1000).
+    pub recovery_limit: u32,
+    /// Largest history page (default 100).
+    pub max_page: u32,
+    /// Rooms subscribed automatically on connect (default 1000).
+    pub max_auto_rooms: u32,
+    /// How often presence and typing timers run (default 250 ms).
+    pub tick_interval: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            limits: Limits::default(),
+            presence: PresenceConfig::default(),
+            typing: TypingConfig::default(),
+            session_queue_frames: 1024,
+            session_queue_bytes: 1 << 20,
+            max_sessions_per_user: 32,
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            event_history: 1000,
+            persist_events: false,
+            recovery_limit: 1000,
+            max_page: 100,
+            max_auto_rooms: 1000,
+            tick_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Who performs a privileged operation ([`Hub::notify_user`], [`Hub::broadcast_system`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Trusted server-side code (the host decided the caller may do this).
+    System,
+    /// An end user; refused for privileged operations.
+    User(UserId),
+}
+
+/// Seed 001's notification: `{ type, title, message, data?, timestamp }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `info`, `success`, `warning` or `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Body text.
+    pub message: String,
+    /// Any extra payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// A system event kind (seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemEvent {
+    /// `event.system.maintenance` on `system`.
+    Maintenance,
+    /// `event.system.shutdown` on `system`.
+    Shutdown,
+    /// `event.system.broadcast` on `global`.
+    Broadcast,
+}
+
+/// What to create with [`Hub::create_room`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    /// The id; a UUID v7 when `None`.
+    #[serde(default)]
+    pub id: Option<RoomId>,
+    /// Display name.
+    pub name: String,
+    /// Optional description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Invite-only.
+    #[serde(default)]
+    pub is_private: bool,
+    /// Other users to add as members right away (seed 004's `participants`).
+    #[serde(default)]
+    pub members: Vec<UserId>,
+}
+
+/// What to send with [`Hub::send_message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMessage {
+    /// The room.
+    pub room_id: RoomId,
+    /// The content.
+    pub content: String,
+    /// TEXT (default), SYSTEM or FILE.
+    #[serde(default, rename = "type")]
+    pub kind: MessageKind,
+    /// The client's idempotency key.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// A reconnecting client's position: the last `seq` it saw and the room's `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Since {
+    /// Last seen sequence number.
+    pub seq: u64,
+    /// The epoch it was seen in.
+    pub epoch: String,
+}
+
+/// The result of [`Hub::recover`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Missed messages, oldest first (empty when not recovered).
+    pub messages: Vec<Message>,
+    /// `true`: `messages` is exactly what was missed. `false`: history cannot be replayed
+    /// (epoch changed, or more than the recovery limit was missed); reload the room.
+    pub recovered: bool,
+    /// The room's current epoch.
+    pub epoch: String,
+    /// The room's latest `seq`.
+    pub latest_seq: u64,
+}
+
+struct SubEntry {
+    shared: Arc<SessionShared>,
+    tx: mpsc::Sender<Outbound>,
+}
+
+struct SessionEntry {
+    shared: Arc<SessionShared>,
+    tx: mpsc::Sender<Outbound>,
+    channels: HashSet<Channel>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    clock: Arc<dyn Clock>,
+    config: HubConfig,
+    router: Option<Arc<EventRouter>>,
+    authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    dialects: RwLock<Vec<Arc<dyn Encoder>>>,
+    sessions: RwLock<HashMap<SessionId, SessionEntry>>,
+    subs: RwLock<HashMap<Channel, Vec<SubEntry>>>,
+    /// Serializes local subscription changes so the broker subscribe/unsubscribe of a
+    /// channel's first/last session cannot interleave.
+    sub_lock: tokio::sync::Mutex<()>,
+    presence: Mutex<PresenceTracker>,
+    typing: Mutex<TypingTracker>,
+    metrics: Arc<EventMetrics>,
+    history: Mutex<VecDeque<Arc<Event>>>,
+    next_session: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Builds a [`Hub`].
+pub struct HubBuilder {
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    clock: Arc<dyn Clock>,
+    config: HubConfig,
+    router: Option<Arc<EventRouter>>,
+    authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    metrics: Arc<EventMetrics>,
+}
+
+impl HubBuilder {
+    /// Use this clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Use these settings.
+    pub fn config(mut self, config: HubConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Dispatch every published event through `router` too (on the publishing node).
+    pub fn router(mut self, router: Arc<EventRouter>) -> Self {
+        self.router = Some(router);
+        self
+    }
+    /// Authorize private/presence named channels with `a`.
+    pub fn channel_authorizer(mut self, a: Arc<dyn ChannelAuthorizer>) -> Self {
+        self.authorizer = Some(a);
+        self
+    }
+    /// Share these counters (e.g. with a router's `MetricsLayer`).
+    pub fn metrics(mut self, metrics: Arc<EventMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Build the Hub. When called inside a tokio runtime it spawns the presence/typing
+    /// timer task (every [`HubConfig::tick_interval`]); the task ends when the last `Hub`
+    /// clone is dropped. Without a runtime, call [`Hub::tick`] yourself.
+    pub fn build(self) -> Hub {
+        let inner = Arc::new(Inner {
+            presence: Mutex::new(PresenceTracker::new(self.config.presence)),
+            typing: Mutex::new(TypingTracker::new(self.config.typing)),
+            store: self.store,
+            broker: self.broker,
+            clock: self.clock,
+            config: self.config,
+            router: self.router,
+            authorizer: self.authorizer,
+            dialects: RwLock::new(vec![Arc::new(JsonEncoder)]),
+            sessions: RwLock::default(),
+            subs: RwLock::default(),
+            sub_lock: tokio::sync::Mutex::new(()),
+            metrics: self.metrics,
+            history: Mutex::default(),
+            next_session: AtomicU64::new(1),
+        });
+        let weak = Arc::downgrade(&inner);
+        inner
+            .broker
+            .set_handler(Arc::new(HubDelivery(weak.clone())));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let every = inner.config.tick_interval;
+            rt.spawn(async move {
+                let mut interval = tokio::time::interval(every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    let Some(inner) = weak.upgrade() else { break };
+                    Hub { inner }.tick().await;
+                }
+            });
+        }
+        Hub { inner }
+    }
+}
+
+struct HubDelivery(Weak<Inner>);
+
+impl DeliveryHandler for HubDelivery {
+    fn deliver(&self, channel: &Channel, event: Arc<Event>) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.fan_out(channel, &event);
+        }
+    }
+}
+
+impl Inner {
+    fn fan_out(&self, channel: &Channel, event: &Event) {
+        let mut slow = Vec::new();
+        let mut delivered = 0u64;
+        {
+            let subs = read(&self.subs);
+            let Some(list) = subs.get(channel) else {
+                return;
+            };
+            let dialects = read(&self.dialects);
+            let mut encoded: Vec<Option<Option<Bytes>>> = vec![None; dialects.len()];
+            for s in list {
+                let d = s.shared.dialect.0 as usize;
+                let Some(slot) = encoded.get_mut(d) else {
+                    continue;
+                };
+                let frame = slot.get_or_insert_with(|| dialects[d].encode(channel, event));
+                let Some(frame) = frame else { continue };
+                match s.shared.push(&s.tx, frame) {
+                    Push::Queued => delivered += 1,
+                    Push::Overflow => slow.push(s.shared.clone()),
+                    Push::Gone => {}
+                }
+            }
+        }
+        for s in slow {
+            if s.close(CloseReason::SlowConsumer) {
+                self.metrics.record_slow_consumer();
+                tracing::warn!(session = s.id, user = %s.user_id, "slow consumer disconnected");
+            }
+        }
+        self.metrics.record_deliveries(delivered);
+    }
+}
+
+/// The engine. Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("sessions", &read(&self.inner.sessions).len())
+            .finish()
+    }
+}
+
+fn event_channels(event: &Event) -> Vec<Channel> {
+    let t = &event.event_type;
+    let room = || event.room_id.as_deref().and_then(|r| Channel::room(r).ok());
+    let user_of = |key: &str| {
+        event
+            .data
+            .get(key)
+            .and_then(|v| v.as_str())
+            .and_then(|u| Channel::user(u).ok())
+    };
+    let mut out = Vec::with_capacity(2);
+    match t.level() {
+        "system" => out.push(if *t == EventType::SYSTEM_BROADCAST {
+            Channel::Global
+        } else {
+            Channel::System
+        }),
+        "user" if t.action().starts_with("typing.") => out.extend(room()),
+        "user" if *t == EventType::USER_NOTIFICATION => {
+            out.extend(event.user_id.as_deref().and_then(|u| Channel::user(u).ok()))
+        }
+        "user" => out.push(Channel::Presence),
+        _ => {
+            out.extend(room());
+            if *t == EventType::ROOM_MEMBER_ADD || *t == EventType::ROOM_MEMBER_REMOVE {
+                out.extend(user_of("user_id"));
+            }
+            if *t == EventType::ROOM_INVITE_CREATE {
+                out.extend(user_of("invitee"));
+            }
+            if *t == EventType::ROOM_CREATE {
+                out.extend(event.user_id.as_deref().and_then(|u| Channel::user(u).ok()));
+            }
+        }
+    }
+    out
+}
+
+impl Hub {
+    /// Start building a Hub over `store` and `broker`.
+    pub fn builder(store: Arc<dyn Store>, broker: Arc<dyn Broker>) -> HubBuilder {
+        HubBuilder {
+            store,
+            broker,
+            clock: Arc::new(SystemClock),
+            config: HubConfig::default(),
+            router: None,
+            authorizer: None,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// A Hub over `store` and `broker` with default settings.
+    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>) -> Hub {
+        Self::builder(store, broker).build()
+    }
+
+    /// A Hub on [`crate::MemoryStore`] and [`crate::MemoryBroker`]: nothing else needed.
+    pub fn in_memory() -> Hub {
+        Self::new(
+            Arc::new(crate::MemoryStore::new()),
+            Arc::new(crate::MemoryBroker::new()),
+        )
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// The shared counters themselves.
+    pub fn metrics_handle(&self) -> Arc<EventMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Register a dialect's encoder; sessions connect with the returned id. Dialect 0
+    /// (`DialectId::JSON`) is always [`JsonEncoder`].
+    pub fn register_dialect(&self, encoder: Arc<dyn Encoder>) -> DialectId {
+        let mut d = write(&self.inner.dialects);
+        d.push(encoder);
+        DialectId(u16::try_from(d.len() - 1).unwrap_or(u16::MAX))
+    }
+
+    // ------------------------------------------------------------------ publishing
+
+    /// Publish `event` on `channel`: count it, keep it in the event history, dispatch it
+    /// through the router (if any), and hand it to the broker for fan-out on every node.
+    ///
+    /// # Errors
+    /// [`Error::Broker`] when the broker refuses it.
+    pub async fn publish(&self, channel: &Channel, event: Event) -> Result<()> {
+        self.publish_arc(channel, Arc::new(event)).await
+    }
+
+    async fn publish_arc(&self, channel: &Channel, event: Arc<Event>) -> Result<()> {
+        self.inner.broker.publish(channel, event).await
+    }
+
+    async fn record(&self, event: &Arc<Event>) {
+        let inner = &self.inner;
+        inner.metrics.record_published(&event.event_type);
+        if inner.config.event_history > 0 {
+            let mut h = lock(&inner.history);
+            while h.len() >= inner.config.event_history {
+                h.pop_front();
+            }
+            h.push_back(event.clone());
+        }
+        if inner.config.persist_events
+            && let Err(e) = inner.store.append_event(event).await
+        {
+            tracing::warn!(error = %e, "could not persist event");
+        }
+        if let Some(r) = &inner.router
+            && let Err(e) = r.dispatch(event.clone()).await
+        {
+            tracing::debug!(error = %e, event = %event.event_type, "router handler failed");
+        }
+    }
+
+    /// Publish the events a committed operation caused, each to its channels. Broker
+    /// failures are logged, not returned: the change is committed and clients recover it
+    /// through `seq`.
+    async fn emit(&self, events: Vec<Event>) {
+        for ev in events {
+            let ev = Arc::new(ev);
+            self.record(&ev).await;
+            for ch in event_channels(&ev) {
+                if let Err(e) = self.publish_arc(&ch, ev.clone()).await {
+                    tracing::warn!(error = %e, channel = %ch, "publish failed");
+                }
+            }
+        }
+    }
+
+    async fn add_usernames(&self, mut events: Vec<Event>) -> Vec<Event> {
+        for ev in &mut events {
+            let Some(uid) = ev
+                .data
+                .get("user_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            if let Ok(Some(u)) = self.inner.store.get_user(&uid).await
+                && let Some(obj) = ev.data.as_object_mut()
+            {
+                obj.insert("username".into(), u.username.into());
+            }
+        }
+        events
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    /// Make sure `identity`'s user exists in the store, creating it from the claims
+    /// (`username`, else `name`, else the id) the first time. Returns the user.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad user id; store errors.
+    pub async fn ensure_user(&self, identity: &Identity) -> Result<User> {
+        validate_id("user_id", &identity.user_id)?;
+        let store = &self.inner.store;
+        if let Some(u) = store.get_user(&identity.user_id).await? {
+            return Ok(u);
+        }
+        let now = self.now();
+        let wanted = identity
+            .username
+            .clone()
+            .unwrap_or_else(|| identity.user_id.clone());
+        let mut user = User::new(identity.user_id.clone(), wanted, now);
+        if let Some(name) = identity.claims.get("name").and_then(|v| v.as_str()) {
+            user.display_name = Some(name.to_owned());
+        }
+        match store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(Error::Conflict { .. }) => {
+                if let Some(u) = store.get_user(&identity.user_id).await? {
+                    return Ok(u);
+                }
+                // The username is taken by someone else: fall back to the id.
+                user.username = identity.user_id.clone();
+                store.create_user(&user).await?;
+                Ok(user)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open a session for an authenticated user, encoded in `dialect`. Subscribes it to
+    /// `user:{id}`, `presence`, `system`, `global` and the user's rooms, and marks the user
+    /// online. `device` is a free-form label kept by presence.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] past [`HubConfig::max_sessions_per_user`]; [`Error::Invalid`]
+    /// for an unknown dialect; store and broker errors.
+    pub async fn connect(
+        &self,
+        identity: &Identity,
+        dialect: DialectId,
+        device: Option<String>,
+    ) -> Result<Session> {
+        if dialect.0 as usize >= read(&self.inner.dialects).len() {
+            return Err(Error::invalid("dialect", "not registered"));
+        }
+        let user = self.ensure_user(identity).await?;
+        let inner = &self.inner;
+        let open = read(&inner.sessions)
+            .values()
+            .filter(|s| *s.shared.user_id == *user.id)
+            .count();
+        if open >= inner.config.max_sessions_per_user {
+            return Err(Error::forbidden(format!(
+                "too many connections for this user (limit {})",
+                inner.config.max_sessions_per_user
+            )));
+        }
+        let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(inner.config.session_queue_frames.max(1));
+        let shared = Arc::new(SessionShared::new(
+            id,
+            user.id.as_str().into(),
+            dialect,
+            inner.config.session_queue_bytes,
+        ));
+        write(&inner.sessions).insert(
+            id,
+            SessionEntry {
+                shared: shared.clone(),
+                tx,
+                channels: HashSet::new(),
+            },
+        );
+        let weak = Arc::downgrade(inner);
+        let session = Session {
+            shared,
+            rx,
+            on_drop: Some(Box::new(move |id| {
+                let Some(inner) = weak.upgrade() else { return };
+                if !read(&inner.sessions).contains_key(&id) {
+                    return;
+                }
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { Hub { inner }.disconnect(id).await });
+                }
+            })),
+            done: false,
+        };
+        let mut channels = vec![
+            Channel::user(&user.id)?,
+            Channel::Presence,
+            Channel::System,
+            Channel::Global,
+        ];
+        for r in inner
+            .store
+            .list_rooms(Some(&user.id), 0, inner.config.max_auto_rooms)
+            .await?
+        {
+            channels.push(Channel::room(&r.id)?);
+        }
+        for ch in channels {
+            self.add_local(id, ch).await?;
+        }
+        let now = self.now();
+        let events = lock(&inner.presence).connect(&user.id, id, device, now);
+        if !events.is_empty() {
+            if let Err(e) = inner
+                .store
+                .set_user_status(&user.id, UserStatus::Online, now)
+                .await
+            {
+                tracing::warn!(error = %e, "could not store status");
+            }
+            let events = self.add_usernames(events).await;
+            self.emit(events).await;
+        }
+        Ok(session)
+    }
+}
+
+impl Hub {
+    async fn add_local(&self, id: SessionId, channel: Channel) -> Result<()> {
+        let inner = &self.inner;
+        let _g = inner.sub_lock.lock().await;
+        let first = {
+            let mut sessions = write(&inner.sessions);
+            let Some(entry) = sessions.get_mut(&id) else {
+                return Err(Error::SessionClosed(id));
+            };
+            if !entry.channels.insert(channel.clone()) {
+                return Ok(());
+            }
+            let mut subs = write(&inner.subs);
+            let list = subs.entry(channel.clone()).or_default();
+            list.push(SubEntry {
+                shared: entry.shared.clone(),
+                tx: entry.tx.clone(),
+            });
+            list.len() == 1
+        };
+        if first && let Err(e) = inner.broker.subscribe(&channel).await {
+            self.drop_local(id, &channel);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Remove `id` from `channel` locally; returns whether the channel has no local session left.
+    fn drop_local(&self, id: SessionId, channel: &Channel) -> bool {
+        let inner = &self.inner;
+        if let Some(e) = write(&inner.sessions).get_mut(&id) {
+            e.channels.remove(channel);
+        }
+        let mut subs = write(&inner.subs);
+        let Some(list) = subs.get_mut(channel) else {
+            return false;
+        };
+        list.retain(|s| s.shared.id != id);
+        if list.is_empty() {
+            subs.remove(channel);
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn remove_local(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        let _g = self.inner.sub_lock.lock().await;
+        if self.drop_local(id, channel) {
+            self.inner.broker.unsubscribe(channel).await?;
+        }
+        Ok(())
+    }
+
+    fn sessions_of(&self, user: &str) -> Vec<SessionId> {
+        read(&self.inner.sessions)
+            .values()
+            .filter(|s| *s.shared.user_id == *user)
+            .map(|s| s.shared.id)
+            .collect()
+    }
+
+    async fn subscribe_user(&self, user: &str, channel: &Channel) {
+        for id in self.sessions_of(user) {
+            if let Err(e) = self.add_local(id, channel.clone()).await {
+                tracing::warn!(error = %e, session = id, "auto-subscribe failed");
+            }
+        }
+    }
+
+    async fn unsubscribe_user(&self, user: &str, channel: &Channel) {
+        for id in self.sessions_of(user) {
+            if let Err(e) = self.remove_local(id, channel).await {
+                tracing::warn!(error = %e, session = id, "unsubscribe failed");
+            }
+        }
+    }
+
+    fn session_user(&self, id: SessionId) -> Result<Arc<str>> {
+        read(&self.inner.sessions)
+            .get(&id)
+            .map(|s| s.shared.user_id.clone())
+            .ok_or(Error::SessionClosed(id))
+    }
+
+    /// Subscribe session `id` to `channel` after checking its user's rights: `room:` needs
+    /// membership, `user:` only one's own, `private-`/`presence-` the
+    /// [`ChannelAuthorizer`]; `presence`, `system`, `global` and public names are open.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`], [`Error::NotFound`] (room), [`Error::SessionClosed`], broker errors.
+    pub async fn subscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        let user = self.session_user(id)?;
+        match channel {
+            Channel::Room(room) => {
+                self.room_and_member(&user, room)
+                    .await
+                    .and_then(|(r, m)| r.check_read(m.as_ref()))?;
+            }
+            Channel::User(u) if **u != *user => {
+                return Err(Error::forbidden("user channels are private to their user"));
+            }
+            Channel::Named(_) if channel.visibility() != Visibility::Public => {
+                let ok = match &self.inner.authorizer {
+                    Some(a) => a.authorize(&user, channel).await?,
+                    None => false,
+                };
+                if !ok {
+                    return Err(Error::forbidden("not authorized for this channel"));
+                }
+            }
+            _ => {}
+        }
+        self.add_local(id, channel.clone()).await
+    }
+
+    /// Unsubscribe session `id` from `channel` (idempotent).
+    ///
+    /// # Errors
+    /// Broker errors.
+    pub async fn unsubscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        self.remove_local(id, channel).await
+    }
+
+    /// Close session `id`: drop its subscriptions and update presence (the user goes
+    /// offline after the grace period if this was their last session). Idempotent; also
+    /// done when the [`Session`] is dropped.
+    pub async fn disconnect(&self, id: SessionId) {
+        let inner = &self.inner;
+        let Some(entry) = write(&inner.sessions).remove(&id) else {
+            return;
+        };
+        entry
+            .shared
+            .close(CloseReason::Kicked("disconnected".into()));
+        // Re-insert a stub so remove_local finds nothing to update; then drop channels.
+        for ch in &entry.channels {
+            let _g = inner.sub_lock.lock().await;
+            let last = {
+                let mut subs = write(&inner.subs);
+                match subs.get_mut(ch) {
+                    Some(list) => {
+                        list.retain(|s| s.shared.id != id);
+                        let empty = list.is_empty();
+                        if empty {
+                            subs.remove(ch);
+                        }
+                        empty
+                    }
+                    None => false,
+                }
+            };
+            if last && let Err(e) = inner.broker.unsubscribe(ch).await {
+                tracing::warn!(error = %e, channel = %ch, "broker unsubscribe failed");
+            }
+        }
+        let user = entry.shared.user_id.clone();
+        let now = self.now();
+        let mut events = lock(&inner.presence).disconnect(&user, id, now);
+        if self.sessions_of(&user).is_empty() {
+            events.extend(lock(&inner.typing).user_gone(&user, now));
+        }
+        self.after_presence(events).await;
+    }
+
+    /// Close session `id` from the server side with `reason` (the session's next
+    /// [`Session::recv`] returns [`Outbound::Close`]), then disconnect it.
+    pub async fn kick(&self, id: SessionId, reason: CloseReason) {
+        if let Some(e) = read(&self.inner.sessions).get(&id) {
+            e.shared.close(reason);
+        }
+        self.disconnect(id).await;
+    }
+
+    async fn after_presence(&self, events: Vec<Event>) {
+        for ev in &events {
+            if ev.event_type == EventType::USER_OFFLINE
+                && let Some(u) = &ev.user_id
+                && let Err(e) = self
+                    .inner
+                    .store
+                    .set_user_status(u, UserStatus::Offline, ev.timestamp)
+                    .await
+            {
+                tracing::warn!(error = %e, "could not store status");
+            }
+        }
+        if !events.is_empty() {
+            let events = self.add_usernames(events).await;
+            self.emit(events).await;
+        }
+    }
+
+    /// Run the presence and typing timers now (the Hub's timer task calls this every
+    /// [`HubConfig::tick_interval`]).
+    pub async fn tick(&self) {
+        let now = self.now();
+        let presence = lock(&self.inner.presence).tick(now);
+        let typing = lock(&self.inner.typing).tick(now);
+        self.after_presence(presence).await;
+        if !typing.is_empty() {
+            let typing = self.add_usernames(typing).await;
+            self.emit(typing).await;
+        }
+    }
+
+    /// Number of open sessions on this node.
+    pub fn session_count(&self) -> usize {
+        read(&self.inner.sessions).len()
+    }
+
+    /// A user's presence status on this node.
+    pub fn presence_of(&self, user: &str) -> UserStatus {
+        lock(&self.inner.presence).status(user)
+    }
+
+    /// Users present on this node with their status.
+    pub fn present_users(&self) -> Vec<(UserId, UserStatus)> {
+        lock(&self.inner.presence).present()
+    }
+
+    /// Users typing in `room` now.
+    pub fn typing_in(&self, room: &str) -> Vec<UserId> {
+        lock(&self.inner.typing).typing_in(room)
+    }
+
+    /// The newest `limit` events published by this node, newest first, whose type starts
+    /// with `type_prefix` (seed 000's `GET /api/v1/events/history`).
+    pub fn event_history(&self, type_prefix: Option<&str>, limit: usize) -> Vec<Arc<Event>> {
+        lock(&self.inner.history)
+            .iter()
+            .rev()
+            .filter(|e| type_prefix.is_none_or(|p| e.event_type.as_str().starts_with(p)))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Announce shutdown to everyone (`event.system.shutdown` with `data.reason`), then
+    /// close every local session with [`CloseReason::Shutdown`] once `drain` has passed or
+    /// all queues are empty, whichever is first.
+    pub async fn shutdown(&self, reason: &str, drain: Duration) {
+        let ev = Event::at(
+            EventType::SYSTEM_SHUTDOWN,
+            serde_json::json!({ "reason": reason }),
+            self.now(),
+        );
+        self.emit(vec![ev]).await;
+        let deadline = tokio::time::Instant::now() + drain;
+        while tokio::time::Instant::now() < deadline {
+            let busy = read(&self.inner.sessions)
+                .values()
+                .any(|s| s.tx.capacity() < s.tx.max_capacity());
+            if !busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let ids: Vec<SessionId> = read(&self.inner.sessions).keys().copied().collect();
+        for id in ids {
+            self.kick(id, CloseReason::Shutdown).await;
+        }
+    }
+
+    // ------------------------------------------------------------------ rooms
+
+    async fn room_and_member(&self, actor: &str, room_id: &str) -> Result<(Room, Option<Member>)> {
+        validate_id("room_id", room_id)?;
+        let store = &self.inner.store;
+        let room = store
+            .get_room(room_id)
+            .await?
+            .ok_or_else(|| Error::not_found("room", room_id))?;
+        let member = store.get_member(room_id, actor).await?;
+        Ok((room, member))
+    }
+
+    async fn require_user(&self, user: &str) -> Result<User> {
+        validate_id("user_id", user)?;
+        self.inner
+            .store
+            .get_user(user)
+            .await?
+            .ok_or_else(|| Error::not_found("user", user))
+    }
+
+    /// Create a group room owned by `actor`, with `req.members` as plain members.
+    /// Emits `event.room.create` (and `event.room.member.add` per extra member).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for bad ids/names, [`Error::NotFound`] for unknown members,
+    /// [`Error::Conflict`] for a taken id.
+    pub async fn create_room(&self, actor: &str, req: CreateRoom) -> Result<Room> {
+        let now = self.now();
+        let id = req.id.unwrap_or_else(new_id);
+        let (mut room, owner, mut events) = Room::create_group(
+            id,
+            req.name,
+            actor,
+            req.is_private,
+            &self.inner.config.limits,
+            now,
+        )?;
+        if let Some(d) = req.description {
+            room.update(
+                Some(&owner),
+                RoomPatch {
+                    description: Some(d),
+                    ..RoomPatch::default()
+                },
+                &self.inner.config.limits,
+                now,
+            )?;
+        }
+        let mut members = vec![owner.clone()];
+        let mut extra: Vec<UserId> = req.members.into_iter().filter(|u| u != actor).collect();
+        extra.sort();
+        extra.dedup();
+        for u in &extra {
+            self.require_user(u).await?;
+            let (m, evs) = room.add_member(Some(&owner), u, None, Role::Member, now)?;
+            members.push(m);
+            events.extend(evs);
+        }
+        self.inner.store.create_room(&room, &members).await?;
+        let ch = Channel::room(&room.id)?;
+        for m in &members {
+            self.subscribe_user(&m.user_id, &ch).await;
+        }
+        self.emit(events).await;
+        Ok(room)
+    }
+
+    /// A room, if `actor` may see it (members always; anyone for public group rooms).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn get_room(&self, actor: &str, room_id: &str) -> Result<Room> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        if member.is_none() && (room.is_private || room.kind == crate::room::RoomKind::Direct) {
+            return Err(Error::forbidden("not a member of this room"));
+        }
+        Ok(room)
+    }
+
+    /// Rooms `actor` is a member of, ordered by id.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn list_rooms(&self, actor: &str, offset: u32, limit: u32) -> Result<Vec<Room>> {
+        self.inner
+            .store
+            .list_rooms(
+                Some(actor),
+                offset,
+                limit.min(self.inner.config.max_page.max(1000)),
+            )
+            .await
+    }
+
+    /// Update a room (owner/admin). Emits `event.room.update`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`], [`Error::Invalid`].
+    pub async fn update_room(&self, actor: &str, room_id: &str, patch: RoomPatch) -> Result<Room> {
+        let (mut room, member) = self.room_and_member(actor, room_id).await?;
+        let events = room.update(
+            member.as_ref(),
+            patch,
+            &self.inner.config.limits,
+            self.now(),
+        )?;
+        self.inner.store.update_room(&room).await?;
+        self.emit(events).await;
+        Ok(room)
+    }
+
+    /// Delete a room (owner). Emits `event.room.delete`, then unsubscribes everyone.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn delete_room(&self, actor: &str, room_id: &str) -> Result<()> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        let events = room.delete(member.as_ref(), self.now())?;
+        let members = self.inner.store.list_members(room_id).await?;
+        self.inner.store.delete_room(room_id).await?;
+        self.emit(events).await;
+        let ch = Channel::room(room_id)?;
+        for m in members {
+            self.unsubscribe_user(&m.user_id, &ch).await;
+        }
+        Ok(())
+    }
+
+    /// `actor` joins a public group room (seed 000's room join flow). Emits
+    /// `event.room.join` to the members and subscribes the actor's sessions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`] (private/direct), [`Error::Conflict`] (already a member).
+    pub async fn join_room(&self, actor: &str, room_id: &str) -> Result<Member> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        self.require_user(actor).await?;
+        let (m, events) = room.join(actor, member.as_ref(), self.now())?;
+        self.inner.store.add_member(&m).await?;
+        self.subscribe_user(actor, &Channel::room(room_id)?).await;
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
+        Ok(m)
+    }
+
+    /// `actor` leaves a room. Emits `event.room.leave` (the actor's sessions still get it),
+    /// then unsubscribes the actor's sessions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`] (owner, direct room).
+    pub async fn leave_room(&self, actor: &str, room_id: &str) -> Result<()> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        let events = room.leave(member.as_ref(), self.now())?;
+        self.inner.store.remove_member(room_id, actor).await?;
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
+        self.unsubscribe_user(actor, &Channel::room(room_id)?).await;
+        Ok(())
+    }
+
+    /// Members of a room, for members (and anyone for public group rooms).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn list_members(&self, actor: &str, room_id: &str) -> Result<Vec<Member>> {
+        self.get_room(actor, room_id).await?;
+        self.inner.store.list_members(room_id).await
+    }
+
+    /// `actor` adds `user` with `role`. Emits `event.room.member.add` to the room and the user.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (room, user), [`Error::Forbidden`], [`Error::Conflict`].
+    pub async fn add_member(
+        &self,
+        actor: &str,
+        room_id: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<Member> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        self.require_user(user).await?;
+        let existing = self.inner.store.get_member(room_id, user).await?;
+        let (m, events) =
+            room.add_member(member.as_ref(), user, existing.as_ref(), role, self.now())?;
+        self.inner.store.add_member(&m).await?;
+        self.subscribe_user(user, &Channel::room(room_id)?).await;
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
+        Ok(m)
+    }
+
+    /// `actor` removes `user`. Emits `event.room.member.remove`, then unsubscribes the user.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn remove_member(&self, actor: &str, room_id: &str, user: &str) -> Result<()> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        let target = self.inner.store.get_member(room_id, user).await?;
+        let events = room.remove_member(member.as_ref(), target.as_ref(), self.now())?;
+        self.inner.store.remove_member(room_id, user).await?;
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
+        self.unsubscribe_user(user, &Channel::room(room_id)?).await;
+        Ok(())
+    }
+
+    /// `actor` (owner/admin) creates an invite, for `invitee` only or for anyone holding
+    /// the code, valid for [`HubConfig::invite_ttl`]. Emits `event.room.invite.create`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn create_invite(
+        &self,
+        actor: &str,
+        room_id: &str,
+        invitee: Option<UserId>,
+    ) -> Result<Invite> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        if let Some(u) = &invitee {
+            self.require_user(u).await?;
+        }
+        let code = uuid::Uuid::new_v4().simple().to_string();
+        let (invite, events) = room.create_invite(
+            member.as_ref(),
+            code,
+            invitee,
+            self.inner.config.invite_ttl,
+            self.now(),
+        )?;
+        self.inner.store.create_invite(&invite).await?;
+        self.emit(events).await;
+        Ok(invite)
+    }
+
+    async fn invite_and_room(&self, code: &str) -> Result<(Invite, Room)> {
+        validate_id("code", code)?;
+        let store = &self.inner.store;
+        let invite = store
+            .get_invite(code)
+            .await?
+            .ok_or_else(|| Error::not_found("invite", code))?;
+        let room = store
+            .get_room(&invite.room_id)
+            .await?
+            .ok_or_else(|| Error::not_found("room", &invite.room_id))?;
+        Ok((invite, room))
+    }
+
+    /// `actor` accepts invite `code` and becomes a member. Emits
+    /// `event.room.invite.accept` and `event.room.join`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Expired`], [`Error::InvalidTransition`],
+    /// [`Error::Forbidden`], [`Error::Conflict`].
+    pub async fn accept_invite(&self, actor: &str, code: &str) -> Result<Member> {
+        let (mut invite, room) = self.invite_and_room(code).await?;
+        self.require_user(actor).await?;
+        let existing = self.inner.store.get_member(&room.id, actor).await?;
+        let (m, events) = invite.accept(actor, existing.as_ref(), &room, self.now())?;
+        self.inner.store.answer_invite(&invite, Some(&m)).await?;
+        self.subscribe_user(actor, &Channel::room(&room.id)?).await;
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
+        Ok(m)
+    }
+
+    /// `actor` rejects invite `code`. Emits `event.room.invite.reject`.
+    ///
+    /// # Errors
+    /// As [`Hub::accept_invite`].
+    pub async fn reject_invite(&self, actor: &str, code: &str) -> Result<()> {
+        let (mut invite, _room) = self.invite_and_room(code).await?;
+        let events = invite.reject(actor, self.now())?;
+        self.inner.store.answer_invite(&invite, None).await?;
+        self.emit(events).await;
+        Ok(())
+    }
+
+    /// The direct room of `actor` and `other`, created on first use (seed 004's
+    /// `chat:start_direct`). Emits `event.room.create` to both users when created.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown `other`, [`Error::Invalid`] for `actor == other`.
+    pub async fn start_direct(&self, actor: &str, other: &str) -> Result<Room> {
+        let id = direct_room_id(actor, other)?;
+        if let Some(r) = self.inner.store.get_room(&id).await? {
+            return Ok(r);
+        }
+        self.require_user(other).await?;
+        let (room, members, mut events) = Room::create_direct(actor, other, self.now())?;
+        match self.inner.store.create_room(&room, &members).await {
+            Ok(()) => {}
+            Err(Error::Conflict { .. }) => {
+                return self
+                    .inner
+                    .store
+                    .get_room(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("room", &id));
+            }
+            Err(e) => return Err(e),
+        }
+        let ch = Channel::room(&room.id)?;
+        self.subscribe_user(actor, &ch).await;
+        self.subscribe_user(other, &ch).await;
+        let mut for_other = room.event(EventType::ROOM_CREATE, actor, self.now());
+        for_other.user_id = Some(other.to_owned());
+        events.push(for_other);
+        self.emit(events).await;
+        Ok(room)
+    }
+
+    // ------------------------------------------------------------------ messages
+
+    /// `actor` sends a message (seed 000's message flow). Committed to the store at the
+    /// room's next `seq` before anything is published; a retry with the same `client_id`
+    /// returns the first message and publishes nothing. Stops the actor's typing.
+    /// Emits `event.message.send` whose `data` is the message.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (room), [`Error::Forbidden`] (non-member),
+    /// [`Error::ContentTooLong`], [`Error::Invalid`].
+    pub async fn send_message(&self, actor: &str, req: SendMessage) -> Result<Message> {
+        self.inner.config.limits.check_content(&req.content)?;
+        if let Some(c) = &req.client_id {
+            validate_client_id(c)?;
+        }
+        if req.kind == MessageKind::System {
+            return Err(Error::forbidden("SYSTEM messages are sent by the server"));
+        }
+        let (room, member) = self.room_and_member(actor, &req.room_id).await?;
+        room.check_post(member.as_ref())?;
+        self.insert_and_publish(actor, req).await
+    }
+
+    async fn insert_and_publish(&self, actor: &str, req: SendMessage) -> Result<Message> {
+        let now = self.now();
+        let inserted = self
+            .inner
+            .store
+            .insert_message(NewMessage {
+                id: new_id(),
+                room_id: req.room_id.clone(),
+                sender_id: actor.to_owned(),
+                client_id: req.client_id,
+                content: req.content,
+                kind: req.kind,
+                created_at: now,
+            })
+            .await?;
+        if inserted.created {
+            let mut events = lock(&self.inner.typing).message_sent(&req.room_id, actor, now);
+            let mut ev = inserted.message.event(EventType::MESSAGE_SEND, actor, now);
+            ev.timestamp = inserted.message.created_at;
+            events.insert(0, ev);
+            self.emit(events).await;
+        }
+        Ok(inserted.message)
+    }
+
+    /// Post a SYSTEM message to a room as trusted server code (seed 004's
+    /// "Direct chat started"), sender `system`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a user actor; [`Error::NotFound`].
+    pub async fn send_system_message(
+        &self,
+        actor: &Actor,
+        room_id: &str,
+        content: String,
+    ) -> Result<Message> {
+        if *actor != Actor::System {
+            return Err(Error::forbidden("only the server may post SYSTEM messages"));
+        }
+        self.inner.config.limits.check_content(&content)?;
+        self.insert_and_publish(
+            "system",
+            SendMessage {
+                room_id: room_id.to_owned(),
+                content,
+                kind: MessageKind::System,
+                client_id: None,
+            },
+        )
+        .await
+    }
+
+    async fn message_and_member(
+        &self,
+        actor: &str,
+        message_id: &str,
+    ) -> Result<(Message, Option<Member>)> {
+        validate_id("message_id", message_id)?;
+        let store = &self.inner.store;
+        let msg = store
+            .get_message(message_id)
+            .await?
+            .ok_or_else(|| Error::not_found("message", message_id))?;
+        let member = store.get_member(&msg.room_id, actor).await?;
+        Ok((msg, member))
+    }
+
+    /// A message, for members of its room.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn get_message(&self, actor: &str, message_id: &str) -> Result<Message> {
+        let (msg, member) = self.message_and_member(actor, message_id).await?;
+        if member.is_none() {
+            return Err(Error::forbidden("not a member of this room"));
+        }
+        Ok(msg)
+    }
+
+    /// The sender edits a message. Emits `event.message.edit`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`], [`Error::InvalidTransition`] (deleted), content errors.
+    pub async fn edit_message(
+        &self,
+        actor: &str,
+        message_id: &str,
+        content: String,
+    ) -> Result<Message> {
+        let (mut msg, member) = self.message_and_member(actor, message_id).await?;
+        if member.is_none() {
+            return Err(Error::forbidden("not a member of this room"));
+        }
+        let ev = msg.edit(actor, content, &self.inner.config.limits, self.now())?;
+        self.inner.store.update_message(&msg).await?;
+        self.emit(vec![ev]).await;
+        Ok(msg)
+    }
+
+    /// The sender or a room owner/admin deletes a message (tombstone). Emits `event.message.delete`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`], [`Error::InvalidTransition`] (already deleted).
+    pub async fn delete_message(&self, actor: &str, message_id: &str) -> Result<Message> {
+        let (mut msg, member) = self.message_and_member(actor, message_id).await?;
+        let ev = msg.delete(actor, member.map(|m| m.role), self.now())?;
+        self.inner.store.update_message(&msg).await?;
+        self.emit(vec![ev]).await;
+        Ok(msg)
+    }
+
+    /// Add (`add = true`) or remove a reaction; idempotent per `(user, emoji)`. Emits
+    /// `event.message.reaction.add/remove` only when something changed. Returns whether it did.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`], [`Error::Invalid`] (emoji), [`Error::InvalidTransition`] (deleted message).
+    pub async fn react(
+        &self,
+        actor: &str,
+        message_id: &str,
+        emoji: &str,
+        add: bool,
+    ) -> Result<bool> {
+        self.inner.config.limits.check_emoji(emoji)?;
+        let (msg, member) = self.message_and_member(actor, message_id).await?;
+        if member.is_none() {
+            return Err(Error::forbidden("not a member of this room"));
+        }
+        if msg.is_deleted() {
+            return Err(Error::InvalidTransition {
+                entity: "message",
+                from: "deleted".into(),
+                to: "reacted".into(),
+            });
+        }
+        let now = self.now();
+        let changed = if add {
+            self.inner
+                .store
+                .add_reaction(&Reaction {
+                    message_id: msg.id.clone(),
+                    user_id: actor.to_owned(),
+                    emoji: emoji.to_owned(),
+                    created_at: now,
+                })
+                .await?
+        } else {
+            self.inner
+                .store
+                .remove_reaction(&msg.id, actor, emoji)
+                .await?
+        };
+        if changed {
+            let ty = if add {
+                EventType::MESSAGE_REACTION_ADD
+            } else {
+                EventType::MESSAGE_REACTION_REMOVE
+            };
+            let ev = Event::at(ty, serde_json::json!({ "message_id": msg.id, "room_id": msg.room_id, "user_id": actor, "emoji": emoji }), now)
+                .with_user(actor)
+                .with_room(msg.room_id.clone());
+            self.emit(vec![ev]).await;
+        }
+        Ok(changed)
+    }
+
+    /// Move `actor`'s read pointer in `room_id` to `seq` (the latest when `None`). Emits
+    /// `event.message.read` when it moved. Returns the pointer, which never moves back.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn mark_read(&self, actor: &str, room_id: &str, seq: Option<u64>) -> Result<u64> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        room.check_read(member.as_ref())?;
+        let store = &self.inner.store;
+        let latest = store.latest_seq(room_id).await?;
+        let target = seq.unwrap_or(latest).min(latest);
+        let before = store.read_pointer(room_id, actor).await?;
+        let now = self.now();
+        let after = store
+            .advance_read_pointer(room_id, actor, target, now)
+            .await?;
+        if after > before {
+            let ev = Event::at(
+                EventType::MESSAGE_READ,
+                serde_json::json!({ "room_id": room_id, "user_id": actor, "seq": after }),
+                now,
+            )
+            .with_user(actor)
+            .with_room(room_id);
+            self.emit(vec![ev]).await;
+        }
+        Ok(after)
+    }
+
+    /// `actor` read message `message_id` (seed 000's `POST /messages/:id/read`): moves the
+    /// read pointer to its `seq` and, when the reader is not the sender, advances the
+    /// message status to `READ` (`event.message.status`, seed 002).
+    ///
+    /// # Errors
+    /// As [`Hub::mark_read`].
+    pub async fn read_message(&self, actor: &str, message_id: &str) -> Result<u64> {
+        let mut msg = self.get_message(actor, message_id).await?;
+        let pointer = self.mark_read(actor, &msg.room_id, Some(msg.seq)).await?;
+        if msg.sender_id != actor
+            && !msg.is_deleted()
+            && msg.advance_status(MessageStatus::Read).unwrap_or(false)
+        {
+            self.inner.store.update_message(&msg).await?;
+            let ev = Event::at(EventType::MESSAGE_STATUS, serde_json::json!({ "message_id": msg.id, "room_id": msg.room_id, "status": msg.status }), self.now())
+                .with_user(actor)
+                .with_room(msg.room_id.clone());
+            self.emit(vec![ev]).await;
+        }
+        Ok(pointer)
+    }
+
+    /// Unread messages for `actor` in `room_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn unread_count(&self, actor: &str, room_id: &str) -> Result<u64> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        room.check_read(member.as_ref())?;
+        self.inner.store.unread_count(room_id, actor).await
+    }
+
+    /// A page of history (seed 004's `GET /messages?roomId&before&limit`), for members.
+    /// `limit` is capped at [`HubConfig::max_page`]; 0 means 50.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn history(
+        &self,
+        actor: &str,
+        room_id: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<HistoryPage> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        room.check_read(member.as_ref())?;
+        let limit = if limit == 0 {
+            50
+        } else {
+            limit.min(self.inner.config.max_page)
+        };
+        self.inner.store.history(room_id, before, limit).await
+    }
+
+    /// What `actor` missed in `room_id` since `since` (the reconnect contract): every
+    /// message after `since.seq` in order with `recovered: true`, or `recovered: false`
+    /// when the epoch differs or more than [`HubConfig::recovery_limit`] were missed.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn recover(&self, actor: &str, room_id: &str, since: &Since) -> Result<Recovery> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        room.check_read(member.as_ref())?;
+        let store = &self.inner.store;
+        let latest = store.latest_seq(room_id).await?;
+        let limit = self.inner.config.recovery_limit;
+        let missed = latest.saturating_sub(since.seq);
+        if since.epoch != room.epoch || since.seq > latest || missed > u64::from(limit) {
+            return Ok(Recovery {
+                messages: Vec::new(),
+                recovered: false,
+                epoch: room.epoch,
+                latest_seq: latest,
+            });
+        }
+        let messages = store.messages_after(room_id, since.seq, limit).await?;
+        let recovered = messages.len() as u64 == missed;
+        Ok(Recovery {
+            messages,
+            recovered,
+            epoch: room.epoch,
+            latest_seq: latest,
+        })
+    }
+
+    // ------------------------------------------------------------------ typing, presence
+
+    /// `actor` starts (`true`) or stops typing in `room_id`. Repeated starts are throttled
+    /// (see [`crate::typing`]); typing stops by itself after the TTL.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn typing(&self, actor: &str, room_id: &str, is_typing: bool) -> Result<()> {
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        room.check_post(member.as_ref())?;
+        let now = self.now();
+        let events = {
+            let mut t = lock(&self.inner.typing);
+            if is_typing {
+                t.start(room_id, actor, now)
+            } else {
+                t.stop(room_id, actor, now)
+            }
+        };
+        if !events.is_empty() {
+            let events = self.add_usernames(events).await;
+            self.emit(events).await;
+        }
+        Ok(())
+    }
+
+    /// A connected `actor` sets `online` or `away` (seed 004's `chat:presence`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for `offline`, [`Error::Forbidden`] when not connected here.
+    pub async fn set_status(&self, actor: &str, status: UserStatus) -> Result<()> {
+        let now = self.now();
+        let events = lock(&self.inner.presence).set_status(actor, status, now)?;
+        if !events.is_empty() {
+            self.inner.store.set_user_status(actor, status, now).await?;
+            let events = self.add_usernames(events).await;
+            self.emit(events).await;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ notifications, system
+
+    /// Send seed 001's notification to one user (`event.user.notification` on `user:{id}`,
+    /// data `{type, title, message, data?, timestamp}`). Privileged.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a user actor; [`Error::Invalid`] for a bad kind or user id.
+    pub async fn notify_user(&self, actor: &Actor, user: &str, n: Notification) -> Result<Event> {
+        if *actor != Actor::System {
+            return Err(Error::forbidden("only the server may send notifications"));
+        }
+        validate_id("user_id", user)?;
+        if !matches!(n.kind.as_str(), "info" | "success" | "warning" | "error") {
+            return Err(Error::invalid(
+                "type",
+                "must be info, success, warning or error",
+            ));
+        }
+        let now = self.now();
+        let mut data = serde_json::to_value(&n)?;
+        data["timestamp"] = serde_json::to_value(now)?;
+        let ev = Event::at(EventType::USER_NOTIFICATION, data, now).with_user(user);
+        self.emit(vec![ev.clone()]).await;
+        Ok(ev)
+    }
+
+    /// Publish a system event (seed 000's `POST /api/v1/events/system`). Privileged.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a user actor.
+    pub async fn broadcast_system(
+        &self,
+        actor: &Actor,
+        kind: SystemEvent,
+        data: serde_json::Value,
+    ) -> Result<Event> {
+        if *actor != Actor::System {
+            return Err(Error::forbidden(
+                "only the server may publish system events",
+            ));
+        }
+        let ty = match kind {
+            SystemEvent::Maintenance => EventType::SYSTEM_MAINTENANCE,
+            SystemEvent::Shutdown => EventType::SYSTEM_SHUTDOWN,
+            SystemEvent::Broadcast => EventType::SYSTEM_BROADCAST,
+        };
+        let ev = Event::at(ty, data, self.now());
+        self.emit(vec![ev.clone()]).await;
+        Ok(ev)
+    }
+}

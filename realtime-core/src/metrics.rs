@@ -1,0 +1,95 @@
+//! Event counters (seed 000's `GET /api/v1/events/metrics`).
+//!
+//! Plain atomics and one small map, always on; with feature `metrics` the same counts also
+//! go to the `metrics` facade (`realtime_events_published_total{type}`,
+//! `realtime_deliveries_total`, `realtime_slow_consumers_total`).
+
+use crate::event::EventType;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters shared by the Hub and the router.
+#[derive(Debug, Default)]
+pub struct EventMetrics {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    routed: AtomicU64,
+    failed: AtomicU64,
+    slow_consumers: AtomicU64,
+    by_type: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A point-in-time copy of [`EventMetrics`], serialized as the metrics endpoint's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    /// Events published by this node.
+    pub events_published: u64,
+    /// Frames queued to local sessions (one per session per event).
+    pub deliveries: u64,
+    /// Events dispatched through an `EventRouter` with a `MetricsLayer`.
+    pub events_routed: u64,
+    /// Dispatches that ended in an error.
+    pub events_failed: u64,
+    /// Sessions disconnected because they could not keep up.
+    pub slow_consumers: u64,
+    /// Published events per type.
+    pub by_type: BTreeMap<String, u64>,
+}
+
+impl EventMetrics {
+    /// Count one published event.
+    pub fn record_published(&self, t: &EventType) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        *self
+            .by_type
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(t.as_str().to_owned())
+            .or_default() += 1;
+        #[cfg(feature = "metrics")]
+        metrics::counter!("realtime_events_published_total", "type" => t.as_str().to_owned())
+            .increment(1);
+    }
+
+    /// Count `n` frames queued to sessions.
+    pub fn record_deliveries(&self, n: u64) {
+        self.delivered.fetch_add(n, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("realtime_deliveries_total").increment(n);
+    }
+
+    /// Count one routed event.
+    pub fn record_routed(&self, _t: &EventType) {
+        self.routed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one failed dispatch.
+    pub fn record_failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one slow-consumer disconnect.
+    pub fn record_slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("realtime_slow_consumers_total").increment(1);
+    }
+
+    /// Copy the counters.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            events_published: self.published.load(Ordering::Relaxed),
+            deliveries: self.delivered.load(Ordering::Relaxed),
+            events_routed: self.routed.load(Ordering::Relaxed),
+            events_failed: self.failed.load(Ordering::Relaxed),
+            slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
+            by_type: self
+                .by_type
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Sessions: one per connection, each with a bounded outbound queue.
+//!
+//! The Hub pushes already-encoded frames ([`bytes::Bytes`], shared by every session of
+//! the same dialect) into a session's queue without ever waiting. The queue is bounded
+//! twice: by frame count and by queued bytes ([`crate::HubConfig`]). A session that
+//! overflows either bound is a slow consumer: it gets [`Outbound::Close`] with
+//! [`CloseReason::SlowConsumer`] and receives nothing more; everyone else keeps receiving.
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+/// A session's id, unique within one Hub.
+pub type SessionId = u64;
+
+/// Index of a dialect registered with [`crate::Hub::register_dialect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DialectId(pub(crate) u16);
+
+/// Why the Hub closes a session. Codes are in the WebSocket application range 4000–4999.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The server is shutting down (4002). Reconnect, preferably to another node.
+    Shutdown,
+    /// The outbound queue overflowed (4008). Reconnect and recover with `since`.
+    SlowConsumer,
+    /// The host application closed it (4003), with a reason. Do not reconnect.
+    Kicked(String),
+}
+
+impl CloseReason {
+    /// The close code.
+    pub fn code(&self) -> u16 {
+        match self {
+            CloseReason::Shutdown => 4002,
+            CloseReason::Kicked(_) => 4003,
+            CloseReason::SlowConsumer => 4008,
+        }
+    }
+
+    /// Whether a client should reconnect.
+    pub fn reconnect(&self) -> bool {
+        !matches!(self, CloseReason::Kicked(_))
+    }
+
+    /// A short text for the close frame.
+    pub fn text(&self) -> &str {
+        match self {
+            CloseReason::Shutdown => "server shutting down",
+            CloseReason::SlowConsumer => "slow consumer",
+            CloseReason::Kicked(r) => r,
+        }
+    }
+}
+
+/// What a session's writer receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// An encoded frame to write as is.
+    Frame(Bytes),
+    /// Close the connection with this reason; nothing follows.
+    Close(CloseReason),
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub(crate) id: SessionId,
+    pub(crate) user_id: Arc<str>,
+    pub(crate) dialect: DialectId,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    closed: AtomicBool,
+    close: Mutex<Option<CloseReason>>,
+    notify: Notify,
+}
+
+/// Result of [`SessionShared::push`].
+pub(crate) enum Push {
+    Queued,
+    Overflow,
+    Gone,
+}
+
+impl SessionShared {
+    pub(crate) fn new(
+        id: SessionId,
+        user_id: Arc<str>,
+        dialect: DialectId,
+        max_bytes: usize,
+    ) -> Self {
+        SessionShared {
+            id,
+            user_id,
+            dialect,
+            queued_bytes: AtomicUsize::new(0),
+            max_bytes,
+            closed: AtomicBool::new(false),
+            close: Mutex::new(None),
+            notify: Notify::new(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queue `frame` without waiting.
+    pub(crate) fn push(&self, tx: &mpsc::Sender<Outbound>, frame: &Bytes) -> Push {
+        if self.is_closed() {
+            return Push::Gone;
+        }
+        let len = frame.len();
+        if self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Push::Overflow;
+        }
+        match tx.try_send(Outbound::Frame(frame.clone())) {
+            Ok(()) => Push::Queued,
+            Err(e) => {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Push::Overflow,
+                    mpsc::error::TrySendError::Closed(_) => Push::Gone,
+                }
+            }
+        }
+    }
+
+    /// Mark closed with `reason` (first reason wins). Returns whether this call closed it.
+    pub(crate) fn close(&self, reason: CloseReason) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *self.close.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.notify.notify_one();
+        true
+    }
+
+    fn take_close(&self) -> Option<CloseReason> {
+        self.close.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// One connection's end of the Hub: read frames with [`Session::recv`] and write them to
+/// the socket. Dropping it disconnects the session from the Hub (presence, subscriptions).
+pub struct Session {
+    pub(crate) shared: Arc<SessionShared>,
+    pub(crate) rx: mpsc::Receiver<Outbound>,
+    pub(crate) on_drop: Option<Box<dyn FnOnce(SessionId) + Send + Sync>>,
+    pub(crate) done: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.shared.id)
+            .field("user_id", &self.shared.user_id)
+            .finish()
+    }
+}
+
+impl Session {
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.shared.id
+    }
+
+    /// The authenticated user.
+    pub fn user_id(&self) -> &str {
+        &self.shared.user_id
+    }
+
+    /// The dialect frames are encoded in.
+    pub fn dialect(&self) -> DialectId {
+        self.shared.dialect
+    }
+
+    /// Bytes queued and not yet received.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Acquire)
+    }
+
+    fn account(&self, m: &Outbound) {
+        if let Outbound::Frame(b) = m {
+            self.shared
+                .queued_bytes
+                .fetch_sub(b.len(), Ordering::AcqRel);
+        }
+    }
+
+    /// The next frame, waiting for one. After a [`Outbound::Close`] (returned once, ahead
+    /// of anything still queued) or when the Hub is gone, `None`.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if self.shared.is_closed() {
+                self.done = true;
+                return self.shared.take_close().map(Outbound::Close);
+            }
+            tokio::select! {
+                biased;
+                () = self.shared.notify.notified() => continue,
+                m = self.rx.recv() => {
+                    if let Some(m) = &m {
+                        self.account(m);
+                    } else {
+                        self.done = true;
+                    }
+                    return m;
+                }
+            }
+        }
+    }
+
+    /// The next frame if one is queued now (for writers that batch: `recv` one, then
+    /// `try_recv` the rest before flushing).
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        if self.done {
+            return None;
+        }
+        if self.shared.is_closed() {
+            self.done = true;
+            return self.shared.take_close().map(Outbound::Close);
+        }
+        let m = self.rx.try_recv().ok()?;
+        self.account(&m);
+        Some(m)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f(self.shared.id);
+        }
+    }
+}
+
+impl DialectId {
+    /// The built-in dialect: each event's JSON as is ([`crate::JsonEncoder`]).
+    pub const JSON: DialectId = DialectId(0);
+}
