@@ -439,7 +439,7 @@ impl Store for MemoryStore {
             .filter(|r| &r.message_id == message_id)
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        v.sort_by_key(|a| a.created_at);
         Ok(v)
     }
 
@@ -494,11 +494,12 @@ impl Store for MemoryStore {
             favorite.kind.as_str(),
         );
         Ok(if on {
-            if d.favorites.contains_key(&key) {
-                false
-            } else {
-                d.favorites.insert(key, favorite.clone());
-                true
+            match d.favorites.entry(key) {
+                std::collections::btree_map::Entry::Occupied(_) => false,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(favorite.clone());
+                    true
+                }
             }
         } else {
             d.favorites.remove(&key).is_some()
@@ -513,7 +514,7 @@ impl Store for MemoryStore {
             .filter(|f| f.user_id == user_id)
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        v.sort_by_key(|a| a.created_at);
         Ok(v)
     }
 
