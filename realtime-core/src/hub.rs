@@ -15,11 +15,18 @@
 //! | events | channel |
 //! |---|---|
 //! | `event.message.*`, `event.user.typing.*`, `event.room.*` | `room:{id}` |
-//! | `event.room.create`, `event.room.member.add/remove`, `event.room.invite.create` | also `user:{id}` of whom it concerns |
+//! | `event.room.create`, `event.room.join`, `event.room.member.add` | also `user:{id}` of each user added |
+//! | `event.room.invite.create` | also `user:{invitee}` |
 //! | `event.user.online/offline/status.change` | `presence` |
 //! | `event.user.notification` (seed 001) | `user:{id}` |
 //! | `event.system.maintenance/shutdown` | `system` |
 //! | `event.system.broadcast` | `global` |
+//!
+//! A session gets each event once: the `user:{id}` copy of a room event is skipped for
+//! sessions already holding that room's channel. Every node keeps its sessions'
+//! subscriptions in step with membership by watching these events: additions seen on
+//! `user:{id}` subscribe that user's local sessions to the room; `leave`, `member.remove`
+//! and `delete` seen on `room:{id}` unsubscribe them (after they received the event).
 //!
 //! Every session is subscribed on connect to `user:{id}`, `presence`, `system`, `global`
 //! and the `room:` channel of each room its user is a member of (up to
@@ -347,8 +354,26 @@ struct HubDelivery(Weak<Inner>);
 
 impl DeliveryHandler for HubDelivery {
     fn deliver(&self, channel: &Channel, event: Arc<Event>) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.fan_out(channel, &event);
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        inner.fan_out(channel, &event);
+        if let Some((user, room, add)) = membership_change(channel, &event)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let hub = Hub { inner };
+            rt.spawn(async move {
+                let ids = match &user {
+                    Some(u) => hub.sessions_of(u),
+                    None => read(&hub.inner.sessions).keys().copied().collect(),
+                };
+                for id in ids {
+                    let r = if add { hub.add_local(id, room.clone()).await } else { hub.remove_local(id, &room).await };
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, session = id, "membership subscription change failed");
+                    }
+                }
+            });
         }
     }
 }
@@ -358,13 +383,28 @@ impl Inner {
         let mut slow = Vec::new();
         let mut delivered = 0u64;
         {
+            // Lock order everywhere: sessions, then subs.
+            let sessions = read(&self.sessions);
             let subs = read(&self.subs);
             let Some(list) = subs.get(channel) else {
                 return;
             };
+            // The user-channel copy of a room event is for sessions not in that room yet
+            // (see `Hub::emit_to`); sessions holding the room channel get the room copy.
+            let skip_room = match (channel, &event.room_id) {
+                (Channel::User(_), Some(r)) => Channel::room(r).ok(),
+                _ => None,
+            };
             let dialects = read(&self.dialects);
             let mut encoded: Vec<Option<Option<Bytes>>> = vec![None; dialects.len()];
             for s in list {
+                if let Some(room) = &skip_room
+                    && sessions
+                        .get(&s.shared.id)
+                        .is_some_and(|e| e.channels.contains(room))
+                {
+                    continue;
+                }
                 let d = s.shared.dialect.0 as usize;
                 let Some(slot) = encoded.get_mut(d) else {
                     continue;
@@ -385,6 +425,29 @@ impl Inner {
             }
         }
         self.metrics.record_deliveries(delivered);
+    }
+}
+
+/// Membership changes seen on a channel that change this node's subscriptions:
+/// additions arrive on `user:{id}` (the user's sessions are not in the room yet),
+/// removals on `room:{id}` (after the removed user's sessions got the event).
+fn membership_change(channel: &Channel, event: &Event) -> Option<(Option<UserId>, Channel, bool)> {
+    let t = &event.event_type;
+    let room = Channel::room(event.room_id.as_deref()?).ok()?;
+    match channel {
+        Channel::User(u)
+            if *t == EventType::ROOM_JOIN
+                || *t == EventType::ROOM_MEMBER_ADD
+                || *t == EventType::ROOM_CREATE =>
+        {
+            Some((Some(u.to_string()), room, true))
+        }
+        Channel::Room(_) if *t == EventType::ROOM_LEAVE || *t == EventType::ROOM_MEMBER_REMOVE => {
+            let u = event.data.get("user_id")?.as_str()?;
+            Some((Some(u.to_owned()), room, false))
+        }
+        Channel::Room(_) if *t == EventType::ROOM_DELETE => Some((None, room, false)),
+        _ => None,
     }
 }
 
@@ -426,14 +489,8 @@ fn event_channels(event: &Event) -> Vec<Channel> {
         "user" => out.push(Channel::Presence),
         _ => {
             out.extend(room());
-            if *t == EventType::ROOM_MEMBER_ADD || *t == EventType::ROOM_MEMBER_REMOVE {
-                out.extend(user_of("user_id"));
-            }
             if *t == EventType::ROOM_INVITE_CREATE {
                 out.extend(user_of("invitee"));
-            }
-            if *t == EventType::ROOM_CREATE {
-                out.extend(event.user_id.as_deref().and_then(|u| Channel::user(u).ok()));
             }
         }
     }
@@ -540,10 +597,19 @@ impl Hub {
     /// failures are logged, not returned: the change is committed and clients recover it
     /// through `seq`.
     async fn emit(&self, events: Vec<Event>) {
+        self.emit_to(events, &[]).await;
+    }
+
+    /// [`Hub::emit`], also publishing each event to `user:{id}` of `users`: how users who
+    /// are not yet in a room's channel — on any node — learn that they were added. Their
+    /// nodes subscribe their sessions on seeing it; sessions already in the room skip
+    /// that copy, so nobody gets an event twice.
+    async fn emit_to(&self, events: Vec<Event>, users: &[&str]) {
         for ev in events {
             let ev = Arc::new(ev);
             self.record(&ev).await;
-            for ch in event_channels(&ev) {
+            let extra = users.iter().filter_map(|u| Channel::user(u).ok());
+            for ch in event_channels(&ev).into_iter().chain(extra) {
                 if let Err(e) = self.publish_arc(&ch, ev.clone()).await {
                     tracing::warn!(error = %e, channel = %ch, "publish failed");
                 }
@@ -1028,7 +1094,8 @@ impl Hub {
         for m in &members {
             self.subscribe_user(&m.user_id, &ch).await;
         }
-        self.emit(events).await;
+        let users: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+        self.emit_to(events, &users).await;
         Ok(room)
     }
 
@@ -1105,7 +1172,7 @@ impl Hub {
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(actor, &Channel::room(room_id)?).await;
         let events = self.add_usernames(events).await;
-        self.emit(events).await;
+        self.emit_to(events, &[actor]).await;
         Ok(m)
     }
 
@@ -1152,7 +1219,7 @@ impl Hub {
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(user, &Channel::room(room_id)?).await;
         let events = self.add_usernames(events).await;
-        self.emit(events).await;
+        self.emit_to(events, &[user]).await;
         Ok(m)
     }
 
@@ -1227,7 +1294,7 @@ impl Hub {
         self.inner.store.answer_invite(&invite, Some(&m)).await?;
         self.subscribe_user(actor, &Channel::room(&room.id)?).await;
         let events = self.add_usernames(events).await;
-        self.emit(events).await;
+        self.emit_to(events, &[actor]).await;
         Ok(m)
     }
 
@@ -1254,7 +1321,7 @@ impl Hub {
             return Ok(r);
         }
         self.require_user(other).await?;
-        let (room, members, mut events) = Room::create_direct(actor, other, self.now())?;
+        let (room, members, events) = Room::create_direct(actor, other, self.now())?;
         match self.inner.store.create_room(&room, &members).await {
             Ok(()) => {}
             Err(Error::Conflict { .. }) => {
@@ -1270,10 +1337,7 @@ impl Hub {
         let ch = Channel::room(&room.id)?;
         self.subscribe_user(actor, &ch).await;
         self.subscribe_user(other, &ch).await;
-        let mut for_other = room.event(EventType::ROOM_CREATE, actor, self.now());
-        for_other.user_id = Some(other.to_owned());
-        events.push(for_other);
-        self.emit(events).await;
+        self.emit_to(events, &[actor, other]).await;
         Ok(room)
     }
 

@@ -32,7 +32,9 @@ fn uid(prefix: &str) -> String {
 
 /// Now, truncated to milliseconds so every backend stores it exactly.
 fn now() -> crate::Timestamp {
-    Utc::now().duration_trunc(TimeDelta::milliseconds(1)).unwrap_or_else(|_| Utc::now())
+    Utc::now()
+        .duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or_else(|_| Utc::now())
 }
 
 fn new_msg(room: &str, sender: &str, content: &str, client_id: Option<&str>) -> NewMessage {
@@ -90,27 +92,72 @@ pub async fn users(store: &dyn Store) {
     u.email = Some("a@example.com".into());
     u.password_hash = Some("$argon2id$v=19$fake".into());
     store.create_user(&u).await.expect("create_user");
-    assert!(matches!(store.create_user(&u).await, Err(Error::Conflict { .. })), "duplicate id must conflict");
+    assert!(
+        matches!(store.create_user(&u).await, Err(Error::Conflict { .. })),
+        "duplicate id must conflict"
+    );
     let same_name = User::new(uid("u"), u.username.clone(), now());
-    assert!(matches!(store.create_user(&same_name).await, Err(Error::Conflict { .. })), "duplicate username must conflict");
-    let got = store.get_user(&id).await.expect("get_user").expect("user exists");
+    assert!(
+        matches!(
+            store.create_user(&same_name).await,
+            Err(Error::Conflict { .. })
+        ),
+        "duplicate username must conflict"
+    );
+    let got = store
+        .get_user(&id)
+        .await
+        .expect("get_user")
+        .expect("user exists");
     assert_eq!(got, u, "user round-trips");
-    assert_eq!(got.password_hash, u.password_hash, "password hash is stored");
-    assert_eq!(store.get_user_by_username(&u.username).await.expect("by name").map(|x| x.id), Some(id.clone()));
+    assert_eq!(
+        got.password_hash, u.password_hash,
+        "password hash is stored"
+    );
+    assert_eq!(
+        store
+            .get_user_by_username(&u.username)
+            .await
+            .expect("by name")
+            .map(|x| x.id),
+        Some(id.clone())
+    );
     assert!(store.get_user(&uid("none")).await.expect("get").is_none());
     u.display_name = Some("Ann \"Quote\" O'Neil 😀".into());
     store.update_user(&u).await.expect("update_user");
-    assert_eq!(store.get_user(&id).await.expect("get").expect("some").display_name, u.display_name);
+    assert_eq!(
+        store
+            .get_user(&id)
+            .await
+            .expect("get")
+            .expect("some")
+            .display_name,
+        u.display_name
+    );
     let ghost = User::new(uid("ghost"), uid("ghost"), now());
-    assert!(matches!(store.update_user(&ghost).await, Err(Error::NotFound { .. })), "update of unknown user");
+    assert!(
+        matches!(store.update_user(&ghost).await, Err(Error::NotFound { .. })),
+        "update of unknown user"
+    );
     let t = now();
-    store.set_user_status(&id, UserStatus::Away, t).await.expect("status");
+    store
+        .set_user_status(&id, UserStatus::Away, t)
+        .await
+        .expect("status");
     let got = store.get_user(&id).await.expect("get").expect("some");
     assert_eq!((got.status, got.last_seen), (UserStatus::Away, Some(t)));
-    assert!(matches!(store.set_user_status(&ghost.id, UserStatus::Online, t).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store
+            .set_user_status(&ghost.id, UserStatus::Online, t)
+            .await,
+        Err(Error::NotFound { .. })
+    ));
     let page = store.list_users(0, 1_000_000).await.expect("list");
     assert!(page.iter().any(|x| x.id == id));
-    assert!(page.windows(2).all(|w| w[0].id < w[1].id), "users ordered by id");
+    assert!(
+        page.windows(2).all(|w| w[0].id < w[1].id),
+        "users ordered by id"
+    );
     assert_eq!(store.list_users(0, 1).await.expect("list").len(), 1);
     assert!(store.delete_user(&id).await.expect("delete"));
     assert!(!store.delete_user(&id).await.expect("delete again"));
@@ -120,40 +167,90 @@ pub async fn users(store: &dyn Store) {
 pub async fn rooms_and_members(store: &dyn Store) {
     let (owner, alice) = (uid("owner"), uid("alice"));
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner)]).await.expect("create_room");
-    assert!(matches!(store.create_room(&r, &[]).await, Err(Error::Conflict { .. })), "duplicate room");
-    assert_eq!(store.get_room(&r.id).await.expect("get").as_ref(), Some(&r), "room round-trips");
+    store
+        .create_room(&r, &[member(&r.id, &owner, Role::Owner)])
+        .await
+        .expect("create_room");
+    assert!(
+        matches!(
+            store.create_room(&r, &[]).await,
+            Err(Error::Conflict { .. })
+        ),
+        "duplicate room"
+    );
+    assert_eq!(
+        store.get_room(&r.id).await.expect("get").as_ref(),
+        Some(&r),
+        "room round-trips"
+    );
     let mut r2 = r.clone();
     r2.name = "Renamed 'room' \"x\"".into();
     r2.is_private = true;
     store.update_room(&r2).await.expect("update_room");
     assert_eq!(store.get_room(&r.id).await.expect("get"), Some(r2.clone()));
-    assert!(matches!(store.update_room(&room(&uid("none"), &owner)).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.update_room(&room(&uid("none"), &owner)).await,
+        Err(Error::NotFound { .. })
+    ));
     let mut m = member(&r.id, &alice, Role::Member);
     m.joined_at += TimeDelta::seconds(1);
     store.add_member(&m).await.expect("add_member");
-    assert!(matches!(store.add_member(&m).await, Err(Error::Conflict { .. })), "member twice");
     assert!(
-        matches!(store.add_member(&member(&uid("none"), &alice, Role::Member)).await, Err(Error::NotFound { .. })),
+        matches!(store.add_member(&m).await, Err(Error::Conflict { .. })),
+        "member twice"
+    );
+    assert!(
+        matches!(
+            store
+                .add_member(&member(&uid("none"), &alice, Role::Member))
+                .await,
+            Err(Error::NotFound { .. })
+        ),
         "member of unknown room"
     );
-    assert_eq!(store.get_member(&r.id, &alice).await.expect("get_member"), Some(m.clone()));
+    assert_eq!(
+        store.get_member(&r.id, &alice).await.expect("get_member"),
+        Some(m.clone())
+    );
     let members = store.list_members(&r.id).await.expect("list_members");
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].role, Role::Owner, "members ordered by joined_at");
-    let mine = store.list_rooms(Some(&alice), 0, 100).await.expect("list_rooms");
+    let mine = store
+        .list_rooms(Some(&alice), 0, 100)
+        .await
+        .expect("list_rooms");
     assert_eq!(mine.iter().map(|x| &x.id).collect::<Vec<_>>(), [&r.id]);
-    assert!(store.list_rooms(Some(&uid("nobody")), 0, 100).await.expect("list").is_empty());
+    assert!(
+        store
+            .list_rooms(Some(&uid("nobody")), 0, 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     assert!(store.remove_member(&r.id, &alice).await.expect("remove"));
-    assert!(!store.remove_member(&r.id, &alice).await.expect("remove again"));
-    assert!(store.get_member(&r.id, &alice).await.expect("get").is_none());
+    assert!(
+        !store
+            .remove_member(&r.id, &alice)
+            .await
+            .expect("remove again")
+    );
+    assert!(
+        store
+            .get_member(&r.id, &alice)
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 /// Invites.
 pub async fn invites(store: &dyn Store) {
     let owner = uid("owner");
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner)]).await.expect("room");
+    store
+        .create_room(&r, &[member(&r.id, &owner, Role::Owner)])
+        .await
+        .expect("room");
     let t = now();
     let inv = Invite {
         code: uid("code"),
@@ -167,27 +264,54 @@ pub async fn invites(store: &dyn Store) {
         responded_at: None,
     };
     store.create_invite(&inv).await.expect("create_invite");
-    assert!(matches!(store.create_invite(&inv).await, Err(Error::Conflict { .. })));
-    assert_eq!(store.get_invite(&inv.code).await.expect("get"), Some(inv.clone()));
+    assert!(matches!(
+        store.create_invite(&inv).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(
+        store.get_invite(&inv.code).await.expect("get"),
+        Some(inv.clone())
+    );
     let mut answered = inv.clone();
     answered.state = InviteState::Accepted;
     answered.responded_by = Some("bob".into());
     answered.responded_at = Some(t);
     let m = member(&r.id, "bob", Role::Member);
-    store.answer_invite(&answered, Some(&m)).await.expect("answer");
-    assert_eq!(store.get_invite(&inv.code).await.expect("get"), Some(answered.clone()));
-    assert_eq!(store.get_member(&r.id, "bob").await.expect("member"), Some(m));
-    assert!(matches!(store.answer_invite(&answered, None).await, Err(Error::Conflict { .. })), "answered twice");
+    store
+        .answer_invite(&answered, Some(&m))
+        .await
+        .expect("answer");
+    assert_eq!(
+        store.get_invite(&inv.code).await.expect("get"),
+        Some(answered.clone())
+    );
+    assert_eq!(
+        store.get_member(&r.id, "bob").await.expect("member"),
+        Some(m)
+    );
+    assert!(
+        matches!(
+            store.answer_invite(&answered, None).await,
+            Err(Error::Conflict { .. })
+        ),
+        "answered twice"
+    );
     let mut ghost = inv.clone();
     ghost.code = uid("none");
-    assert!(matches!(store.answer_invite(&ghost, None).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.answer_invite(&ghost, None).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 /// Messages: sequence, idempotency, verbatim content, updates, history, recovery.
 pub async fn messages(store: &dyn Store) {
     let owner = uid("owner");
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner)]).await.expect("room");
+    store
+        .create_room(&r, &[member(&r.id, &owner, Role::Owner)])
+        .await
+        .expect("room");
     assert_eq!(store.latest_seq(&r.id).await.expect("latest"), 0);
     let nasty = [
         "plain",
@@ -199,69 +323,155 @@ pub async fn messages(store: &dyn Store) {
     ];
     let mut ids = Vec::new();
     for (i, c) in nasty.iter().enumerate() {
-        let ins = store.insert_message(new_msg(&r.id, &owner, c, None)).await.expect("insert");
+        let ins = store
+            .insert_message(new_msg(&r.id, &owner, c, None))
+            .await
+            .expect("insert");
         assert!(ins.created);
         assert_eq!(ins.message.seq, i as u64 + 1, "seq is gapless from 1");
         assert_eq!(ins.message.status, MessageStatus::Sent);
-        let back = store.get_message(&ins.message.id).await.expect("get").expect("some");
+        let back = store
+            .get_message(&ins.message.id)
+            .await
+            .expect("get")
+            .expect("some");
         assert_eq!(back.content, *c, "content round-trips verbatim");
         assert_eq!(back, ins.message);
         ids.push(ins.message.id);
     }
-    let first = store.insert_message(new_msg(&r.id, &owner, "retry me", Some("c-1"))).await.expect("insert");
-    let again = store.insert_message(new_msg(&r.id, &owner, "retry me (2)", Some("c-1"))).await.expect("retry");
+    let first = store
+        .insert_message(new_msg(&r.id, &owner, "retry me", Some("c-1")))
+        .await
+        .expect("insert");
+    let again = store
+        .insert_message(new_msg(&r.id, &owner, "retry me (2)", Some("c-1")))
+        .await
+        .expect("retry");
     assert!(first.created && !again.created, "retry is idempotent");
-    assert_eq!(again.message, first.message, "retry returns the first message");
-    let other = store.insert_message(new_msg(&r.id, "someone-else", "x", Some("c-1"))).await.expect("other sender");
+    assert_eq!(
+        again.message, first.message,
+        "retry returns the first message"
+    );
+    let other = store
+        .insert_message(new_msg(&r.id, "someone-else", "x", Some("c-1")))
+        .await
+        .expect("other sender");
     assert!(other.created, "client ids are per sender");
-    assert!(matches!(store.insert_message(new_msg(&uid("none"), &owner, "x", None)).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store
+            .insert_message(new_msg(&uid("none"), &owner, "x", None))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
     let latest = store.latest_seq(&r.id).await.expect("latest");
     assert_eq!(latest, nasty.len() as u64 + 2);
 
-    let mut m = store.get_message(&ids[0]).await.expect("get").expect("some");
+    let mut m = store
+        .get_message(&ids[0])
+        .await
+        .expect("get")
+        .expect("some");
     m.content = "edited".into();
     m.edited_at = Some(now());
     m.status = MessageStatus::Read;
     store.update_message(&m).await.expect("update");
-    assert_eq!(store.get_message(&m.id).await.expect("get"), Some(m.clone()));
+    assert_eq!(
+        store.get_message(&m.id).await.expect("get"),
+        Some(m.clone())
+    );
     m.content.clear();
     m.deleted_at = Some(now());
     store.update_message(&m).await.expect("tombstone");
-    assert!(store.get_message(&m.id).await.expect("get").expect("kept").is_deleted());
+    assert!(
+        store
+            .get_message(&m.id)
+            .await
+            .expect("get")
+            .expect("kept")
+            .is_deleted()
+    );
     let mut ghost = m.clone();
     ghost.id = uid("none");
-    assert!(matches!(store.update_message(&ghost).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.update_message(&ghost).await,
+        Err(Error::NotFound { .. })
+    ));
 
     for i in 0..22 {
-        store.insert_message(new_msg(&r.id, &owner, &format!("m{i}"), None)).await.expect("insert");
+        store
+            .insert_message(new_msg(&r.id, &owner, &format!("m{i}"), None))
+            .await
+            .expect("insert");
     }
     let total = store.latest_seq(&r.id).await.expect("latest");
     let page = store.history(&r.id, None, 10).await.expect("history");
     assert_eq!(page.messages.len(), 10);
     assert!(page.has_more);
-    assert_eq!(page.messages.last().map(|m| m.seq), Some(total), "newest page ends at the latest");
-    assert!(page.messages.windows(2).all(|w| w[0].seq + 1 == w[1].seq), "oldest first, contiguous");
+    assert_eq!(
+        page.messages.last().map(|m| m.seq),
+        Some(total),
+        "newest page ends at the latest"
+    );
+    assert!(
+        page.messages.windows(2).all(|w| w[0].seq + 1 == w[1].seq),
+        "oldest first, contiguous"
+    );
     let before = page.messages[0].seq;
-    let older = store.history(&r.id, Some(before), 1000).await.expect("older");
+    let older = store
+        .history(&r.id, Some(before), 1000)
+        .await
+        .expect("older");
     assert_eq!(older.messages.len() as u64, before - 1);
     assert!(!older.has_more);
     assert_eq!(older.messages[0].seq, 1);
     let exact = store.history(&r.id, Some(11), 10).await.expect("exact");
-    assert_eq!(exact.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        exact.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
     assert!(!exact.has_more, "nothing before seq 1");
-    assert!(store.history(&uid("none"), None, 10).await.expect("unknown room").messages.is_empty());
+    assert!(
+        store
+            .history(&uid("none"), None, 10)
+            .await
+            .expect("unknown room")
+            .messages
+            .is_empty()
+    );
 
-    let after = store.messages_after(&r.id, total - 5, 100).await.expect("after");
-    assert_eq!(after.iter().map(|m| m.seq).collect::<Vec<_>>(), ((total - 4)..=total).collect::<Vec<_>>());
-    assert_eq!(store.messages_after(&r.id, 0, 3).await.expect("after").len(), 3);
-    assert!(store.messages_after(&r.id, total, 10).await.expect("after").is_empty());
+    let after = store
+        .messages_after(&r.id, total - 5, 100)
+        .await
+        .expect("after");
+    assert_eq!(
+        after.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        ((total - 4)..=total).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store
+            .messages_after(&r.id, 0, 3)
+            .await
+            .expect("after")
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .messages_after(&r.id, total, 10)
+            .await
+            .expect("after")
+            .is_empty()
+    );
 }
 
 /// 8 concurrent senders into one room give a gapless sequence with no duplicates.
 pub async fn concurrent_sends(store: Arc<dyn Store>) {
     let owner = uid("owner");
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner)]).await.expect("room");
+    store
+        .create_room(&r, &[member(&r.id, &owner, Role::Owner)])
+        .await
+        .expect("room");
     let per_task = 25u64;
     let mut tasks = Vec::new();
     for t in 0..8 {
@@ -271,9 +481,15 @@ pub async fn concurrent_sends(store: Arc<dyn Store>) {
             for i in 0..per_task {
                 // Every third send is retried with the same client id.
                 let cid = format!("t{t}-{i}");
-                let ins = store.insert_message(new_msg(&rid, &format!("s{t}"), "hi", Some(&cid))).await.expect("insert");
+                let ins = store
+                    .insert_message(new_msg(&rid, &format!("s{t}"), "hi", Some(&cid)))
+                    .await
+                    .expect("insert");
                 if i % 3 == 0 {
-                    let again = store.insert_message(new_msg(&rid, &format!("s{t}"), "hi", Some(&cid))).await.expect("retry");
+                    let again = store
+                        .insert_message(new_msg(&rid, &format!("s{t}"), "hi", Some(&cid)))
+                        .await
+                        .expect("retry");
                     assert_eq!(again.message.id, ins.message.id);
                 }
             }
@@ -283,46 +499,136 @@ pub async fn concurrent_sends(store: Arc<dyn Store>) {
         t.await.expect("task");
     }
     let all = store.messages_after(&r.id, 0, 10_000).await.expect("all");
-    assert_eq!(all.len() as u64, 8 * per_task, "no lost and no duplicate messages");
-    assert!(all.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1), "gapless, strictly increasing seq");
+    assert_eq!(
+        all.len() as u64,
+        8 * per_task,
+        "no lost and no duplicate messages"
+    );
+    assert!(
+        all.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1),
+        "gapless, strictly increasing seq"
+    );
 }
 
 /// Reactions, read pointers, unread counts and favorites.
 pub async fn reactions_reads_favorites(store: &dyn Store) {
     let (owner, bob) = (uid("owner"), uid("bob"));
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner), member(&r.id, &bob, Role::Member)]).await.expect("room");
-    let m1 = store.insert_message(new_msg(&r.id, &owner, "one", None)).await.expect("m1").message;
-    let r1 = Reaction { message_id: m1.id.clone(), user_id: bob.clone(), emoji: "👍".into(), created_at: now() };
+    store
+        .create_room(
+            &r,
+            &[
+                member(&r.id, &owner, Role::Owner),
+                member(&r.id, &bob, Role::Member),
+            ],
+        )
+        .await
+        .expect("room");
+    let m1 = store
+        .insert_message(new_msg(&r.id, &owner, "one", None))
+        .await
+        .expect("m1")
+        .message;
+    let r1 = Reaction {
+        message_id: m1.id.clone(),
+        user_id: bob.clone(),
+        emoji: "👍".into(),
+        created_at: now(),
+    };
     assert!(store.add_reaction(&r1).await.expect("add"));
-    assert!(!store.add_reaction(&r1).await.expect("add twice"), "reactions idempotent");
-    let r2 = Reaction { emoji: "🎉".into(), ..r1.clone() };
+    assert!(
+        !store.add_reaction(&r1).await.expect("add twice"),
+        "reactions idempotent"
+    );
+    let r2 = Reaction {
+        emoji: "🎉".into(),
+        ..r1.clone()
+    };
     assert!(store.add_reaction(&r2).await.expect("add other emoji"));
     assert_eq!(store.list_reactions(&m1.id).await.expect("list").len(), 2);
-    assert!(store.remove_reaction(&m1.id, &bob, "👍").await.expect("remove"));
-    assert!(!store.remove_reaction(&m1.id, &bob, "👍").await.expect("remove twice"));
+    assert!(
+        store
+            .remove_reaction(&m1.id, &bob, "👍")
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_reaction(&m1.id, &bob, "👍")
+            .await
+            .expect("remove twice")
+    );
     assert_eq!(store.list_reactions(&m1.id).await.expect("list"), vec![r2]);
-    let ghost = Reaction { message_id: uid("none"), ..r1.clone() };
-    assert!(matches!(store.add_reaction(&ghost).await, Err(Error::NotFound { .. })));
+    let ghost = Reaction {
+        message_id: uid("none"),
+        ..r1.clone()
+    };
+    assert!(matches!(
+        store.add_reaction(&ghost).await,
+        Err(Error::NotFound { .. })
+    ));
 
-    store.insert_message(new_msg(&r.id, &bob, "own", None)).await.expect("m2");
-    let m3 = store.insert_message(new_msg(&r.id, &owner, "three", None)).await.expect("m3").message;
-    store.insert_message(new_msg(&r.id, &owner, "four", None)).await.expect("m4");
+    store
+        .insert_message(new_msg(&r.id, &bob, "own", None))
+        .await
+        .expect("m2");
+    let m3 = store
+        .insert_message(new_msg(&r.id, &owner, "three", None))
+        .await
+        .expect("m3")
+        .message;
+    store
+        .insert_message(new_msg(&r.id, &owner, "four", None))
+        .await
+        .expect("m4");
     assert_eq!(store.read_pointer(&r.id, &bob).await.expect("ptr"), 0);
-    assert_eq!(store.unread_count(&r.id, &bob).await.expect("unread"), 3, "own messages are not unread");
-    assert_eq!(store.advance_read_pointer(&r.id, &bob, 3, now()).await.expect("adv"), 3);
-    assert_eq!(store.advance_read_pointer(&r.id, &bob, 1, now()).await.expect("back"), 3, "never backwards");
+    assert_eq!(
+        store.unread_count(&r.id, &bob).await.expect("unread"),
+        3,
+        "own messages are not unread"
+    );
+    assert_eq!(
+        store
+            .advance_read_pointer(&r.id, &bob, 3, now())
+            .await
+            .expect("adv"),
+        3
+    );
+    assert_eq!(
+        store
+            .advance_read_pointer(&r.id, &bob, 1, now())
+            .await
+            .expect("back"),
+        3,
+        "never backwards"
+    );
     assert_eq!(store.unread_count(&r.id, &bob).await.expect("unread"), 1);
     let mut m3d = m3.clone();
     m3d.deleted_at = Some(now());
     store.update_message(&m3d).await.expect("delete");
-    store.advance_read_pointer(&r.id, &bob, 2, now()).await.expect("adv");
-    assert_eq!(store.unread_count(&r.id, &bob).await.expect("unread"), 1, "deleted messages are not unread");
+    store
+        .advance_read_pointer(&r.id, &bob, 2, now())
+        .await
+        .expect("adv");
+    assert_eq!(
+        store.unread_count(&r.id, &bob).await.expect("unread"),
+        1,
+        "deleted messages are not unread"
+    );
 
-    let f = Favorite { user_id: bob.clone(), target_id: r.id.clone(), kind: FavoriteKind::Room, created_at: now() };
+    let f = Favorite {
+        user_id: bob.clone(),
+        target_id: r.id.clone(),
+        kind: FavoriteKind::Room,
+        created_at: now(),
+    };
     assert!(store.set_favorite(&f, true).await.expect("fav"));
     assert!(!store.set_favorite(&f, true).await.expect("fav twice"));
-    let fu = Favorite { target_id: owner.clone(), kind: FavoriteKind::User, ..f.clone() };
+    let fu = Favorite {
+        target_id: owner.clone(),
+        kind: FavoriteKind::User,
+        ..f.clone()
+    };
     assert!(store.set_favorite(&fu, true).await.expect("fav user"));
     assert_eq!(store.list_favorites(&bob).await.expect("list").len(), 2);
     assert!(store.set_favorite(&f, false).await.expect("unfav"));
@@ -334,40 +640,98 @@ pub async fn reactions_reads_favorites(store: &dyn Store) {
 pub async fn events(store: &dyn Store) {
     let room = uid("room");
     let user = uid("user");
-    let a = Event::new(EventType::MESSAGE_SEND, serde_json::json!({"n": 1})).with_room(room.clone()).with_user(user.clone());
+    let a = Event::new(EventType::MESSAGE_SEND, serde_json::json!({"n": 1}))
+        .with_room(room.clone())
+        .with_user(user.clone());
     let b = Event::new(EventType::ROOM_JOIN, serde_json::json!({"n": 2})).with_room(room.clone());
-    let c = Event::new(EventType::MESSAGE_EDIT, serde_json::json!({"n": 3, "s": "it's"})).with_room(room.clone());
+    let c = Event::new(
+        EventType::MESSAGE_EDIT,
+        serde_json::json!({"n": 3, "s": "it's"}),
+    )
+    .with_room(room.clone());
     for e in [&a, &b, &c] {
         store.append_event(e).await.expect("append");
     }
-    let q = |p: Option<&str>| EventQuery { type_prefix: p.map(str::to_owned), room_id: Some(room.clone()), user_id: None, limit: 10 };
+    let q = |p: Option<&str>| EventQuery {
+        type_prefix: p.map(str::to_owned),
+        room_id: Some(room.clone()),
+        user_id: None,
+        limit: 10,
+    };
     let all = store.list_events(&q(None)).await.expect("list");
-    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [c.id, b.id, a.id], "newest first");
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [c.id, b.id, a.id],
+        "newest first"
+    );
     assert_eq!(all[0].data, c.data);
-    let msgs = store.list_events(&q(Some("event.message."))).await.expect("list");
+    let msgs = store
+        .list_events(&q(Some("event.message.")))
+        .await
+        .expect("list");
     assert_eq!(msgs.len(), 2);
-    let by_user = EventQuery { user_id: Some(user), ..q(None) };
+    let by_user = EventQuery {
+        user_id: Some(user),
+        ..q(None)
+    };
     assert_eq!(store.list_events(&by_user).await.expect("list").len(), 1);
-    assert_eq!(store.list_events(&EventQuery { limit: 1, ..q(None) }).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .list_events(&EventQuery {
+                limit: 1,
+                ..q(None)
+            })
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
 }
 
 /// Deleting a room deletes what is in it.
 pub async fn cascade(store: &dyn Store) {
     let owner = uid("owner");
     let r = room(&uid("room"), &owner);
-    store.create_room(&r, &[member(&r.id, &owner, Role::Owner)]).await.expect("room");
-    let m = store.insert_message(new_msg(&r.id, &owner, "x", None)).await.expect("msg").message;
     store
-        .add_reaction(&Reaction { message_id: m.id.clone(), user_id: owner.clone(), emoji: "x".into(), created_at: now() })
+        .create_room(&r, &[member(&r.id, &owner, Role::Owner)])
+        .await
+        .expect("room");
+    let m = store
+        .insert_message(new_msg(&r.id, &owner, "x", None))
+        .await
+        .expect("msg")
+        .message;
+    store
+        .add_reaction(&Reaction {
+            message_id: m.id.clone(),
+            user_id: owner.clone(),
+            emoji: "x".into(),
+            created_at: now(),
+        })
         .await
         .expect("react");
-    store.advance_read_pointer(&r.id, &owner, 1, now()).await.expect("read");
+    store
+        .advance_read_pointer(&r.id, &owner, 1, now())
+        .await
+        .expect("read");
     assert!(store.delete_room(&r.id).await.expect("delete"));
     assert!(!store.delete_room(&r.id).await.expect("delete twice"));
     assert!(store.get_room(&r.id).await.expect("get").is_none());
-    assert!(store.get_member(&r.id, &owner).await.expect("member").is_none());
+    assert!(
+        store
+            .get_member(&r.id, &owner)
+            .await
+            .expect("member")
+            .is_none()
+    );
     assert!(store.get_message(&m.id).await.expect("message").is_none());
-    assert!(store.list_reactions(&m.id).await.expect("reactions").is_empty());
+    assert!(
+        store
+            .list_reactions(&m.id)
+            .await
+            .expect("reactions")
+            .is_empty()
+    );
     assert_eq!(store.latest_seq(&r.id).await.expect("seq"), 0);
 }
 
@@ -379,7 +743,10 @@ pub struct Collector {
 
 impl DeliveryHandler for Collector {
     fn deliver(&self, channel: &Channel, event: Arc<Event>) {
-        self.got.lock().unwrap_or_else(|p| p.into_inner()).push((channel.clone(), event.id));
+        self.got
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((channel.clone(), event.id));
     }
 }
 
@@ -407,12 +774,18 @@ impl Collector {
 }
 
 fn ev(n: u64) -> Arc<Event> {
-    Arc::new(Event::new(EventType::MESSAGE_SEND, serde_json::json!({ "n": n })))
+    Arc::new(Event::new(
+        EventType::MESSAGE_SEND,
+        serde_json::json!({ "n": n }),
+    ))
 }
 
 /// Run every broker check. `a` and `b` must be two nodes on the same backend.
 pub async fn broker_suite(a: Arc<dyn Broker>, b: Arc<dyn Broker>) {
-    let (ca, cb) = (Arc::new(Collector::default()), Arc::new(Collector::default()));
+    let (ca, cb) = (
+        Arc::new(Collector::default()),
+        Arc::new(Collector::default()),
+    );
     a.set_handler(ca.clone());
     b.set_handler(cb.clone());
     let ch = Channel::room(&uid("room")).expect("channel");
@@ -423,7 +796,10 @@ pub async fn broker_suite(a: Arc<dyn Broker>, b: Arc<dyn Broker>) {
     a.subscribe(&ch).await.expect("subscribe is idempotent");
     let e1 = ev(1);
     a.publish(&ch, e1.clone()).await.expect("publish");
-    assert!(ca.wait_for(e1.id, 1).await, "publisher's own subscription receives its event");
+    assert!(
+        ca.wait_for(e1.id, 1).await,
+        "publisher's own subscription receives its event"
+    );
 
     // A second node receives only after subscribing.
     b.subscribe(&ch).await.expect("subscribe b");
@@ -433,11 +809,16 @@ pub async fn broker_suite(a: Arc<dyn Broker>, b: Arc<dyn Broker>) {
     assert!(ca.wait_for(e2.id, 1).await, "own node receives");
     let e3 = ev(3);
     b.publish(&ch, e3.clone()).await.expect("publish from b");
-    assert!(ca.wait_for(e3.id, 1).await && cb.wait_for(e3.id, 1).await, "b's publish reaches both");
+    assert!(
+        ca.wait_for(e3.id, 1).await && cb.wait_for(e3.id, 1).await,
+        "b's publish reaches both"
+    );
 
     // Unsubscribed channels are not delivered; publishing to them is fine.
     let stray = ev(4);
-    a.publish(&other, stray.clone()).await.expect("publish to channel nobody holds");
+    a.publish(&other, stray.clone())
+        .await
+        .expect("publish to channel nobody holds");
 
     // Order per channel.
     let batch: Vec<Arc<Event>> = (10..110).map(ev).collect();
@@ -446,7 +827,12 @@ pub async fn broker_suite(a: Arc<dyn Broker>, b: Arc<dyn Broker>) {
     }
     let last = batch.last().map(|e| e.id).expect("last");
     assert!(cb.wait_for(last, 1).await, "batch arrives");
-    let seen: Vec<uuid::Uuid> = cb.all().into_iter().filter(|(c, _)| *c == ch).map(|(_, e)| e).collect();
+    let seen: Vec<uuid::Uuid> = cb
+        .all()
+        .into_iter()
+        .filter(|(c, _)| *c == ch)
+        .map(|(_, e)| e)
+        .collect();
     let want: Vec<uuid::Uuid> = batch.iter().map(|e| e.id).collect();
     let got: Vec<uuid::Uuid> = seen.into_iter().filter(|id| want.contains(id)).collect();
     assert_eq!(got, want, "order preserved per channel");
@@ -461,7 +847,11 @@ pub async fn broker_suite(a: Arc<dyn Broker>, b: Arc<dyn Broker>) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(cb.count(after.id), 0, "unsubscribed node receives nothing");
     for c in [&ca, &cb] {
-        assert_eq!(c.count(stray.id), 0, "unsubscribed channel delivered nothing");
+        assert_eq!(
+            c.count(stray.id),
+            0,
+            "unsubscribed channel delivered nothing"
+        );
         for (_, id) in c.all() {
             assert!(c.count(id) <= 1, "no event delivered twice to one node");
         }
