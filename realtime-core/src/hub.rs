@@ -419,7 +419,7 @@ impl Inner {
             }
         }
         for s in slow {
-            if s.close(CloseReason::SlowConsumer) {
+            if s.close(None, CloseReason::SlowConsumer) {
                 self.metrics.record_slow_consumer();
                 tracing::warn!(session = s.id, user = %s.user_id, "slow consumer disconnected");
             }
@@ -899,8 +899,7 @@ impl Hub {
         };
         entry
             .shared
-            .close(CloseReason::Kicked("disconnected".into()));
-        // Re-insert a stub so remove_local finds nothing to update; then drop channels.
+            .close(Some(&entry.tx), CloseReason::Kicked("disconnected".into()));
         for ch in &entry.channels {
             let _g = inner.sub_lock.lock().await;
             let last = {
@@ -934,7 +933,7 @@ impl Hub {
     /// [`Session::recv`] returns [`Outbound::Close`]), then disconnect it.
     pub async fn kick(&self, id: SessionId, reason: CloseReason) {
         if let Some(e) = read(&self.inner.sessions).get(&id) {
-            e.shared.close(reason);
+            e.shared.close(Some(&e.tx), reason);
         }
         self.disconnect(id).await;
     }

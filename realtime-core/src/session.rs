@@ -70,7 +70,10 @@ pub(crate) struct SessionShared {
     pub(crate) dialect: DialectId,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
-    closed: AtomicBool,
+    /// No more frames are queued.
+    stopped: AtomicBool,
+    /// The close jumps the queue (slow consumer, or the queue had no room for it).
+    urgent: AtomicBool,
     close: Mutex<Option<CloseReason>>,
     notify: Notify,
 }
@@ -95,14 +98,19 @@ impl SessionShared {
             dialect,
             queued_bytes: AtomicUsize::new(0),
             max_bytes,
-            closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            urgent: AtomicBool::new(false),
             close: Mutex::new(None),
             notify: Notify::new(),
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    fn is_urgent(&self) -> bool {
+        self.urgent.load(Ordering::Acquire)
     }
 
     /// Queue `frame` without waiting.
@@ -127,12 +135,25 @@ impl SessionShared {
         }
     }
 
-    /// Mark closed with `reason` (first reason wins). Returns whether this call closed it.
-    pub(crate) fn close(&self, reason: CloseReason) -> bool {
-        if self.closed.swap(true, Ordering::AcqRel) {
+    /// Close with `reason` (the first reason wins; returns whether this call closed it).
+    /// With `behind = Some(tx)` the close is queued after the frames already queued
+    /// (graceful: shutdown, kick); without, or when the queue is full, it jumps the queue
+    /// and the backlog is dropped (slow consumer).
+    pub(crate) fn close(
+        &self,
+        behind: Option<&mpsc::Sender<Outbound>>,
+        reason: CloseReason,
+    ) -> bool {
+        if self.stopped.swap(true, Ordering::AcqRel) {
             return false;
         }
+        if let Some(tx) = behind
+            && tx.try_send(Outbound::Close(reason.clone())).is_ok()
+        {
+            return true;
+        }
         *self.close.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.urgent.store(true, Ordering::Release);
         self.notify.notify_one();
         true
     }
@@ -189,14 +210,15 @@ impl Session {
         }
     }
 
-    /// The next frame, waiting for one. After a [`Outbound::Close`] (returned once, ahead
-    /// of anything still queued) or when the Hub is gone, `None`.
+    /// The next frame, waiting for one. After an [`Outbound::Close`] (returned once: after
+    /// the queued frames for a shutdown or kick, ahead of them for a slow consumer) or
+    /// when the Hub is gone, `None`.
     pub async fn recv(&mut self) -> Option<Outbound> {
         if self.done {
             return None;
         }
         loop {
-            if self.shared.is_closed() {
+            if self.shared.is_urgent() {
                 self.done = true;
                 return self.shared.take_close().map(Outbound::Close);
             }
@@ -221,7 +243,7 @@ impl Session {
         if self.done {
             return None;
         }
-        if self.shared.is_closed() {
+        if self.shared.is_urgent() {
             self.done = true;
             return self.shared.take_close().map(Outbound::Close);
         }

@@ -1,5 +1,4 @@
 //! The conformance suites against the in-memory backends.
-#![cfg(feature = "testing")]
 
 use realtime_core::{MemoryBus, MemoryStore, testing};
 use std::sync::Arc;

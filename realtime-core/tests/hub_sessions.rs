@@ -1,0 +1,427 @@
+//! Hub sessions: presence, typing timers, slow consumers, encode-once fan-out, many nodes,
+//! shutdown.
+
+use bytes::Bytes;
+use realtime_core::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn who(id: &str) -> Identity {
+    Identity {
+        user_id: id.into(),
+        username: Some(format!("{id}-name")),
+        claims: serde_json::Value::Null,
+    }
+}
+
+fn drain(s: &mut Session) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(m) = s.try_recv() {
+        match m {
+            Outbound::Frame(b) => out.push(Event::from_json_bytes(&b).expect("event")),
+            Outbound::Close(r) => panic!("unexpected close {r:?}"),
+        }
+    }
+    out
+}
+
+fn count(evs: &[Event], t: &EventType) -> usize {
+    evs.iter().filter(|e| &e.event_type == t).count()
+}
+
+fn send(room: &str, content: &str) -> SendMessage {
+    SendMessage {
+        room_id: room.into(),
+        content: content.into(),
+        kind: MessageKind::Text,
+        client_id: None,
+    }
+}
+
+fn hub_with_clock(clock: &ManualClock, config: HubConfig) -> Hub {
+    Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .clock(Arc::new(clock.clone()))
+        .config(config)
+        .build()
+}
+
+#[tokio::test]
+async fn presence_across_two_connections_with_grace() {
+    let clock = ManualClock::at_epoch();
+    let hub = hub_with_clock(&clock, HubConfig::default());
+    let mut watcher = hub
+        .connect(&who("w"), DialectId::JSON, None)
+        .await
+        .expect("watcher");
+    drain(&mut watcher);
+    let phone = hub
+        .connect(&who("u"), DialectId::JSON, Some("phone".into()))
+        .await
+        .expect("phone");
+    let laptop = hub
+        .connect(&who("u"), DialectId::JSON, Some("laptop".into()))
+        .await
+        .expect("laptop");
+    let evs = drain(&mut watcher);
+    assert_eq!(
+        count(&evs, &EventType::USER_ONLINE),
+        1,
+        "one online for two connections"
+    );
+    assert_eq!(evs[0].data["username"], "u-name");
+    assert_eq!(hub.presence_of("u"), UserStatus::Online);
+    hub.disconnect(phone.id()).await;
+    hub.tick().await;
+    assert_eq!(
+        hub.presence_of("u"),
+        UserStatus::Online,
+        "still one connection"
+    );
+    hub.set_status("u", UserStatus::Away).await.expect("away");
+    assert_eq!(
+        count(&drain(&mut watcher), &EventType::USER_STATUS_CHANGE),
+        1
+    );
+    assert_eq!(
+        hub.store()
+            .get_user("u")
+            .await
+            .expect("get")
+            .expect("user")
+            .status,
+        UserStatus::Away
+    );
+    drop(laptop); // dropping the Session disconnects it
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(hub.session_count(), 1);
+    hub.tick().await;
+    assert!(
+        drain(&mut watcher).is_empty(),
+        "nothing during the grace period"
+    );
+    clock.advance(Duration::from_secs(6));
+    hub.tick().await;
+    let evs = drain(&mut watcher);
+    assert_eq!(count(&evs, &EventType::USER_OFFLINE), 1);
+    assert_eq!(hub.presence_of("u"), UserStatus::Offline);
+    let stored = hub.store().get_user("u").await.expect("get").expect("user");
+    assert_eq!(
+        (stored.status, stored.last_seen.is_some()),
+        (UserStatus::Offline, true)
+    );
+    assert_eq!(
+        hub.set_status("u", UserStatus::Online)
+            .await
+            .expect_err("offline")
+            .code(),
+        "forbidden"
+    );
+}
+
+#[tokio::test]
+async fn typing_starts_throttles_and_stops_by_itself_or_on_send() {
+    let clock = ManualClock::at_epoch();
+    let hub = hub_with_clock(&clock, HubConfig::default());
+    let _a = hub
+        .connect(&who("a"), DialectId::JSON, None)
+        .await
+        .expect("a");
+    let mut b = hub
+        .connect(&who("b"), DialectId::JSON, None)
+        .await
+        .expect("b");
+    let room = hub
+        .create_room(
+            "a",
+            CreateRoom {
+                name: "r".into(),
+                members: vec!["b".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    drain(&mut b);
+    hub.typing("a", &room.id, true).await.expect("start");
+    hub.typing("a", &room.id, true).await.expect("repeat");
+    let evs = drain(&mut b);
+    assert_eq!(
+        count(&evs, &EventType::USER_TYPING_START),
+        1,
+        "repeat throttled"
+    );
+    assert_eq!(evs[0].data["username"], "a-name");
+    assert_eq!(hub.typing_in(&room.id), vec!["a".to_string()]);
+    clock.advance(Duration::from_secs(6));
+    hub.tick().await;
+    let evs = drain(&mut b);
+    assert_eq!(
+        count(&evs, &EventType::USER_TYPING_STOP),
+        1,
+        "auto-stop after the TTL"
+    );
+    assert_eq!(evs[0].data["reason"], "timeout");
+    hub.typing("a", &room.id, true).await.expect("start");
+    hub.send_message("a", send(&room.id, "done"))
+        .await
+        .expect("send");
+    let evs = drain(&mut b);
+    let stop = evs
+        .iter()
+        .find(|e| e.event_type == EventType::USER_TYPING_STOP)
+        .expect("stop on send");
+    assert_eq!(stop.data["reason"], "message");
+    assert!(hub.typing_in(&room.id).is_empty());
+    assert_eq!(
+        hub.typing("c", &room.id, true)
+            .await
+            .expect_err("outsider")
+            .code(),
+        "forbidden"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_while_others_keep_receiving() {
+    let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            session_queue_frames: 8,
+            ..Default::default()
+        })
+        .build();
+    let mut fast = hub
+        .connect(&who("fast"), DialectId::JSON, None)
+        .await
+        .expect("fast");
+    let mut slow = hub
+        .connect(&who("slow"), DialectId::JSON, None)
+        .await
+        .expect("slow");
+    let room = hub
+        .create_room(
+            "fast",
+            CreateRoom {
+                name: "r".into(),
+                members: vec!["slow".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    drain(&mut fast);
+    let mut received = 0;
+    for i in 0..50 {
+        hub.send_message("fast", send(&room.id, &format!("m{i}")))
+            .await
+            .expect("send");
+        received += count(&drain(&mut fast), &EventType::MESSAGE_SEND);
+    }
+    assert_eq!(received, 50, "the reader got everything");
+    assert_eq!(
+        slow.recv().await,
+        Some(Outbound::Close(CloseReason::SlowConsumer)),
+        "close comes first"
+    );
+    assert_eq!(slow.recv().await, None);
+    assert_eq!(hub.metrics().slow_consumers, 1);
+    assert_eq!(CloseReason::SlowConsumer.code(), 4008);
+}
+
+#[tokio::test]
+async fn the_byte_bound_also_counts() {
+    let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            session_queue_bytes: 4096,
+            ..Default::default()
+        })
+        .build();
+    let _a = hub
+        .connect(&who("a"), DialectId::JSON, None)
+        .await
+        .expect("a");
+    let mut b = hub
+        .connect(&who("b"), DialectId::JSON, None)
+        .await
+        .expect("b");
+    let room = hub
+        .create_room(
+            "a",
+            CreateRoom {
+                name: "r".into(),
+                members: vec!["b".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    let big = "x".repeat(1500);
+    for _ in 0..4 {
+        hub.send_message("a", send(&room.id, &big))
+            .await
+            .expect("send");
+    }
+    assert!(matches!(
+        b.try_recv(),
+        Some(Outbound::Close(CloseReason::SlowConsumer))
+    ));
+}
+
+struct Counting(AtomicUsize);
+impl Encoder for Counting {
+    fn encode(&self, _c: &Channel, e: &Event) -> Option<Bytes> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Some(Bytes::from(format!("custom:{}", e.event_type)))
+    }
+}
+
+#[tokio::test]
+async fn fan_out_encodes_once_per_dialect() {
+    let hub = Hub::in_memory();
+    let enc = Arc::new(Counting(AtomicUsize::new(0)));
+    let custom = hub.register_dialect(enc.clone());
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        sessions.push(
+            hub.connect(&who(&format!("u{i}")), custom, None)
+                .await
+                .expect("connect"),
+        );
+    }
+    let mut json = hub
+        .connect(&who("j"), DialectId::JSON, None)
+        .await
+        .expect("json");
+    while sessions[0].try_recv().is_some() {}
+    let before = enc.0.load(Ordering::SeqCst);
+    hub.broadcast_system(
+        &Actor::System,
+        SystemEvent::Broadcast,
+        serde_json::json!({}),
+    )
+    .await
+    .expect("sys");
+    assert_eq!(
+        enc.0.load(Ordering::SeqCst) - before,
+        1,
+        "one encode for five sessions"
+    );
+    let mut frames: Vec<Bytes> = Vec::new();
+    for s in &mut sessions {
+        while let Some(Outbound::Frame(b)) = s.try_recv() {
+            frames.push(b);
+        }
+    }
+    let last: Vec<&Bytes> = frames
+        .iter()
+        .filter(|b| b.ends_with(b"event.system.broadcast"))
+        .collect();
+    assert_eq!(last.len(), 5);
+    assert!(
+        last.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()),
+        "the same bytes are shared"
+    );
+    assert_eq!(
+        count(&drain(&mut json), &EventType::SYSTEM_BROADCAST),
+        1,
+        "JSON dialect too"
+    );
+    let bad = DialectId::JSON;
+    assert!(hub.connect(&who("x"), bad, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn two_nodes_share_a_store_and_a_bus() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus = MemoryBus::new();
+    let node_a = Hub::new(store.clone(), Arc::new(bus.node()));
+    let node_b = Hub::new(store.clone(), Arc::new(bus.node()));
+    let mut alice = node_a
+        .connect(&who("alice"), DialectId::JSON, None)
+        .await
+        .expect("alice on A");
+    let mut bob = node_b
+        .connect(&who("bob"), DialectId::JSON, None)
+        .await
+        .expect("bob on B");
+    let room = node_a
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "r".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    drain(&mut bob);
+    // Bob is added on node A; his session lives on node B.
+    node_a
+        .add_member("alice", &room.id, "bob", Role::Member)
+        .await
+        .expect("add");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut bob), &EventType::ROOM_MEMBER_ADD),
+        1,
+        "told once, via user channel"
+    );
+    node_a
+        .send_message("alice", send(&room.id, "cross-node"))
+        .await
+        .expect("send");
+    let evs = drain(&mut bob);
+    assert_eq!(
+        count(&evs, &EventType::MESSAGE_SEND),
+        1,
+        "node B subscribed bob to the room"
+    );
+    drain(&mut alice);
+    node_b
+        .typing("bob", &room.id, true)
+        .await
+        .expect("typing on B");
+    assert_eq!(count(&drain(&mut alice), &EventType::USER_TYPING_START), 1);
+    node_a
+        .remove_member("alice", &room.id, "bob")
+        .await
+        .expect("remove");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(count(&drain(&mut bob), &EventType::ROOM_MEMBER_REMOVE), 1);
+    node_a
+        .send_message("alice", send(&room.id, "private now"))
+        .await
+        .expect("send");
+    assert_eq!(
+        count(&drain(&mut bob), &EventType::MESSAGE_SEND),
+        0,
+        "node B unsubscribed bob"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_announces_then_closes() {
+    let hub = Hub::in_memory();
+    let mut s = hub
+        .connect(&who("u"), DialectId::JSON, None)
+        .await
+        .expect("connect");
+    drain(&mut s);
+    hub.shutdown("deploy", Duration::from_millis(50)).await;
+    let mut saw_event = false;
+    loop {
+        match s.recv().await {
+            Some(Outbound::Frame(b)) => {
+                let e = Event::from_json_bytes(&b).expect("event");
+                saw_event |= e.event_type == EventType::SYSTEM_SHUTDOWN;
+            }
+            Some(Outbound::Close(r)) => {
+                assert_eq!(r, CloseReason::Shutdown);
+                break;
+            }
+            None => panic!("closed without a reason"),
+        }
+    }
+    assert!(saw_event, "the shutdown event comes before the close");
+    assert_eq!(hub.session_count(), 0);
+}
