@@ -171,15 +171,17 @@ mod jwt {
             self
         }
 
-        /// Require this `iss`.
+        /// Require this `iss`: tokens without it, or with another, are refused.
         pub fn with_issuer(mut self, iss: &str) -> Self {
             self.validation.set_issuer(&[iss]);
+            self.validation.required_spec_claims.insert("iss".into());
             self
         }
 
-        /// Require this `aud`.
+        /// Require this `aud`: tokens without it, or with another, are refused.
         pub fn with_audience(mut self, aud: &str) -> Self {
             self.validation.set_audience(&[aud]);
+            self.validation.required_spec_claims.insert("aud".into());
             self
         }
 

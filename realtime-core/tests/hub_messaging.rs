@@ -808,11 +808,11 @@ async fn connection_limit_per_user() {
             ..Default::default()
         })
         .build();
-    let _1 = hub
+    let _first = hub
         .connect(&who("u"), DialectId::JSON, None)
         .await
         .expect("1");
-    let _2 = hub
+    let _second = hub
         .connect(&who("u"), DialectId::JSON, None)
         .await
         .expect("2");
