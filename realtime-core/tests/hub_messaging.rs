@@ -1,39 +1,14 @@
 //! Hub end to end over the memory backends: messages, rooms, invites, reactions, reads,
 //! recovery, rights and bad input.
 
+mod common;
+
+use common::*;
 use realtime_core::*;
 use std::sync::Arc;
 
-fn who(id: &str) -> Identity {
-    Identity {
-        user_id: id.into(),
-        username: Some(format!("{id}-name")),
-        claims: serde_json::Value::Null,
-    }
-}
-
-fn drain(s: &mut Session) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(m) = s.try_recv() {
-        match m {
-            Outbound::Frame(b) => out.push(Event::from_json_bytes(&b).expect("frame is an event")),
-            Outbound::Close(r) => panic!("unexpected close {r:?}"),
-        }
-    }
-    out
-}
-
 fn of_type<'a>(evs: &'a [Event], t: &EventType) -> Vec<&'a Event> {
     evs.iter().filter(|e| &e.event_type == t).collect()
-}
-
-fn send(room: &str, content: &str) -> SendMessage {
-    SendMessage {
-        room_id: room.into(),
-        content: content.into(),
-        kind: MessageKind::Text,
-        client_id: None,
-    }
 }
 
 async fn setup() -> (Hub, Session, Session, Session, Room) {

@@ -2,42 +2,13 @@
 //! shutdown.
 
 use bytes::Bytes;
+mod common;
+
+use common::*;
 use realtime_core::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-fn who(id: &str) -> Identity {
-    Identity {
-        user_id: id.into(),
-        username: Some(format!("{id}-name")),
-        claims: serde_json::Value::Null,
-    }
-}
-
-fn drain(s: &mut Session) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(m) = s.try_recv() {
-        match m {
-            Outbound::Frame(b) => out.push(Event::from_json_bytes(&b).expect("event")),
-            Outbound::Close(r) => panic!("unexpected close {r:?}"),
-        }
-    }
-    out
-}
-
-fn count(evs: &[Event], t: &EventType) -> usize {
-    evs.iter().filter(|e| &e.event_type == t).count()
-}
-
-fn send(room: &str, content: &str) -> SendMessage {
-    SendMessage {
-        room_id: room.into(),
-        content: content.into(),
-        kind: MessageKind::Text,
-        client_id: None,
-    }
-}
 
 fn hub_with_clock(clock: &ManualClock, config: HubConfig) -> Hub {
     Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
