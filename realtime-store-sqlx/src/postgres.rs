@@ -1,0 +1,74 @@
+//! PostgreSQL, for production and for many nodes sharing one database. Writes into one
+//! room are serialized by a row lock on the room's sequence counter.
+
+use crate::PoolConfig;
+use crate::sql::{impl_store, store_err};
+use realtime_core::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use std::str::FromStr;
+
+/// A [`realtime_core::Store`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://user@host:5432/db`) with default pool settings, and
+    /// apply migrations (tables `realtime_*`, bookkeeping in `_realtime_migrations`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `database_url` for a malformed URL; [`Error::Store`] when
+    /// the server cannot be reached or migrations fail.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &PoolConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect) with pool settings.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| Error::Invalid {
+            field: "database_url",
+            reason: e.to_string().into(),
+        })?;
+        Self::connect_options(options, config).await
+    }
+
+    /// Connect with explicit options (e.g. a `search_path` for a schema of one's own).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_options(options: PgConnectOptions, config: &PoolConfig) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .idle_timeout(config.idle_timeout)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(store_err)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Use an existing pool; applies migrations.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when migrations fail.
+    pub async fn from_pool(pool: PgPool) -> Result<Self> {
+        crate::migrate::run(crate::migrate::POSTGRES, &pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The pool, for the host's own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(store_err)
+    }
+}
+
+impl_store!(PgStore, Postgres, PgRow);

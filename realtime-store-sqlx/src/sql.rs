@@ -1,0 +1,540 @@
+//! The `Store` implementation, written once and expanded for each backend.
+//!
+//! Every statement is plain SQL with `$N` parameters, which both SQLite and PostgreSQL
+//! accept, and runtime queries (`sqlx::query` + `Row::try_get`), never the `query!`
+//! macros (they would read the host application's `DATABASE_URL` at build time).
+
+use chrono::{DateTime, Utc};
+use realtime_core::Error;
+
+/// Microseconds since the Unix epoch: how every timestamp is stored.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(v: i64) -> realtime_core::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| Error::Store(format!("timestamp {v} out of range")))
+}
+
+pub(crate) fn opt_micros(v: Option<i64>) -> realtime_core::Result<Option<DateTime<Utc>>> {
+    v.map(from_micros).transpose()
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Map a driver error: unique violations to `Conflict { kind, id }`, foreign-key
+/// violations to `NotFound { parent, id }`, text the database refuses (PostgreSQL's NUL
+/// in `text`) to `Invalid`, anything else to `Store`.
+pub(crate) fn db_err(
+    e: sqlx::Error,
+    kind: &'static str,
+    id: &str,
+    parent: &'static str,
+    parent_id: &str,
+) -> Error {
+    if let sqlx::Error::Database(d) = &e {
+        match d.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => {
+                return Error::Conflict {
+                    kind,
+                    id: id.to_owned(),
+                };
+            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => {
+                return Error::NotFound {
+                    kind: parent,
+                    id: parent_id.to_owned(),
+                };
+            }
+            _ => {}
+        }
+        // 22021: character_not_in_repertoire (NUL in text), 22P05: untranslatable_character.
+        if matches!(d.code().as_deref(), Some("22021" | "22P05")) {
+            return Error::Invalid {
+                field: "text",
+                reason: "contains a character the database cannot store (NUL)".into(),
+            };
+        }
+    }
+    store_err(e)
+}
+
+/// Any driver error as [`Error::Store`].
+pub(crate) fn store_err(e: sqlx::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+/// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>` and an
+/// inherent `async fn begin_write(&self) -> Result<Transaction<'static, $db>>` that opens
+/// a transaction able to write without upgrade deadlocks.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        mod rows {
+            use super::*;
+            use crate::sql::{from_micros, opt_micros, to_u64};
+            use realtime_core::{Error, Result};
+            use realtime_core::{Invite, InviteState, Member, Message, MessageKind, MessageStatus, Reaction, Role, Room, RoomKind, User, UserStatus};
+            use realtime_core::{Favorite, FavoriteKind, Event};
+            use sqlx::Row;
+
+            fn get<'r, T: sqlx::Decode<'r, $db> + sqlx::Type<$db>>(r: &'r $row, col: &str) -> Result<T> {
+                r.try_get(col).map_err(crate::sql::store_err)
+            }
+
+            pub(crate) fn user(r: &$row) -> Result<User> {
+                Ok(User {
+                    id: get(r, "id")?,
+                    username: get(r, "username")?,
+                    display_name: get(r, "display_name")?,
+                    email: get(r, "email")?,
+                    avatar: get(r, "avatar")?,
+                    status: UserStatus::parse(&get::<String>(r, "status")?)?,
+                    last_seen: opt_micros(get(r, "last_seen")?)?,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                    updated_at: from_micros(get(r, "updated_at")?)?,
+                    password_hash: get(r, "password_hash")?,
+                })
+            }
+
+            pub(crate) fn room(r: &$row) -> Result<Room> {
+                Ok(Room {
+                    id: get(r, "id")?,
+                    name: get(r, "name")?,
+                    kind: RoomKind::parse(&get::<String>(r, "kind")?)?,
+                    description: get(r, "description")?,
+                    is_private: get::<i64>(r, "is_private")? != 0,
+                    created_by: get(r, "created_by")?,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                    updated_at: from_micros(get(r, "updated_at")?)?,
+                    epoch: get(r, "epoch")?,
+                })
+            }
+
+            pub(crate) fn member(r: &$row) -> Result<Member> {
+                Ok(Member {
+                    room_id: get(r, "room_id")?,
+                    user_id: get(r, "user_id")?,
+                    role: Role::parse(&get::<String>(r, "role")?)?,
+                    joined_at: from_micros(get(r, "joined_at")?)?,
+                })
+            }
+
+            pub(crate) fn invite(r: &$row) -> Result<Invite> {
+                Ok(Invite {
+                    code: get(r, "code")?,
+                    room_id: get(r, "room_id")?,
+                    created_by: get(r, "created_by")?,
+                    invitee: get(r, "invitee")?,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                    expires_at: from_micros(get(r, "expires_at")?)?,
+                    state: InviteState::parse(&get::<String>(r, "state")?)?,
+                    responded_by: get(r, "responded_by")?,
+                    responded_at: opt_micros(get(r, "responded_at")?)?,
+                })
+            }
+
+            pub(crate) fn message(r: &$row) -> Result<Message> {
+                let content: Vec<u8> = get(r, "content")?;
+                Ok(Message {
+                    id: get(r, "id")?,
+                    room_id: get(r, "room_id")?,
+                    seq: to_u64(get(r, "seq")?),
+                    client_id: get(r, "client_id")?,
+                    sender_id: get(r, "sender_id")?,
+                    content: String::from_utf8(content).map_err(|e| Error::Store(format!("message content is not UTF-8: {e}")))?,
+                    kind: MessageKind::parse(&get::<String>(r, "kind")?)?,
+                    status: MessageStatus::parse(&get::<String>(r, "status")?)?,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                    edited_at: opt_micros(get(r, "edited_at")?)?,
+                    deleted_at: opt_micros(get(r, "deleted_at")?)?,
+                })
+            }
+
+            pub(crate) fn reaction(r: &$row) -> Result<Reaction> {
+                Ok(Reaction {
+                    message_id: get(r, "message_id")?,
+                    user_id: get(r, "user_id")?,
+                    emoji: get(r, "emoji")?,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                })
+            }
+
+            pub(crate) fn favorite(r: &$row) -> Result<Favorite> {
+                let kind = match get::<String>(r, "kind")?.as_str() {
+                    "ROOM" => FavoriteKind::Room,
+                    "USER" => FavoriteKind::User,
+                    other => return Err(Error::Store(format!("unknown favorite kind {other}"))),
+                };
+                Ok(Favorite {
+                    user_id: get(r, "user_id")?,
+                    target_id: get(r, "target_id")?,
+                    kind,
+                    created_at: from_micros(get(r, "created_at")?)?,
+                })
+            }
+
+            pub(crate) fn event(r: &$row) -> Result<Event> {
+                let body: String = get(r, "body")?;
+                Event::from_json_bytes(body.as_bytes())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl realtime_core::Store for $store {
+            async fn create_user(&self, u: &realtime_core::User) -> realtime_core::Result<()> {
+                use crate::sql::{db_err, micros};
+                sqlx::query("INSERT INTO realtime_users (id, username, display_name, email, avatar, status, last_seen, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(&u.id).bind(&u.username).bind(&u.display_name).bind(&u.email).bind(&u.avatar)
+                    .bind(u.status.as_str()).bind(u.last_seen.map(micros)).bind(&u.password_hash)
+                    .bind(micros(u.created_at)).bind(micros(u.updated_at))
+                    .execute(&self.pool).await
+                    .map_err(|e| db_err(e, "user", &u.id, "user", &u.id))?;
+                Ok(())
+            }
+
+            async fn get_user(&self, id: &str) -> realtime_core::Result<Option<realtime_core::User>> {
+                let row = sqlx::query(USER_BY_ID).bind(id).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::user).transpose()
+            }
+
+            async fn get_user_by_username(&self, username: &str) -> realtime_core::Result<Option<realtime_core::User>> {
+                let row = sqlx::query(USER_BY_USERNAME).bind(username).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::user).transpose()
+            }
+
+            async fn update_user(&self, u: &realtime_core::User) -> realtime_core::Result<()> {
+                use crate::sql::{db_err, micros};
+                let r = sqlx::query("UPDATE realtime_users SET username = $2, display_name = $3, email = $4, avatar = $5, status = $6, last_seen = $7, password_hash = $8, updated_at = $9 WHERE id = $1")
+                    .bind(&u.id).bind(&u.username).bind(&u.display_name).bind(&u.email).bind(&u.avatar)
+                    .bind(u.status.as_str()).bind(u.last_seen.map(micros)).bind(&u.password_hash).bind(micros(u.updated_at))
+                    .execute(&self.pool).await
+                    .map_err(|e| db_err(e, "user", &u.username, "user", &u.id))?;
+                if r.rows_affected() == 0 {
+                    return Err(realtime_core::Error::NotFound { kind: "user", id: u.id.clone() });
+                }
+                Ok(())
+            }
+
+            async fn delete_user(&self, id: &str) -> realtime_core::Result<bool> {
+                let r = sqlx::query("DELETE FROM realtime_users WHERE id = $1").bind(id).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_users(&self, offset: u32, limit: u32) -> realtime_core::Result<Vec<realtime_core::User>> {
+                let rows = sqlx::query("SELECT id, username, display_name, email, avatar, status, last_seen, password_hash, created_at, updated_at FROM realtime_users ORDER BY id LIMIT $1 OFFSET $2")
+                    .bind(i64::from(limit)).bind(i64::from(offset))
+                    .fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::user).collect()
+            }
+
+            async fn set_user_status(&self, id: &str, status: realtime_core::UserStatus, last_seen: realtime_core::Timestamp) -> realtime_core::Result<()> {
+                let r = sqlx::query("UPDATE realtime_users SET status = $2, last_seen = $3 WHERE id = $1")
+                    .bind(id).bind(status.as_str()).bind(crate::sql::micros(last_seen))
+                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                if r.rows_affected() == 0 {
+                    return Err(realtime_core::Error::NotFound { kind: "user", id: id.to_owned() });
+                }
+                Ok(())
+            }
+
+            async fn create_room(&self, room: &realtime_core::Room, members: &[realtime_core::Member]) -> realtime_core::Result<()> {
+                use crate::sql::{db_err, micros, store_err};
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO realtime_rooms (id, name, kind, description, is_private, created_by, created_at, updated_at, epoch, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)")
+                    .bind(&room.id).bind(&room.name).bind(room.kind.as_str()).bind(&room.description)
+                    .bind(i64::from(room.is_private)).bind(&room.created_by)
+                    .bind(micros(room.created_at)).bind(micros(room.updated_at)).bind(&room.epoch)
+                    .execute(&mut *tx).await
+                    .map_err(|e| db_err(e, "room", &room.id, "room", &room.id))?;
+                for m in members {
+                    sqlx::query("INSERT INTO realtime_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+                        .bind(&m.room_id).bind(&m.user_id).bind(m.role.as_str()).bind(micros(m.joined_at))
+                        .execute(&mut *tx).await
+                        .map_err(|e| db_err(e, "member", &m.user_id, "room", &m.room_id))?;
+                }
+                tx.commit().await.map_err(store_err)
+            }
+
+            async fn get_room(&self, id: &str) -> realtime_core::Result<Option<realtime_core::Room>> {
+                let row = sqlx::query("SELECT * FROM realtime_rooms WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::room).transpose()
+            }
+
+            async fn update_room(&self, room: &realtime_core::Room) -> realtime_core::Result<()> {
+                use crate::sql::micros;
+                let r = sqlx::query("UPDATE realtime_rooms SET name = $2, kind = $3, description = $4, is_private = $5, updated_at = $6, epoch = $7 WHERE id = $1")
+                    .bind(&room.id).bind(&room.name).bind(room.kind.as_str()).bind(&room.description)
+                    .bind(i64::from(room.is_private)).bind(micros(room.updated_at)).bind(&room.epoch)
+                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                if r.rows_affected() == 0 {
+                    return Err(realtime_core::Error::NotFound { kind: "room", id: room.id.clone() });
+                }
+                Ok(())
+            }
+
+            async fn delete_room(&self, id: &str) -> realtime_core::Result<bool> {
+                use crate::sql::store_err;
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM realtime_favorites WHERE kind = 'ROOM' AND target_id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
+                let r = sqlx::query("DELETE FROM realtime_rooms WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
+                tx.commit().await.map_err(store_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_rooms(&self, member_of: Option<&str>, offset: u32, limit: u32) -> realtime_core::Result<Vec<realtime_core::Room>> {
+                let q = match member_of {
+                    Some(u) => sqlx::query("SELECT r.* FROM realtime_rooms r JOIN realtime_members m ON m.room_id = r.id WHERE m.user_id = $3 ORDER BY r.id LIMIT $1 OFFSET $2")
+                        .bind(i64::from(limit)).bind(i64::from(offset)).bind(u.to_owned()),
+                    None => sqlx::query("SELECT * FROM realtime_rooms ORDER BY id LIMIT $1 OFFSET $2")
+                        .bind(i64::from(limit)).bind(i64::from(offset)),
+                };
+                let rows = q.fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::room).collect()
+            }
+
+            async fn add_member(&self, m: &realtime_core::Member) -> realtime_core::Result<()> {
+                sqlx::query("INSERT INTO realtime_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&m.room_id).bind(&m.user_id).bind(m.role.as_str()).bind(crate::sql::micros(m.joined_at))
+                    .execute(&self.pool).await
+                    .map_err(|e| crate::sql::db_err(e, "member", &m.user_id, "room", &m.room_id))?;
+                Ok(())
+            }
+
+            async fn get_member(&self, room_id: &str, user_id: &str) -> realtime_core::Result<Option<realtime_core::Member>> {
+                let row = sqlx::query("SELECT * FROM realtime_members WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id).bind(user_id).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::member).transpose()
+            }
+
+            async fn remove_member(&self, room_id: &str, user_id: &str) -> realtime_core::Result<bool> {
+                let r = sqlx::query("DELETE FROM realtime_members WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id).bind(user_id).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_members(&self, room_id: &str) -> realtime_core::Result<Vec<realtime_core::Member>> {
+                let rows = sqlx::query("SELECT * FROM realtime_members WHERE room_id = $1 ORDER BY joined_at, user_id")
+                    .bind(room_id).fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::member).collect()
+            }
+
+            async fn create_invite(&self, i: &realtime_core::Invite) -> realtime_core::Result<()> {
+                use crate::sql::micros;
+                sqlx::query("INSERT INTO realtime_invites (code, room_id, created_by, invitee, created_at, expires_at, state, responded_by, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(&i.code).bind(&i.room_id).bind(&i.created_by).bind(&i.invitee)
+                    .bind(micros(i.created_at)).bind(micros(i.expires_at)).bind(i.state.as_str())
+                    .bind(&i.responded_by).bind(i.responded_at.map(micros))
+                    .execute(&self.pool).await
+                    .map_err(|e| crate::sql::db_err(e, "invite", &i.code, "room", &i.room_id))?;
+                Ok(())
+            }
+
+            async fn get_invite(&self, code: &str) -> realtime_core::Result<Option<realtime_core::Invite>> {
+                let row = sqlx::query("SELECT * FROM realtime_invites WHERE code = $1").bind(code).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::invite).transpose()
+            }
+
+            async fn answer_invite(&self, i: &realtime_core::Invite, member: Option<&realtime_core::Member>) -> realtime_core::Result<()> {
+                use crate::sql::{db_err, micros, store_err};
+                let mut tx = self.begin_write().await?;
+                let r = sqlx::query("UPDATE realtime_invites SET state = $2, responded_by = $3, responded_at = $4 WHERE code = $1 AND state = 'pending'")
+                    .bind(&i.code).bind(i.state.as_str()).bind(&i.responded_by).bind(i.responded_at.map(micros))
+                    .execute(&mut *tx).await.map_err(store_err)?;
+                if r.rows_affected() == 0 {
+                    let exists = sqlx::query("SELECT code FROM realtime_invites WHERE code = $1").bind(&i.code).fetch_optional(&mut *tx).await.map_err(store_err)?;
+                    return Err(match exists {
+                        Some(_) => realtime_core::Error::Conflict { kind: "invite", id: i.code.clone() },
+                        None => realtime_core::Error::NotFound { kind: "invite", id: i.code.clone() },
+                    });
+                }
+                if let Some(m) = member {
+                    sqlx::query("INSERT INTO realtime_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+                        .bind(&m.room_id).bind(&m.user_id).bind(m.role.as_str()).bind(micros(m.joined_at))
+                        .execute(&mut *tx).await
+                        .map_err(|e| db_err(e, "member", &m.user_id, "room", &m.room_id))?;
+                }
+                tx.commit().await.map_err(store_err)
+            }
+
+            async fn insert_message(&self, new: realtime_core::NewMessage) -> realtime_core::Result<realtime_core::Inserted> {
+                use crate::sql::{db_err, micros, store_err, to_u64};
+                use sqlx::Row;
+                let mut tx = self.begin_write().await?;
+                // Taking the room's counter locks the room row (PostgreSQL) or the database
+                // (SQLite, BEGIN IMMEDIATE): inserts into one room are serialized, and a
+                // rollback gives the number back, so seq stays gapless.
+                let row = sqlx::query("UPDATE realtime_rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                    .bind(&new.room_id).fetch_optional(&mut *tx).await.map_err(store_err)?;
+                let Some(row) = row else {
+                    return Err(realtime_core::Error::NotFound { kind: "room", id: new.room_id.clone() });
+                };
+                let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
+                if let Some(cid) = &new.client_id {
+                    let existing = sqlx::query(MSG_BY_CLIENT_ID)
+                        .bind(&new.room_id).bind(&new.sender_id).bind(cid)
+                        .fetch_optional(&mut *tx).await.map_err(store_err)?;
+                    if let Some(existing) = existing {
+                        let message = rows::message(&existing)?;
+                        tx.rollback().await.map_err(store_err)?;
+                        return Ok(realtime_core::Inserted { message, created: false });
+                    }
+                }
+                sqlx::query("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)")
+                    .bind(&new.id).bind(&new.room_id).bind(seq).bind(&new.client_id).bind(&new.sender_id)
+                    .bind(new.content.as_bytes()).bind(new.kind.as_str()).bind(realtime_core::MessageStatus::Sent.as_str())
+                    .bind(micros(new.created_at))
+                    .execute(&mut *tx).await
+                    .map_err(|e| db_err(e, "message", &new.id, "room", &new.room_id))?;
+                tx.commit().await.map_err(store_err)?;
+                Ok(realtime_core::Inserted { message: realtime_core::Message::from_new(new, to_u64(seq)), created: true })
+            }
+
+            async fn get_message(&self, id: &str) -> realtime_core::Result<Option<realtime_core::Message>> {
+                let row = sqlx::query(MSG_BY_ID).bind(id).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                row.as_ref().map(rows::message).transpose()
+            }
+
+            async fn update_message(&self, m: &realtime_core::Message) -> realtime_core::Result<()> {
+                use crate::sql::micros;
+                let r = sqlx::query("UPDATE realtime_messages SET content = $2, status = $3, edited_at = $4, deleted_at = $5 WHERE id = $1")
+                    .bind(&m.id).bind(m.content.as_bytes()).bind(m.status.as_str())
+                    .bind(m.edited_at.map(micros)).bind(m.deleted_at.map(micros))
+                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                if r.rows_affected() == 0 {
+                    return Err(realtime_core::Error::NotFound { kind: "message", id: m.id.clone() });
+                }
+                Ok(())
+            }
+
+            async fn history(&self, room_id: &str, before: Option<u64>, limit: u32) -> realtime_core::Result<realtime_core::HistoryPage> {
+                let before = before.map_or(i64::MAX, crate::sql::to_i64);
+                let rows = sqlx::query(MSG_HISTORY)
+                    .bind(room_id).bind(before).bind(i64::from(limit) + 1)
+                    .fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                let has_more = rows.len() > limit as usize;
+                let mut messages = rows.iter().take(limit as usize).map(rows::message).collect::<realtime_core::Result<Vec<_>>>()?;
+                messages.reverse();
+                Ok(realtime_core::HistoryPage { messages, has_more })
+            }
+
+            async fn messages_after(&self, room_id: &str, after: u64, limit: u32) -> realtime_core::Result<Vec<realtime_core::Message>> {
+                let rows = sqlx::query(MSG_AFTER)
+                    .bind(room_id).bind(crate::sql::to_i64(after)).bind(i64::from(limit))
+                    .fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::message).collect()
+            }
+
+            async fn latest_seq(&self, room_id: &str) -> realtime_core::Result<u64> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT last_seq FROM realtime_rooms WHERE id = $1").bind(room_id)
+                    .fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                match row {
+                    Some(r) => Ok(crate::sql::to_u64(r.try_get("last_seq").map_err(crate::sql::store_err)?)),
+                    None => Ok(0),
+                }
+            }
+
+            async fn add_reaction(&self, r: &realtime_core::Reaction) -> realtime_core::Result<bool> {
+                let res = sqlx::query("INSERT INTO realtime_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(&r.message_id).bind(&r.user_id).bind(&r.emoji).bind(crate::sql::micros(r.created_at))
+                    .execute(&self.pool).await
+                    .map_err(|e| crate::sql::db_err(e, "reaction", &r.emoji, "message", &r.message_id))?;
+                Ok(res.rows_affected() > 0)
+            }
+
+            async fn remove_reaction(&self, message_id: &str, user_id: &str, emoji: &str) -> realtime_core::Result<bool> {
+                let r = sqlx::query("DELETE FROM realtime_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+                    .bind(message_id).bind(user_id).bind(emoji).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_reactions(&self, message_id: &realtime_core::MessageId) -> realtime_core::Result<Vec<realtime_core::Reaction>> {
+                let rows = sqlx::query("SELECT * FROM realtime_reactions WHERE message_id = $1 ORDER BY created_at, user_id, emoji")
+                    .bind(message_id).fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::reaction).collect()
+            }
+
+            async fn advance_read_pointer(&self, room_id: &str, user_id: &str, seq: u64, now: realtime_core::Timestamp) -> realtime_core::Result<u64> {
+                use sqlx::Row;
+                sqlx::query("INSERT INTO realtime_read_pointers (room_id, user_id, seq, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, user_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at WHERE realtime_read_pointers.seq < excluded.seq")
+                    .bind(room_id).bind(user_id).bind(crate::sql::to_i64(seq)).bind(crate::sql::micros(now))
+                    .execute(&self.pool).await
+                    .map_err(|e| crate::sql::db_err(e, "read_pointer", user_id, "room", room_id))?;
+                let row = sqlx::query("SELECT seq FROM realtime_read_pointers WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id).bind(user_id).fetch_one(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(crate::sql::to_u64(row.try_get("seq").map_err(crate::sql::store_err)?))
+            }
+
+            async fn read_pointer(&self, room_id: &str, user_id: &str) -> realtime_core::Result<u64> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT seq FROM realtime_read_pointers WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id).bind(user_id).fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
+                match row {
+                    Some(r) => Ok(crate::sql::to_u64(r.try_get("seq").map_err(crate::sql::store_err)?)),
+                    None => Ok(0),
+                }
+            }
+
+            async fn unread_count(&self, room_id: &str, user_id: &str) -> realtime_core::Result<u64> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM realtime_messages WHERE room_id = $1 AND seq > COALESCE((SELECT seq FROM realtime_read_pointers WHERE room_id = $1 AND user_id = $2), 0) AND sender_id <> $2 AND deleted_at IS NULL")
+                    .bind(room_id).bind(user_id).fetch_one(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(crate::sql::to_u64(row.try_get("n").map_err(crate::sql::store_err)?))
+            }
+
+            async fn set_favorite(&self, f: &realtime_core::Favorite, on: bool) -> realtime_core::Result<bool> {
+                let r = if on {
+                    sqlx::query("INSERT INTO realtime_favorites (user_id, target_id, kind, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                        .bind(&f.user_id).bind(&f.target_id).bind(f.kind.as_str()).bind(crate::sql::micros(f.created_at))
+                        .execute(&self.pool).await
+                } else {
+                    sqlx::query("DELETE FROM realtime_favorites WHERE user_id = $1 AND target_id = $2 AND kind = $3")
+                        .bind(&f.user_id).bind(&f.target_id).bind(f.kind.as_str())
+                        .execute(&self.pool).await
+                }
+                .map_err(crate::sql::store_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_favorites(&self, user_id: &str) -> realtime_core::Result<Vec<realtime_core::Favorite>> {
+                let rows = sqlx::query("SELECT * FROM realtime_favorites WHERE user_id = $1 ORDER BY created_at, target_id")
+                    .bind(user_id).fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::favorite).collect()
+            }
+
+            async fn append_event(&self, e: &realtime_core::Event) -> realtime_core::Result<()> {
+                let body = String::from_utf8(e.to_json_bytes()).map_err(|e| realtime_core::Error::Json(e.to_string()))?;
+                sqlx::query("INSERT INTO realtime_events (id, type, room_id, user_id, timestamp, body) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(e.id.to_string()).bind(e.event_type.as_str()).bind(&e.room_id).bind(&e.user_id)
+                    .bind(crate::sql::micros(e.timestamp)).bind(body)
+                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(())
+            }
+
+            async fn list_events(&self, q: &realtime_core::EventQuery) -> realtime_core::Result<Vec<realtime_core::Event>> {
+                let rows = sqlx::query("SELECT body FROM realtime_events WHERE ($1 IS NULL OR substr(type, 1, length($1)) = $1) AND ($2 IS NULL OR room_id = $2) AND ($3 IS NULL OR user_id = $3) ORDER BY pos DESC LIMIT $4")
+                    .bind(q.type_prefix.clone()).bind(q.room_id.clone()).bind(q.user_id.clone())
+                    .bind(i64::from(q.limit.min(1000)))
+                    .fetch_all(&self.pool).await.map_err(crate::sql::store_err)?;
+                rows.iter().map(rows::event).collect()
+            }
+        }
+
+        const MSG_BY_ID: &str = "SELECT id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at FROM realtime_messages WHERE id = $1";
+        const MSG_BY_CLIENT_ID: &str = "SELECT id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at FROM realtime_messages WHERE room_id = $1 AND sender_id = $2 AND client_id = $3";
+        const MSG_HISTORY: &str = "SELECT id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at FROM realtime_messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+        const MSG_AFTER: &str = "SELECT id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at FROM realtime_messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+        const USER_BY_ID: &str = "SELECT id, username, display_name, email, avatar, status, last_seen, password_hash, created_at, updated_at FROM realtime_users WHERE id = $1";
+        const USER_BY_USERNAME: &str = "SELECT id, username, display_name, email, avatar, status, last_seen, password_hash, created_at, updated_at FROM realtime_users WHERE username = $1";
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,90 @@
+//! SQLite: the embedded default. A file (`sqlite://chat.db`, created if missing) or
+//! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
+//! timeout, and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! instead of failing.
+
+use crate::PoolConfig;
+use crate::sql::{impl_store, store_err};
+use realtime_core::{Error, Result};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use std::str::FromStr;
+
+/// A [`realtime_core::Store`] on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Connect to `url` (`sqlite://path/to/file.db`, `sqlite:file.db`, `sqlite::memory:`)
+    /// with default pool settings, and apply migrations.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `database_url` for a malformed URL; [`Error::Store`] when
+    /// the file cannot be opened or migrations fail.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &PoolConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect) with pool settings. An in-memory database always uses a
+    /// single connection that is never closed (each connection would see its own database).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::Invalid {
+                field: "database_url",
+                reason: e.to_string().into(),
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(config.busy_timeout);
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(config.max_connections)
+                .min_connections(config.min_connections)
+                .idle_timeout(config.idle_timeout)
+        }
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(store_err)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Use an existing pool; applies migrations.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when migrations fail.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
+        crate::migrate::run(crate::migrate::SQLITE, &pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for the host's own queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_err)
+    }
+}
+
+impl_store!(SqliteStore, Sqlite, SqliteRow);
