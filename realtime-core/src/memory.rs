@@ -305,45 +305,61 @@ impl Store for MemoryStore {
     }
 
     async fn insert_message(&self, new: NewMessage) -> Result<Inserted> {
+        self.insert_messages(vec![new])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Store("empty insert result".into()))
+    }
+
+    async fn insert_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Inserted>> {
         let mut d = self.lock();
-        if !d.rooms.contains_key(&new.room_id) {
-            return Err(Error::not_found("room", &new.room_id));
+        // Check everything first so a failure stores nothing.
+        let mut ids = HashSet::new();
+        for new in &batch {
+            if !d.rooms.contains_key(&new.room_id) {
+                return Err(Error::not_found("room", &new.room_id));
+            }
+            if d.messages.contains_key(&new.id) || !ids.insert(new.id.as_str()) {
+                return Err(Error::Conflict {
+                    kind: "message",
+                    id: new.id.clone(),
+                });
+            }
         }
-        let key = new
-            .client_id
-            .as_ref()
-            .map(|c| (new.room_id.clone(), new.sender_id.clone(), c.clone()));
-        if let Some(k) = &key
-            && let Some(id) = d.client_ids.get(k)
-        {
-            let message = d
-                .messages
-                .get(id)
-                .cloned()
-                .ok_or_else(|| Error::Store("dangling client id".into()))?;
-            return Ok(Inserted {
+        let mut out = Vec::with_capacity(batch.len());
+        for new in batch {
+            let key = new
+                .client_id
+                .as_ref()
+                .map(|c| (new.room_id.clone(), new.sender_id.clone(), c.clone()));
+            if let Some(k) = &key
+                && let Some(id) = d.client_ids.get(k)
+            {
+                let message = d
+                    .messages
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| Error::Store("dangling client id".into()))?;
+                out.push(Inserted {
+                    message,
+                    created: false,
+                });
+                continue;
+            }
+            let list = d.room_messages.entry(new.room_id.clone()).or_default();
+            let seq = list.len() as u64 + 1;
+            list.push(new.id.clone());
+            let message = Message::from_new(new, seq);
+            if let Some(k) = key {
+                d.client_ids.insert(k, message.id.clone());
+            }
+            d.messages.insert(message.id.clone(), message.clone());
+            out.push(Inserted {
                 message,
-                created: false,
+                created: true,
             });
         }
-        if d.messages.contains_key(&new.id) {
-            return Err(Error::Conflict {
-                kind: "message",
-                id: new.id,
-            });
-        }
-        let list = d.room_messages.entry(new.room_id.clone()).or_default();
-        let seq = list.len() as u64 + 1;
-        list.push(new.id.clone());
-        let message = Message::from_new(new, seq);
-        if let Some(k) = key {
-            d.client_ids.insert(k, message.id.clone());
-        }
-        d.messages.insert(message.id.clone(), message.clone());
-        Ok(Inserted {
-            message,
-            created: true,
-        })
+        Ok(out)
     }
 
     async fn get_message(&self, id: &str) -> Result<Option<Message>> {

@@ -206,6 +206,11 @@ pub trait Store: Send + Sync + 'static {
     /// `(room_id, sender_id, client_id)` when `client_id` is set. [`crate::Error::NotFound`]
     /// for an unknown room.
     async fn insert_message(&self, message: NewMessage) -> Result<Inserted>;
+    /// Store several messages in one transaction, in order, each by the rules of
+    /// [`Store::insert_message`] (a retried client id — also one repeated inside the batch —
+    /// returns the first message). All or nothing: an unknown room or a taken id fails the
+    /// whole batch and stores nothing. Returns one [`Inserted`] per input, in input order.
+    async fn insert_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Inserted>>;
     /// Look up a message.
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     /// Replace a message's `content`, `status`, `edited_at` and `deleted_at`. [`crate::Error::NotFound`].

@@ -80,6 +80,7 @@ pub async fn store_suite(store: Arc<dyn Store>) {
     invites(&*store).await;
     messages(&*store).await;
     concurrent_sends(store.clone()).await;
+    batch_inserts(&*store).await;
     reactions_reads_favorites(&*store).await;
     events(&*store).await;
     cascade(&*store).await;
@@ -507,6 +508,81 @@ pub async fn concurrent_sends(store: Arc<dyn Store>) {
     assert!(
         all.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1),
         "gapless, strictly increasing seq"
+    );
+}
+
+/// Batched inserts: order, per-room sequences, idempotency inside and across batches,
+/// all or nothing.
+pub async fn batch_inserts(store: &dyn Store) {
+    let owner = uid("owner");
+    let (a, b) = (room(&uid("room"), &owner), room(&uid("room"), &owner));
+    for r in [&a, &b] {
+        store
+            .create_room(r, &[member(&r.id, &owner, Role::Owner)])
+            .await
+            .expect("room");
+    }
+    assert!(
+        store
+            .insert_messages(Vec::new())
+            .await
+            .expect("empty batch")
+            .is_empty()
+    );
+    let batch = vec![
+        new_msg(&a.id, &owner, "a1", None),
+        new_msg(&b.id, &owner, "b1", None),
+        new_msg(&a.id, &owner, "a2", Some("cid-1")),
+        new_msg(&a.id, &owner, "a2 again", Some("cid-1")),
+        new_msg(&a.id, &owner, "a3", None),
+    ];
+    let out = store.insert_messages(batch).await.expect("batch");
+    let seqs: Vec<(u64, bool)> = out.iter().map(|i| (i.message.seq, i.created)).collect();
+    assert_eq!(
+        seqs,
+        [(1, true), (1, true), (2, true), (2, false), (3, true)],
+        "per-room seq, in order"
+    );
+    assert_eq!(
+        out[3].message, out[2].message,
+        "a repeat inside the batch returns the first"
+    );
+    assert_eq!(out[4].message.content, "a3");
+    let retry = store
+        .insert_messages(vec![new_msg(&a.id, &owner, "late retry", Some("cid-1"))])
+        .await
+        .expect("retry");
+    assert!(!retry[0].created);
+    assert_eq!(retry[0].message.id, out[2].message.id);
+    let bad = vec![
+        new_msg(&a.id, &owner, "would be a4", None),
+        new_msg(&uid("none"), &owner, "x", None),
+    ];
+    assert!(
+        matches!(
+            store.insert_messages(bad).await,
+            Err(Error::NotFound { .. })
+        ),
+        "unknown room fails the batch"
+    );
+    assert_eq!(
+        store.latest_seq(&a.id).await.expect("seq"),
+        3,
+        "a failed batch stores nothing"
+    );
+    let dup = new_msg(&a.id, &owner, "dup id", None);
+    let twice = vec![dup.clone(), dup];
+    assert!(
+        matches!(
+            store.insert_messages(twice).await,
+            Err(Error::Conflict { .. })
+        ),
+        "duplicate id fails the batch"
+    );
+    assert_eq!(store.latest_seq(&a.id).await.expect("seq"), 3);
+    assert_eq!(
+        store.messages_after(&a.id, 0, 10).await.expect("all").len(),
+        3
     );
 }
 
