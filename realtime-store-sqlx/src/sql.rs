@@ -404,78 +404,96 @@ macro_rules! impl_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.begin_write().await?;
-                // Lock every room's counter, in a fixed order so concurrent batches cannot deadlock.
-                let mut rooms: Vec<String> = batch.iter().map(|m| m.room_id.clone()).collect();
-                rooms.sort();
-                rooms.dedup();
-                let mut last: HashMap<String, (i64, i64)> = HashMap::new();
-                for r in rooms {
-                    let row = sqlx::query("UPDATE realtime_rooms SET last_seq = last_seq WHERE id = $1 RETURNING last_seq")
-                        .bind(&r).fetch_optional(&mut *tx).await.map_err(store_err)?;
-                    let Some(row) = row else {
-                        return Err(realtime_core::Error::NotFound { kind: "room", id: r });
-                    };
-                    let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
-                    last.insert(r, (seq, seq));
-                }
-                let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
-                let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
-                let mut fresh: Vec<Message> = Vec::new();
-                for new in batch {
-                    if let Some(cid) = &new.client_id {
-                        let key = (new.room_id.clone(), new.sender_id.clone(), cid.clone());
-                        if let Some(&i) = seen.get(&key) {
-                            let message = out[i].message.clone();
-                            out.push(Inserted { message, created: false });
+                // First optimistically, without looking client ids up: the insert skips rows
+                // whose client id exists. If none was skipped, done in a few round trips;
+                // otherwise roll back and redo it exactly, looking each client id up.
+                for optimistic in [true, false] {
+                    let mut tx = self.begin_write().await?;
+                    // Lock every room's counter, in a fixed order so concurrent batches cannot deadlock.
+                    let mut rooms: Vec<String> = batch.iter().map(|m| m.room_id.clone()).collect();
+                    rooms.sort();
+                    rooms.dedup();
+                    let mut last: HashMap<String, (i64, i64)> = HashMap::new();
+                    for r in rooms {
+                        let row = sqlx::query("UPDATE realtime_rooms SET last_seq = last_seq WHERE id = $1 RETURNING last_seq")
+                            .bind(&r).fetch_optional(&mut *tx).await.map_err(store_err)?;
+                        let Some(row) = row else {
+                            return Err(realtime_core::Error::NotFound { kind: "room", id: r });
+                        };
+                        let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
+                        last.insert(r, (seq, seq));
+                    }
+                    let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
+                    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+                    let mut fresh: Vec<Message> = Vec::new();
+                    for new in &batch {
+                        if let Some(cid) = &new.client_id {
+                            let key = (new.room_id.clone(), new.sender_id.clone(), cid.clone());
+                            if let Some(&i) = seen.get(&key) {
+                                let message = out[i].message.clone();
+                                out.push(Inserted { message, created: false });
+                                continue;
+                            }
+                            seen.insert(key, out.len());
+                            if !optimistic {
+                                let existing = sqlx::query(MSG_BY_CLIENT_ID)
+                                    .bind(&new.room_id).bind(&new.sender_id).bind(cid)
+                                    .fetch_optional(&mut *tx).await.map_err(store_err)?;
+                                if let Some(row) = existing {
+                                    out.push(Inserted { message: rows::message(&row)?, created: false });
+                                    continue;
+                                }
+                            }
+                        }
+                        let counter = last.get_mut(&new.room_id).ok_or_else(|| realtime_core::Error::Store("room not locked".into()))?;
+                        counter.1 += 1;
+                        let message = Message::from_new(new.clone(), to_u64(counter.1));
+                        fresh.push(message.clone());
+                        out.push(Inserted { message, created: true });
+                    }
+                    let mut inserted = 0usize;
+                    // 11 parameters a row; 500 rows stay under SQLite's 32766-parameter limit.
+                    for chunk in fresh.chunks(500) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ",
+                        );
+                        qb.push_values(chunk, |mut b, m| {
+                            b.push_bind(m.id.clone())
+                                .push_bind(m.room_id.clone())
+                                .push_bind(crate::sql::to_i64(m.seq))
+                                .push_bind(m.client_id.clone())
+                                .push_bind(m.sender_id.clone())
+                                .push_bind(m.content.as_bytes().to_vec())
+                                .push_bind(m.kind.as_str())
+                                .push_bind(m.status.as_str())
+                                .push_bind(micros(m.created_at))
+                                .push_bind(None::<i64>)
+                                .push_bind(None::<i64>);
+                        });
+                        qb.push(" ON CONFLICT (room_id, sender_id, client_id) DO NOTHING RETURNING id");
+                        let rows = qb.build().fetch_all(&mut *tx).await.map_err(|e| {
+                            let id = chunk.first().map(|m| m.id.as_str()).unwrap_or_default();
+                            db_err(e, "message", id, "room", "")
+                        })?;
+                        inserted += rows.len();
+                    }
+                    if inserted != fresh.len() {
+                        tx.rollback().await.map_err(store_err)?;
+                        if optimistic {
                             continue;
                         }
-                        seen.insert(key, out.len());
-                        let existing = sqlx::query(MSG_BY_CLIENT_ID)
-                            .bind(&new.room_id).bind(&new.sender_id).bind(cid)
-                            .fetch_optional(&mut *tx).await.map_err(store_err)?;
-                        if let Some(row) = existing {
-                            out.push(Inserted { message: rows::message(&row)?, created: false });
-                            continue;
+                        return Err(realtime_core::Error::Store("a concurrent insert took a client id".into()));
+                    }
+                    for (room, (before, after)) in &last {
+                        if after != before {
+                            sqlx::query("UPDATE realtime_rooms SET last_seq = $2 WHERE id = $1")
+                                .bind(room).bind(*after).execute(&mut *tx).await.map_err(store_err)?;
                         }
                     }
-                    let counter = last.get_mut(&new.room_id).ok_or_else(|| realtime_core::Error::Store("room not locked".into()))?;
-                    counter.1 += 1;
-                    let message = Message::from_new(new, to_u64(counter.1));
-                    fresh.push(message.clone());
-                    out.push(Inserted { message, created: true });
+                    tx.commit().await.map_err(store_err)?;
+                    return Ok(out);
                 }
-                for (room, (before, after)) in &last {
-                    if after != before {
-                        sqlx::query("UPDATE realtime_rooms SET last_seq = $2 WHERE id = $1")
-                            .bind(room).bind(*after).execute(&mut *tx).await.map_err(store_err)?;
-                    }
-                }
-                // 11 parameters a row; 500 rows stay under SQLite's 32766-parameter limit.
-                for chunk in fresh.chunks(500) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ",
-                    );
-                    qb.push_values(chunk, |mut b, m| {
-                        b.push_bind(m.id.clone())
-                            .push_bind(m.room_id.clone())
-                            .push_bind(crate::sql::to_i64(m.seq))
-                            .push_bind(m.client_id.clone())
-                            .push_bind(m.sender_id.clone())
-                            .push_bind(m.content.as_bytes().to_vec())
-                            .push_bind(m.kind.as_str())
-                            .push_bind(m.status.as_str())
-                            .push_bind(micros(m.created_at))
-                            .push_bind(None::<i64>)
-                            .push_bind(None::<i64>);
-                    });
-                    qb.build().execute(&mut *tx).await.map_err(|e| {
-                        let id = chunk.first().map(|m| m.id.as_str()).unwrap_or_default();
-                        db_err(e, "message", id, "room", "")
-                    })?;
-                }
-                tx.commit().await.map_err(store_err)?;
-                Ok(out)
+                Err(realtime_core::Error::Store("unreachable: batch insert fell through".into()))
             }
 
             async fn get_message(&self, id: &str) -> realtime_core::Result<Option<realtime_core::Message>> {
