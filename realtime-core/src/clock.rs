@@ -22,8 +22,12 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// The current time, truncated to microseconds (what the SQL stores keep), so a
+    /// value returned by an operation equals the same value read back later.
     fn now(&self) -> Timestamp {
-        Utc::now()
+        use chrono::DurationRound;
+        let now = Utc::now();
+        now.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(now)
     }
 }
 

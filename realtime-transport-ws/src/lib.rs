@@ -1,5 +1,23 @@
-//! WebSocket transport for the realtime crates: connection driver, wire dialects and
-//! axum / actix-web glue.
+//! # realtime-transport-ws
 //!
-//! **Status:** not yet implemented; this crate is a placeholder in the workspace so the
-//! crate family builds together. See the project issues for the plan.
+//! WebSocket connections for a [`realtime_core::Hub`]: the native wire dialect
+//! ([`native`], seed 000's `{type, data}` frames), authentication at the upgrade or by a
+//! first `auth` frame, heartbeats, size and rate limits, slow-consumer handling, reconnect
+//! recovery, and glue for axum (feature `axum`, default).
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | [`axum::route`]: a `GET` route that authenticates, checks the origin and upgrades |
+//!
+//! Close codes are in [`frame::close`]; the frames of the native dialect in [`native`].
+
+pub mod driver;
+pub mod frame;
+pub mod native;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use driver::{ConnInfo, WsConfig, WsServer};
+pub use frame::{Frame, WsError};
+pub use native::NativeEncoder;

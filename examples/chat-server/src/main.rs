@@ -1,8 +1,17 @@
-//! Reference chat server for seed 000.
-//!
-//! **Status:** not yet implemented: the server arrives with the transport crate.
+//! `cargo run --release -p chat-server` — see `--help` for flags and their environment variables.
 
-fn main() {
-    eprintln!("chat-server is not implemented yet; see the project issues");
-    std::process::exit(2);
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let config = chat_server::Config::parse();
+    if let Err(e) = chat_server::serve(config).await {
+        tracing::error!("chat-server failed: {e}");
+        std::process::exit(1);
+    }
 }

@@ -1,0 +1,56 @@
+//! Shared state and the bearer-token extractor.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use realtime_core::{Error, Hub, Identity, JwtAuthenticator};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+/// The shared parts.
+pub struct Shared {
+    /// The engine.
+    pub hub: Hub,
+    /// Verifies (and for HS256 issues) tokens.
+    pub auth: Arc<JwtAuthenticator>,
+    /// Settings.
+    pub config: Config,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
+    /// Whether `who` may publish system events.
+    pub fn is_admin(&self, who: &Identity) -> bool {
+        self.config.admin_users.iter().any(|a| *a == who.user_id) || who.claims.get("role").and_then(|r| r.as_str()) == Some("admin")
+    }
+}
+
+/// The caller, from `Authorization: Bearer <JWT>`. A valid token is enough: a user seen
+/// for the first time is created from its claims.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Identity);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let h = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = realtime_transport_ws::WsServer::token_from(None, h)
+            .ok_or_else(|| Error::Unauthenticated("missing Authorization: Bearer <token>".into()))?;
+        let identity = state.auth.verify(&token)?;
+        state.hub.ensure_user(&identity).await?;
+        Ok(AuthUser(identity))
+    }
+}

@@ -1,0 +1,127 @@
+//! Start the server on an ephemeral port and talk to it over real sockets.
+#![allow(dead_code)]
+
+use chat_server::Config;
+use futures_util::{SinkExt, StreamExt};
+use realtime_core::{Claims, Hub, JwtAuthenticator};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!!";
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub hub: Hub,
+    pub http: reqwest::Client,
+}
+
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::for_tests();
+    config.jwt_secret = Some(SECRET.into());
+    tweak(&mut config);
+    let app = chat_server::build(config).await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app.router).await });
+    Server { addr, hub: app.hub, http: reqwest::Client::new() }
+}
+
+pub fn token(sub: &str) -> String {
+    let mut c = Claims::new(sub, 3600);
+    c.username = Some(format!("{sub}-name"));
+    JwtAuthenticator::hs256(SECRET.as_bytes()).issue(&c).expect("token")
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).bearer_auth(token(user)).json(&body).send().await.expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(token(user)).send().await.expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a room owned by `owner` with `members`; returns its id.
+    pub async fn room(&self, owner: &str, members: &[&str]) -> String {
+        for m in members {
+            self.get(m, "/api/v1/users").await; // a valid token creates the user
+        }
+        let (s, r) = self.post(owner, "/api/v1/rooms", json!({"name": "General", "members": members})).await;
+        assert_eq!(s, 201, "{r}");
+        r["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A WebSocket for `user`, past the `auth` frame.
+    pub async fn ws(&self, user: &str) -> Ws {
+        let url = format!("ws://{}/ws?token={}", self.addr, token(user));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let auth = next_json(&mut ws).await;
+        assert_eq!(auth["type"], "auth", "{auth}");
+        assert_eq!(auth["data"]["status"], "connected");
+        assert_eq!(auth["data"]["user_id"], user);
+        ws
+    }
+}
+
+/// The next JSON text frame (pings and pongs skipped), within 5 s.
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame within 5 s");
+        match m.expect("open").expect("frame") {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Frames until one has `type == ty`; returns it.
+pub async fn until(ws: &mut Ws, ty: &str) -> Value {
+    loop {
+        let v = next_json(ws).await;
+        if v["type"] == ty {
+            return v;
+        }
+    }
+}
+
+/// Frames arriving within `d`.
+pub async fn within(ws: &mut Ws, d: Duration) -> Vec<Value> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + d;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let Message::Text(t) = m {
+            out.push(serde_json::from_str(t.as_str()).expect("json"));
+        }
+    }
+    out
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+}
+
+/// The close code the server ends the connection with (frames before it are skipped).
+pub async fn close_code(ws: &mut Ws, within_secs: u64) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(within_secs);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(c)))) => return c.map(|c| u16::from(c.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) => return None,
+            Err(_) => panic!("no close within {within_secs} s"),
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The connection driver: one WebSocket connection from authentication to close, generic
+//! over any stream of [`Frame`]s (the axum and actix integrations adapt their sockets).
+//!
+//! A connection runs two halves. The reader authenticates (if the upgrade carried no
+//! token), parses commands, enforces the rate limit and the idle timeout, and calls the
+//! [`Hub`]. The writer drains the session's queue — many frames per flush — together with
+//! command replies and server pings, and gives up on a socket that does not take a write
+//! within the write timeout.
+
+use crate::frame::{Frame, WsError, close};
+use crate::native::{self, Command};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use realtime_core::{
+    Authenticator, Channel, CloseReason, DialectId, Error, Event, EventType, Hub, Identity, Outbound, Session,
+    UserStatus,
+};
+use serde_json::{Value, json};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Connection settings. Defaults suit a chat server.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Largest message a client may send, in bytes (default 64 KiB); larger closes with 1009.
+    pub max_message_bytes: usize,
+    /// Largest single frame, in bytes (default 64 KiB).
+    pub max_frame_bytes: usize,
+    /// Server ping period (default 25 s); the first ping comes after a random part of it.
+    pub ping_interval: Duration,
+    /// Close with 4004 when the client sends nothing, not even a pong, this long (default 60 s).
+    pub idle_timeout: Duration,
+    /// Time for the first `auth` frame when the upgrade had no token (default 5 s).
+    pub auth_timeout: Duration,
+    /// A write the socket does not take in this time drops the connection (default 10 s).
+    pub write_timeout: Duration,
+    /// Commands per second per connection, sustained (default 20).
+    pub rate_per_second: NonZeroU32,
+    /// Commands in a burst (default 40).
+    pub rate_burst: NonZeroU32,
+    /// Refused commands in a row before closing with 4029 (default 20).
+    pub rate_strikes: u32,
+    /// Frames the writer takes per flush (default 64).
+    pub batch_frames: usize,
+    /// Read buffer, bytes (default 4 KiB).
+    pub read_buffer_bytes: usize,
+    /// Write buffer, bytes (default 8 KiB).
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            max_message_bytes: 64 << 10,
+            max_frame_bytes: 64 << 10,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            auth_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            rate_per_second: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            rate_burst: NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN),
+            rate_strikes: 20,
+            batch_frames: 64,
+            read_buffer_bytes: 4 << 10,
+            write_buffer_bytes: 8 << 10,
+        }
+    }
+}
+
+/// Where a connection comes from, for presence and logs.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The peer address.
+    pub ip: Option<String>,
+}
+
+/// Serves WebSocket connections into a [`Hub`] in the native dialect. Cheap to clone.
+#[derive(Clone)]
+pub struct WsServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) hub: Hub,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) dialect: DialectId,
+    pub(crate) config: WsConfig,
+    pub(crate) allowed_origins: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for WsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsServer").field("config", &self.inner.config).finish()
+    }
+}
+
+impl WsServer {
+    /// Serve `hub`, authenticating with `auth`. Registers the native dialect with the hub.
+    pub fn new(hub: Hub, auth: Arc<dyn Authenticator>) -> Self {
+        Self::with_config(hub, auth, WsConfig::default(), None)
+    }
+
+    /// With settings, and the browser `Origin`s allowed to connect (`None`: any origin;
+    /// requests without an `Origin` header, i.e. non-browser clients, are always allowed).
+    pub fn with_config(hub: Hub, auth: Arc<dyn Authenticator>, config: WsConfig, allowed_origins: Option<Vec<String>>) -> Self {
+        let dialect = hub.register_dialect(Arc::new(native::NativeEncoder));
+        WsServer { inner: Arc::new(Inner { hub, auth, dialect, config, allowed_origins }) }
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WsConfig {
+        &self.inner.config
+    }
+
+    /// Whether a browser `Origin` may connect.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.inner.allowed_origins, origin) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(o)) => list.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)),
+        }
+    }
+
+    /// The token of an upgrade request: `?token=` or `Authorization: Bearer …`.
+    pub fn token_from(query_token: Option<&str>, authorization: Option<&str>) -> Option<String> {
+        if let Some(t) = query_token.filter(|t| !t.is_empty()) {
+            return Some(t.to_owned());
+        }
+        let h = authorization?.trim();
+        let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
+        (!t.is_empty()).then(|| t.to_owned())
+    }
+
+    /// Authenticate an upgrade request before upgrading: `Ok(None)` when it carries no token
+    /// (the client must then send an `auth` frame), `Err` for an invalid one (answer 401).
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`].
+    pub async fn authenticate_upgrade(&self, token: Option<&str>) -> Result<Option<Identity>, Error> {
+        match token {
+            None => Ok(None),
+            Some(t) => self.inner.auth.authenticate(t).await.map(Some),
+        }
+    }
+
+    /// Run one connection to its end. `identity` is the user authenticated at the upgrade,
+    /// or `None` to wait for an `auth` frame.
+    pub async fn serve<S>(&self, socket: S, identity: Option<Identity>, info: ConnInfo)
+    where
+        S: Stream<Item = Result<Frame, WsError>> + Sink<Frame, Error = WsError> + Send + Unpin + 'static,
+    {
+        let (mut sink, mut stream) = socket.split();
+        let cfg = &self.inner.config;
+        let identity = match identity {
+            Some(i) => i,
+            None => match self.auth_frame(&mut stream, &mut sink).await {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        let hub = &self.inner.hub;
+        let session = match hub.connect(&identity, self.inner.dialect, info.user_agent.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let code = if matches!(e, Error::Forbidden(_)) { close::TOO_MANY_CONNECTIONS } else { 1011 };
+                let _ = sink.send(native_error(None, &e)).await;
+                let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
+                return;
+            }
+        };
+        if sink.send(Frame::Text(native::auth_ok(&identity.user_id))).await.is_err() {
+            return;
+        }
+        let session_id = session.id();
+        let (ctl_tx, ctl_rx) = mpsc::channel::<Frame>(64);
+        let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, cfg.clone()));
+        let limiter: DefaultDirectRateLimiter =
+            RateLimiter::direct(Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst));
+        let mut strikes = 0u32;
+        let user = identity.user_id.clone();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = &mut writer => break,
+                r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
+            };
+            let frame = match next {
+                Err(_) => {
+                    let _ = ctl_tx.send(Frame::Close(Some((close::IDLE, "idle timeout".into())))).await;
+                    break;
+                }
+                Ok(None) | Ok(Some(Ok(Frame::Close(_)))) => break,
+                Ok(Some(Err(WsError::TooLarge))) => {
+                    let _ = ctl_tx.send(Frame::Close(Some((close::TOO_LARGE, "message too large".into())))).await;
+                    break;
+                }
+                Ok(Some(Err(_))) => break,
+                Ok(Some(Ok(f))) => f,
+            };
+            let text = match frame {
+                Frame::Text(t) => t,
+                Frame::Binary(_) => {
+                    let e = Error::Invalid { field: "frame", reason: "binary frames are not supported; send JSON text".into() };
+                    if ctl_tx.send(native_error(None, &e)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_) => continue,
+            };
+            if let Err(not_until) = limiter.check() {
+                strikes += 1;
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                let e = Error::RateLimited { retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1) };
+                let id = native::parse(&text).ok().and_then(|(id, _)| id);
+                if strikes > cfg.rate_strikes {
+                    let _ = ctl_tx.send(native_error(id.as_ref(), &e)).await;
+                    let _ = ctl_tx.send(Frame::Close(Some((close::RATE_LIMITED, "rate limit".into())))).await;
+                    break;
+                }
+                if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            strikes = 0;
+            let (id, cmd) = match native::parse(&text) {
+                Ok(x) => x,
+                Err((id, e)) => {
+                    if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let reply = match cmd {
+                Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
+                Command::Auth { .. } => {
+                    let e = Error::Invalid { field: "type", reason: "already authenticated".into() };
+                    Some(native_error(id.as_ref(), &e))
+                }
+                cmd => match self.execute(&user, session_id, cmd, &ctl_tx).await {
+                    Ok(data) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
+                    Err(e) => Some(native_error(id.as_ref(), &e)),
+                },
+            };
+            if let Some(r) = reply
+                && ctl_tx.send(r).await.is_err()
+            {
+                break;
+            }
+        }
+        drop(ctl_tx);
+        let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
+        writer.abort();
+        hub.disconnect(session_id).await;
+    }
+
+    async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<Identity>
+    where
+        R: Stream<Item = Result<Frame, WsError>> + Unpin,
+        W: Sink<Frame, Error = WsError> + Unpin,
+    {
+        let cfg = &self.inner.config;
+        let first = tokio::time::timeout(cfg.auth_timeout, async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(Frame::Text(t))) => return Some(t),
+                    Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
+                    _ => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let result = match first.as_deref().map(native::parse) {
+            Some(Ok((_, Command::Auth { token }))) => self.inner.auth.authenticate(&token).await,
+            Some(Ok(_)) | Some(Err(_)) => Err(Error::Unauthenticated("the first frame must be auth".into())),
+            None => Err(Error::Unauthenticated("no auth frame in time".into())),
+        };
+        match result {
+            Ok(i) => Some(i),
+            Err(e) => {
+                let _ = sink.send(native_error(None, &e)).await;
+                let _ = sink.send(Frame::Close(Some((close::UNAUTHORIZED, "unauthorized".into())))).await;
+                None
+            }
+        }
+    }
+
+    async fn execute(&self, user: &str, session: u64, cmd: Command, ctl: &mpsc::Sender<Frame>) -> Result<Value, Error> {
+        let hub = &self.inner.hub;
+        Ok(match cmd {
+            Command::Ping | Command::Auth { .. } => Value::Null,
+            Command::Join { room_id, since } => {
+                if hub.store().get_member(&room_id, user).await?.is_none() {
+                    hub.join_room(user, &room_id).await?;
+                }
+                self.attach(user, session, &Channel::room(&room_id)?, since, ctl).await?
+            }
+            Command::Leave { room_id } => {
+                hub.leave_room(user, &room_id).await?;
+                json!({})
+            }
+            Command::Subscribe { channel, since } => self.attach(user, session, &channel, since, ctl).await?,
+            Command::Unsubscribe { channel } => {
+                hub.unsubscribe(session, &channel).await?;
+                json!({ "channel": channel })
+            }
+            Command::Send(req) => serde_json::to_value(hub.send_message(user, req).await?)?,
+            Command::Edit { message_id, content } => serde_json::to_value(hub.edit_message(user, &message_id, content).await?)?,
+            Command::Delete { message_id } => serde_json::to_value(hub.delete_message(user, &message_id).await?)?,
+            Command::React { message_id, emoji, remove } => {
+                json!({ "changed": hub.react(user, &message_id, &emoji, !remove).await? })
+            }
+            Command::Read { message_id: Some(m), .. } => json!({ "seq": hub.read_message(user, &m).await? }),
+            Command::Read { room_id: Some(r), seq, .. } => json!({ "seq": hub.mark_read(user, &r, seq).await? }),
+            Command::Read { .. } => return Err(Error::Invalid { field: "data", reason: "read needs message_id or room_id".into() }),
+            Command::Typing { room_id, is_typing } => {
+                hub.typing(user, &room_id, is_typing).await?;
+                json!({})
+            }
+            Command::Presence { status } => {
+                hub.set_status(user, UserStatus::parse(&status)?).await?;
+                json!({})
+            }
+            Command::History { room_id, before, limit } => {
+                serde_json::to_value(hub.history(user, &room_id, before, limit.unwrap_or(50)).await?)?
+            }
+        })
+    }
+
+    /// Subscribe and, for a room channel with `since`, replay what was missed.
+    async fn attach(
+        &self,
+        user: &str,
+        session: u64,
+        channel: &Channel,
+        since: Option<realtime_core::Since>,
+        ctl: &mpsc::Sender<Frame>,
+    ) -> Result<Value, Error> {
+        let hub = &self.inner.hub;
+        hub.subscribe(session, channel).await?;
+        let Some(room_id) = channel.room_id() else {
+            return Ok(json!({ "channel": channel }));
+        };
+        let room = hub.get_room(user, room_id).await?;
+        let Some(since) = since else {
+            let latest = hub.store().latest_seq(room_id).await?;
+            return Ok(json!({ "channel": channel, "room_id": room_id, "epoch": room.epoch, "latest_seq": latest }));
+        };
+        let r = hub.recover(user, room_id, &since).await?;
+        for m in &r.messages {
+            let ev = Event::at(EventType::MESSAGE_SEND, m.to_data(), m.created_at)
+                .with_user(m.sender_id.clone())
+                .with_room(m.room_id.clone());
+            ctl.send(Frame::Text(native::encode_event(&ev))).await.map_err(|_| Error::SessionClosed(session))?;
+        }
+        Ok(json!({
+            "channel": channel, "room_id": room_id, "epoch": r.epoch, "latest_seq": r.latest_seq,
+            "recovered": r.recovered, "replayed": r.messages.len()
+        }))
+    }
+}
+
+fn native_error(id: Option<&Value>, e: &Error) -> Frame {
+    Frame::Text(native::error(id, e))
+}
+
+fn close_code(reason: &CloseReason) -> u16 {
+    match reason {
+        CloseReason::Shutdown => close::SHUTDOWN,
+        CloseReason::SlowConsumer => close::SLOW_CONSUMER,
+        CloseReason::Kicked(_) => close::KICKED,
+    }
+}
+
+async fn write_loop<W>(mut sink: W, mut session: Session, mut ctl: mpsc::Receiver<Frame>, cfg: WsConfig)
+where
+    W: Sink<Frame, Error = WsError> + Unpin,
+{
+    // Random first ping offset so reconnect storms do not ping in lockstep.
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    let first = cfg.ping_interval.mul_f64(f64::from(jitter) / 1000.0).max(Duration::from_millis(1));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.ping_interval);
+    let wt = cfg.write_timeout;
+    macro_rules! io {
+        ($e:expr) => {
+            match tokio::time::timeout(wt, $e).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        };
+    }
+    loop {
+        tokio::select! {
+            biased;
+            c = ctl.recv() => match c {
+                None => {
+                    let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close::NORMAL, String::new()))))).await;
+                    return;
+                }
+                Some(f @ Frame::Close(_)) => {
+                    let _ = tokio::time::timeout(wt, sink.send(f)).await;
+                    return;
+                }
+                Some(f) => {
+                    io!(sink.feed(f));
+                    while let Ok(more) = ctl.try_recv() {
+                        let done = matches!(more, Frame::Close(_));
+                        io!(sink.feed(more));
+                        if done {
+                            let _ = tokio::time::timeout(wt, sink.flush()).await;
+                            return;
+                        }
+                    }
+                    io!(sink.flush());
+                }
+            },
+            o = session.recv() => match o {
+                Some(Outbound::Frame(b)) => {
+                    io!(sink.feed(Frame::Text(b)));
+                    let mut n = 1;
+                    while n < cfg.batch_frames {
+                        match session.try_recv() {
+                            Some(Outbound::Frame(b)) => {
+                                io!(sink.feed(Frame::Text(b)));
+                                n += 1;
+                            }
+                            Some(Outbound::Close(r)) => {
+                                let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
+                                return;
+                            }
+                            None => break,
+                        }
+                    }
+                    io!(sink.flush());
+                }
+                Some(Outbound::Close(r)) => {
+                    let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
+                    return;
+                }
+                None => return,
+            },
+            _ = ping.tick() => {
+                io!(sink.send(Frame::Ping(bytes::Bytes::new())));
+            }
+        }
+    }
+}

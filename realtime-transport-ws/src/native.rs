@@ -1,0 +1,415 @@
+//! The native dialect: seed 000's `{ "type": …, "data": … }` JSON frames, extended
+//! consistently.
+//!
+//! # Server → client
+//!
+//! | frame | when |
+//! |---|---|
+//! | `{"type":"auth","data":{"status":"connected","user_id":"…"}}` | right after authentication (seed 000) |
+//! | `{"type":"pong"}` (with the ping's `id`, if it had one) | answer to `ping` |
+//! | `{"type":"typing_start","data":{"room_id","user_id","username"},"event":{…}}` | `event.user.typing.start` (seed 000) |
+//! | `{"type":"typing_stop",…}` | `event.user.typing.stop` |
+//! | `{"type":"user_status_change","data":{"user_id","username","status","last_seen"},"event":{…}}` | `event.user.online`, `…offline`, `…status.change` |
+//! | `{"type":"user_join","data":{"user_id","username","room_id","role"},"event":{…}}` | `event.room.join` |
+//! | `{"type":"user_leave",…}` | `event.room.leave` |
+//! | `{"type":"event.message.send","data":{message},"event":{…}}` | every other event, under its own name |
+//! | `{"type":"ack","id":…,"data":{…}}` | a command with an `id` succeeded |
+//! | `{"type":"error","id":…,"data":{"code","message","temporary"}}` | a command failed (`id` is `null` when it had none or could not be read) |
+//!
+//! Every push of a core event carries the whole [`realtime_core::Event`]: `event` holds all
+//! its fields except `data`, which is the frame's `data` (not repeated, to keep frames small).
+//! Messages carry their room `seq`; use the highest one seen for recovery.
+//!
+//! # Client → server
+//!
+//! Every command may carry an `id` (string or number); the reply is an `ack` or `error`
+//! with that `id`. Without an `id`, success is silent and failures still get an `error`.
+//!
+//! | `type` | `data` | ack `data` |
+//! |---|---|---|
+//! | `ping` | – | (a `pong`) |
+//! | `auth` | `{"token"}` (only as the first frame, when no token came with the upgrade) | (an `auth` frame) |
+//! | `join` | `{"room_id", "since"?: {"seq","epoch"}}` (joins if not a member, subscribes, recovers) | `{"room_id","epoch","latest_seq","recovered"?}` |
+//! | `leave` | `{"room_id"}` | `{}` |
+//! | `subscribe` | `{"channel", "since"?}` | `{"channel", …recovery for room channels}` |
+//! | `unsubscribe` | `{"channel"}` | `{}` |
+//! | `send` | `{"room_id","content","type"?: "TEXT"/"FILE","client_id"?}` | the stored message |
+//! | `edit` | `{"message_id","content"}` | the message |
+//! | `delete` | `{"message_id"}` | the tombstone |
+//! | `react` | `{"message_id","emoji","remove"?: bool}` | `{"changed"}` |
+//! | `read` | `{"message_id"}` or `{"room_id","seq"?}` | `{"seq"}` (the read pointer) |
+//! | `typing` | `{"room_id","is_typing"}` | `{}` |
+//! | `typing_start` / `typing_stop` | `{"room_id"}` (seed 000) | `{}` |
+//! | `presence` / `user_status_change` | `{"status": "online"/"away"}` | `{}` |
+//! | `history` | `{"room_id","before"?,"limit"?}` | `{"messages","has_more"}` |
+//!
+//! During recovery (`join`/`subscribe` with `since`) the missed messages arrive as
+//! `event.message.send` pushes in `seq` order before the ack; a message published while
+//! recovering may arrive twice — drop duplicates by `seq`.
+
+use bytes::Bytes;
+use realtime_core::{Channel, Encoder, Error, Event, EventType, MessageKind, SendMessage, Since};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The native dialect's encoder: one frame per event, as in the table above.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NativeEncoder;
+
+/// The frame `type` for an event: seed 000's name where it has one, else the event name.
+pub fn frame_type(t: &EventType) -> &str {
+    if *t == EventType::USER_TYPING_START {
+        "typing_start"
+    } else if *t == EventType::USER_TYPING_STOP {
+        "typing_stop"
+    } else if *t == EventType::USER_STATUS_CHANGE || *t == EventType::USER_ONLINE || *t == EventType::USER_OFFLINE {
+        "user_status_change"
+    } else if *t == EventType::ROOM_JOIN {
+        "user_join"
+    } else if *t == EventType::ROOM_LEAVE {
+        "user_leave"
+    } else {
+        t.as_str()
+    }
+}
+
+/// Encode one event as a native push frame.
+pub fn encode_event(event: &Event) -> Bytes {
+    let frame = json!({
+        "type": frame_type(&event.event_type),
+        "data": event.data,
+        "event": {
+            "id": event.id,
+            "type": event.event_type,
+            "level": event.level(),
+            "action": event.action(),
+            "metadata": event.metadata,
+            "timestamp": event.timestamp,
+            "user_id": event.user_id,
+            "room_id": event.room_id,
+        }
+    });
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+}
+
+impl Encoder for NativeEncoder {
+    fn encode(&self, _channel: &Channel, event: &Event) -> Option<Bytes> {
+        Some(encode_event(event))
+    }
+}
+
+/// `{"type":"auth","data":{"status":"connected","user_id":…}}`.
+pub fn auth_ok(user_id: &str) -> Bytes {
+    to_bytes(&json!({"type": "auth", "data": {"status": "connected", "user_id": user_id}}))
+}
+
+/// `{"type":"pong"}`, with `id` when the ping had one.
+pub fn pong(id: Option<&Value>) -> Bytes {
+    match id {
+        Some(id) => to_bytes(&json!({"type": "pong", "id": id})),
+        None => Bytes::from_static(br#"{"type":"pong"}"#),
+    }
+}
+
+/// `{"type":"ack","id":…,"data":…}`.
+pub fn ack(id: &Value, data: Value) -> Bytes {
+    to_bytes(&json!({"type": "ack", "id": id, "data": data}))
+}
+
+/// `{"type":"error","id":…,"data":{"code","message","temporary"}}`.
+pub fn error(id: Option<&Value>, e: &Error) -> Bytes {
+    to_bytes(&json!({
+        "type": "error",
+        "id": id,
+        "data": {"code": e.code(), "message": e.to_string(), "temporary": e.is_temporary()}
+    }))
+}
+
+fn to_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// A parsed client command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `ping`
+    Ping,
+    /// `auth`
+    Auth {
+        /// The JWT.
+        token: String,
+    },
+    /// `join`
+    Join {
+        /// Room.
+        room_id: String,
+        /// Recovery position.
+        since: Option<Since>,
+    },
+    /// `leave`
+    Leave {
+        /// Room.
+        room_id: String,
+    },
+    /// `subscribe`
+    Subscribe {
+        /// Channel.
+        channel: Channel,
+        /// Recovery position (room channels).
+        since: Option<Since>,
+    },
+    /// `unsubscribe`
+    Unsubscribe {
+        /// Channel.
+        channel: Channel,
+    },
+    /// `send`
+    Send(SendMessage),
+    /// `edit`
+    Edit {
+        /// Message.
+        message_id: String,
+        /// New content.
+        content: String,
+    },
+    /// `delete`
+    Delete {
+        /// Message.
+        message_id: String,
+    },
+    /// `react`
+    React {
+        /// Message.
+        message_id: String,
+        /// Emoji.
+        emoji: String,
+        /// Remove instead of add.
+        remove: bool,
+    },
+    /// `read`
+    Read {
+        /// Message read (moves the pointer to its seq).
+        message_id: Option<String>,
+        /// Room (with `seq`, or the latest).
+        room_id: Option<String>,
+        /// Sequence number.
+        seq: Option<u64>,
+    },
+    /// `typing`, `typing_start`, `typing_stop`
+    Typing {
+        /// Room.
+        room_id: String,
+        /// Start or stop.
+        is_typing: bool,
+    },
+    /// `presence`, `user_status_change`
+    Presence {
+        /// `online` or `away`.
+        status: String,
+    },
+    /// `history`
+    History {
+        /// Room.
+        room_id: String,
+        /// Page before this seq.
+        before: Option<u64>,
+        /// Page size.
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct RoomData {
+    room_id: String,
+    #[serde(default)]
+    since: Option<Since>,
+}
+#[derive(Deserialize)]
+struct ChannelData {
+    channel: String,
+    #[serde(default)]
+    since: Option<Since>,
+}
+#[derive(Deserialize)]
+struct SendData {
+    room_id: String,
+    content: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+#[derive(Deserialize)]
+struct EditData {
+    message_id: String,
+    content: String,
+}
+#[derive(Deserialize)]
+struct MessageData {
+    message_id: String,
+}
+#[derive(Deserialize)]
+struct ReactData {
+    message_id: String,
+    emoji: String,
+    #[serde(default)]
+    remove: bool,
+}
+#[derive(Deserialize)]
+struct ReadData {
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    room_id: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+#[derive(Deserialize)]
+struct TypingData {
+    room_id: String,
+    #[serde(default = "yes")]
+    is_typing: bool,
+}
+fn yes() -> bool {
+    true
+}
+#[derive(Deserialize)]
+struct StatusData {
+    status: String,
+}
+#[derive(Deserialize)]
+struct TokenData {
+    token: String,
+}
+#[derive(Deserialize)]
+struct HistoryData {
+    room_id: String,
+    #[serde(default)]
+    before: Option<u64>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+fn data<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Invalid { field: "data", reason: format!("{kind}: {e}").into() })
+}
+
+/// Parse a client text frame. On failure the error comes with the frame's `id` when it
+/// could be read, so the error reply can carry it.
+///
+/// # Errors
+/// [`Error::Json`] for malformed JSON or a frame without `type`; [`Error::Invalid`] for an
+/// unknown `type`, a `data` of the wrong shape, an invalid channel or message type.
+pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Error)> {
+    let env: Envelope = serde_json::from_slice(text).map_err(|e| (None, Error::Json(e.to_string())))?;
+    let id = env.id.filter(|v| v.is_string() || v.is_number());
+    let kind = env.kind.as_str();
+    let d = env.data;
+    let cmd = (|| -> Result<Command, Error> {
+        Ok(match kind {
+            "ping" => Command::Ping,
+            "auth" => Command::Auth { token: data::<TokenData>(kind, d)?.token },
+            "join" => {
+                let r: RoomData = data(kind, d)?;
+                Command::Join { room_id: r.room_id, since: r.since }
+            }
+            "leave" => Command::Leave { room_id: data::<RoomData>(kind, d)?.room_id },
+            "subscribe" => {
+                let c: ChannelData = data(kind, d)?;
+                Command::Subscribe { channel: Channel::parse(&c.channel)?, since: c.since }
+            }
+            "unsubscribe" => Command::Unsubscribe { channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)? },
+            "send" => {
+                let s: SendData = data(kind, d)?;
+                let kind = match s.kind.as_deref() {
+                    None => MessageKind::Text,
+                    Some(k) => MessageKind::parse(k)?,
+                };
+                Command::Send(SendMessage { room_id: s.room_id, content: s.content, kind, client_id: s.client_id })
+            }
+            "edit" => {
+                let e: EditData = data(kind, d)?;
+                Command::Edit { message_id: e.message_id, content: e.content }
+            }
+            "delete" => Command::Delete { message_id: data::<MessageData>(kind, d)?.message_id },
+            "react" => {
+                let r: ReactData = data(kind, d)?;
+                Command::React { message_id: r.message_id, emoji: r.emoji, remove: r.remove }
+            }
+            "read" => {
+                let r: ReadData = data(kind, d)?;
+                if r.message_id.is_none() && r.room_id.is_none() {
+                    return Err(Error::Invalid { field: "data", reason: "read needs message_id or room_id".into() });
+                }
+                Command::Read { message_id: r.message_id, room_id: r.room_id, seq: r.seq }
+            }
+            "typing" => {
+                let t: TypingData = data(kind, d)?;
+                Command::Typing { room_id: t.room_id, is_typing: t.is_typing }
+            }
+            "typing_start" => Command::Typing { room_id: data::<TypingData>(kind, d)?.room_id, is_typing: true },
+            "typing_stop" => Command::Typing { room_id: data::<TypingData>(kind, d)?.room_id, is_typing: false },
+            "presence" | "user_status_change" => Command::Presence { status: data::<StatusData>(kind, d)?.status },
+            "history" => {
+                let h: HistoryData = data(kind, d)?;
+                Command::History { room_id: h.room_id, before: h.before, limit: h.limit }
+            }
+            other => {
+                return Err(Error::Invalid {
+                    field: "type",
+                    reason: format!("unknown frame type {:?}", other.chars().take(64).collect::<String>()).into(),
+                });
+            }
+        })
+    })();
+    match cmd {
+        Ok(c) => Ok((id, c)),
+        Err(e) => Err((id, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seed_frames_and_rejects_bad_ones() {
+        let (_, c) = parse(br#"{"type":"typing_start","data":{"room_id":"room-uuid"}}"#).expect("seed typing");
+        assert_eq!(c, Command::Typing { room_id: "room-uuid".into(), is_typing: true });
+        let (id, c) = parse(br#"{"type":"ping","id":7}"#).expect("ping");
+        assert_eq!((id, c), (Some(json!(7)), Command::Ping));
+        let (id, e) = parse(br#"{"type":"send","id":"a","data":{"room_id":1}}"#).expect_err("shape");
+        assert_eq!((id, e.code()), (Some(json!("a")), "invalid"));
+        assert_eq!(parse(b"{not json").expect_err("json").1.code(), "invalid_json");
+        assert_eq!(parse(br#"{"data":{}}"#).expect_err("no type").1.code(), "invalid_json");
+        assert_eq!(parse(br#"{"type":"fly"}"#).expect_err("unknown").1.code(), "invalid");
+        assert_eq!(parse(br#"{"type":"subscribe","data":{"channel":"bad channel"}}"#).expect_err("ch").1.code(), "invalid_channel");
+        assert_eq!(parse(br#"{"type":"read","data":{}}"#).expect_err("read").1.code(), "invalid");
+        let (_, c) = parse(br#"{"type":"send","data":{"room_id":"r","content":"hi","type":"text","client_id":"c1"}}"#).expect("send");
+        assert!(matches!(c, Command::Send(SendMessage { kind: MessageKind::Text, .. })));
+    }
+
+    #[test]
+    fn pushes_carry_the_whole_event() {
+        let ev = Event::new(EventType::USER_TYPING_START, json!({"room_id": "r", "user_id": "u", "username": "ann"}))
+            .with_user("u")
+            .with_room("r");
+        let v: Value = serde_json::from_slice(&encode_event(&ev)).expect("json");
+        assert_eq!(v["type"], "typing_start");
+        assert_eq!(v["data"]["username"], "ann");
+        let mut whole = v["event"].clone();
+        whole["data"] = v["data"].clone();
+        let back: Event = serde_json::from_value(whole).expect("event");
+        assert_eq!(back, ev);
+    }
+}
