@@ -27,7 +27,8 @@ impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         use chrono::DurationRound;
         let now = Utc::now();
-        now.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+        now.duration_trunc(chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
     }
 }
 

@@ -32,10 +32,12 @@ use std::task::{Context, Poll};
 
 /// A `GET` route serving WebSocket connections with `server`; mount it at any path.
 pub fn route<S: Clone + Send + Sync + 'static>(server: WsServer) -> MethodRouter<S> {
-    get(move |headers: HeaderMap, query: Query<WsQuery>, ws: WebSocketUpgrade| {
-        let server = server.clone();
-        async move { upgrade(server, ws, query.0.token, headers).await }
-    })
+    get(
+        move |headers: HeaderMap, query: Query<WsQuery>, ws: WebSocketUpgrade| {
+            let server = server.clone();
+            async move { upgrade(server, ws, query.0.token, headers).await }
+        },
+    )
 }
 
 /// The upgrade request's query string (`?token=`).
@@ -49,20 +51,37 @@ fn error_response(status: StatusCode, error: &str, details: String) -> Response 
     (status, axum::Json(body)).into_response()
 }
 
-async fn upgrade(server: WsServer, ws: WebSocketUpgrade, query_token: Option<String>, headers: HeaderMap) -> Response {
+async fn upgrade(
+    server: WsServer,
+    ws: WebSocketUpgrade,
+    query_token: Option<String>,
+    headers: HeaderMap,
+) -> Response {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !server.origin_allowed(origin) {
-        return error_response(StatusCode::FORBIDDEN, "Forbidden", format!("origin {} is not allowed", origin.unwrap_or_default()));
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("origin {} is not allowed", origin.unwrap_or_default()),
+        );
     }
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let token = WsServer::token_from(query_token.as_deref(), auth);
     let identity = match server.authenticate_upgrade(token.as_deref()).await {
         Ok(i) => i,
         Err(e) => return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", e.to_string()),
     };
     let info = ConnInfo {
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        ip: headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ip: headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let cfg = server.config().clone();
     ws.read_buffer_size(cfg.read_buffer_bytes)
@@ -70,7 +89,9 @@ async fn upgrade(server: WsServer, ws: WebSocketUpgrade, query_token: Option<Str
         .max_write_buffer_size(cfg.write_buffer_bytes.max(cfg.max_message_bytes) * 4)
         .max_message_size(cfg.max_message_bytes)
         .max_frame_size(cfg.max_frame_bytes)
-        .on_upgrade(move |socket| async move { server.serve(AxumSocket(socket), identity, info).await })
+        .on_upgrade(
+            move |socket| async move { server.serve(AxumSocket(socket), identity, info).await },
+        )
 }
 
 /// axum's `WebSocket` as a stream and sink of [`Frame`]s.
@@ -106,14 +127,19 @@ fn to_axum(f: Frame) -> Message {
         Frame::Binary(b) => Message::Binary(b),
         Frame::Ping(b) => Message::Ping(b),
         Frame::Pong(b) => Message::Pong(b),
-        Frame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame { code, reason: reason.into() })),
+        Frame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
     }
 }
 
 impl Stream for AxumSocket {
     type Item = Result<Frame, WsError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.0).poll_next(cx).map(|o| o.map(|r| r.map(from_axum).map_err(map_err)))
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map(from_axum).map_err(map_err)))
     }
 }
 
@@ -123,7 +149,9 @@ impl Sink<Frame> for AxumSocket {
         Pin::new(&mut self.0).poll_ready(cx).map_err(map_err)
     }
     fn start_send(mut self: Pin<&mut Self>, item: Frame) -> Result<(), WsError> {
-        Pin::new(&mut self.0).start_send(to_axum(item)).map_err(map_err)
+        Pin::new(&mut self.0)
+            .start_send(to_axum(item))
+            .map_err(map_err)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         Pin::new(&mut self.0).poll_flush(cx).map_err(map_err)
@@ -139,8 +167,14 @@ mod tests {
 
     #[test]
     fn bearer_tokens() {
-        assert_eq!(WsServer::token_from(None, Some("Bearer xyz")), Some("xyz".into()));
-        assert_eq!(WsServer::token_from(Some("q"), Some("Bearer xyz")), Some("q".into()));
+        assert_eq!(
+            WsServer::token_from(None, Some("Bearer xyz")),
+            Some("xyz".into())
+        );
+        assert_eq!(
+            WsServer::token_from(Some("q"), Some("Bearer xyz")),
+            Some("q".into())
+        );
         assert_eq!(WsServer::token_from(Some(""), Some("Basic xyz")), None);
         assert_eq!(WsServer::token_from(None, None), None);
     }

@@ -12,8 +12,8 @@ use crate::native::{self, Command};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use realtime_core::{
-    Authenticator, Channel, CloseReason, DialectId, Error, Event, EventType, Hub, Identity, Outbound, Session,
-    UserStatus,
+    Authenticator, Channel, CloseReason, DialectId, Error, Event, EventType, Hub, Identity,
+    Outbound, Session, UserStatus,
 };
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
@@ -94,7 +94,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for WsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsServer").field("config", &self.inner.config).finish()
+        f.debug_struct("WsServer")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -106,9 +108,22 @@ impl WsServer {
 
     /// With settings, and the browser `Origin`s allowed to connect (`None`: any origin;
     /// requests without an `Origin` header, i.e. non-browser clients, are always allowed).
-    pub fn with_config(hub: Hub, auth: Arc<dyn Authenticator>, config: WsConfig, allowed_origins: Option<Vec<String>>) -> Self {
+    pub fn with_config(
+        hub: Hub,
+        auth: Arc<dyn Authenticator>,
+        config: WsConfig,
+        allowed_origins: Option<Vec<String>>,
+    ) -> Self {
         let dialect = hub.register_dialect(Arc::new(native::NativeEncoder));
-        WsServer { inner: Arc::new(Inner { hub, auth, dialect, config, allowed_origins }) }
+        WsServer {
+            inner: Arc::new(Inner {
+                hub,
+                auth,
+                dialect,
+                config,
+                allowed_origins,
+            }),
+        }
     }
 
     /// The hub.
@@ -135,7 +150,10 @@ impl WsServer {
             return Some(t.to_owned());
         }
         let h = authorization?.trim();
-        let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
+        let t = h
+            .strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))?
+            .trim();
         (!t.is_empty()).then(|| t.to_owned())
     }
 
@@ -144,7 +162,10 @@ impl WsServer {
     ///
     /// # Errors
     /// [`Error::Unauthenticated`].
-    pub async fn authenticate_upgrade(&self, token: Option<&str>) -> Result<Option<Identity>, Error> {
+    pub async fn authenticate_upgrade(
+        &self,
+        token: Option<&str>,
+    ) -> Result<Option<Identity>, Error> {
         match token {
             None => Ok(None),
             Some(t) => self.inner.auth.authenticate(t).await.map(Some),
@@ -155,7 +176,11 @@ impl WsServer {
     /// or `None` to wait for an `auth` frame.
     pub async fn serve<S>(&self, socket: S, identity: Option<Identity>, info: ConnInfo)
     where
-        S: Stream<Item = Result<Frame, WsError>> + Sink<Frame, Error = WsError> + Send + Unpin + 'static,
+        S: Stream<Item = Result<Frame, WsError>>
+            + Sink<Frame, Error = WsError>
+            + Send
+            + Unpin
+            + 'static,
     {
         let (mut sink, mut stream) = socket.split();
         let cfg = &self.inner.config;
@@ -167,16 +192,27 @@ impl WsServer {
             },
         };
         let hub = &self.inner.hub;
-        let session = match hub.connect(&identity, self.inner.dialect, info.user_agent.clone()).await {
+        let session = match hub
+            .connect(&identity, self.inner.dialect, info.user_agent.clone())
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
-                let code = if matches!(e, Error::Forbidden(_)) { close::TOO_MANY_CONNECTIONS } else { 1011 };
+                let code = if matches!(e, Error::Forbidden(_)) {
+                    close::TOO_MANY_CONNECTIONS
+                } else {
+                    1011
+                };
                 let _ = sink.send(native_error(None, &e)).await;
                 let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
                 return;
             }
         };
-        if sink.send(Frame::Text(native::auth_ok(&identity.user_id))).await.is_err() {
+        if sink
+            .send(Frame::Text(native::auth_ok(&identity.user_id)))
+            .await
+            .is_err()
+        {
             return;
         }
         let session_id = session.id();
@@ -194,12 +230,19 @@ impl WsServer {
             };
             let frame = match next {
                 Err(_) => {
-                    let _ = ctl_tx.send(Frame::Close(Some((close::IDLE, "idle timeout".into())))).await;
+                    let _ = ctl_tx
+                        .send(Frame::Close(Some((close::IDLE, "idle timeout".into()))))
+                        .await;
                     break;
                 }
                 Ok(None) | Ok(Some(Ok(Frame::Close(_)))) => break,
                 Ok(Some(Err(WsError::TooLarge))) => {
-                    let _ = ctl_tx.send(Frame::Close(Some((close::TOO_LARGE, "message too large".into())))).await;
+                    let _ = ctl_tx
+                        .send(Frame::Close(Some((
+                            close::TOO_LARGE,
+                            "message too large".into(),
+                        ))))
+                        .await;
                     break;
                 }
                 Ok(Some(Err(_))) => break,
@@ -208,7 +251,10 @@ impl WsServer {
             let text = match frame {
                 Frame::Text(t) => t,
                 Frame::Binary(_) => {
-                    let e = Error::Invalid { field: "frame", reason: "binary frames are not supported; send JSON text".into() };
+                    let e = Error::Invalid {
+                        field: "frame",
+                        reason: "binary frames are not supported; send JSON text".into(),
+                    };
                     if ctl_tx.send(native_error(None, &e)).await.is_err() {
                         break;
                     }
@@ -218,12 +264,21 @@ impl WsServer {
             };
             if let Err(not_until) = limiter.check() {
                 strikes += 1;
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-                let e = Error::RateLimited { retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1) };
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                let e = Error::RateLimited {
+                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+                };
                 let id = native::parse(&text).ok().and_then(|(id, _)| id);
                 if strikes > cfg.rate_strikes {
                     let _ = ctl_tx.send(native_error(id.as_ref(), &e)).await;
-                    let _ = ctl_tx.send(Frame::Close(Some((close::RATE_LIMITED, "rate limit".into())))).await;
+                    let _ = ctl_tx
+                        .send(Frame::Close(Some((
+                            close::RATE_LIMITED,
+                            "rate limit".into(),
+                        ))))
+                        .await;
                     break;
                 }
                 if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
@@ -244,7 +299,10 @@ impl WsServer {
             let reply = match cmd {
                 Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
                 Command::Auth { .. } => {
-                    let e = Error::Invalid { field: "type", reason: "already authenticated".into() };
+                    let e = Error::Invalid {
+                        field: "type",
+                        reason: "already authenticated".into(),
+                    };
                     Some(native_error(id.as_ref(), &e))
                 }
                 cmd => match self.execute(&user, session_id, cmd, &ctl_tx).await {
@@ -284,20 +342,33 @@ impl WsServer {
         .flatten();
         let result = match first.as_deref().map(native::parse) {
             Some(Ok((_, Command::Auth { token }))) => self.inner.auth.authenticate(&token).await,
-            Some(Ok(_)) | Some(Err(_)) => Err(Error::Unauthenticated("the first frame must be auth".into())),
+            Some(Ok(_)) | Some(Err(_)) => Err(Error::Unauthenticated(
+                "the first frame must be auth".into(),
+            )),
             None => Err(Error::Unauthenticated("no auth frame in time".into())),
         };
         match result {
             Ok(i) => Some(i),
             Err(e) => {
                 let _ = sink.send(native_error(None, &e)).await;
-                let _ = sink.send(Frame::Close(Some((close::UNAUTHORIZED, "unauthorized".into())))).await;
+                let _ = sink
+                    .send(Frame::Close(Some((
+                        close::UNAUTHORIZED,
+                        "unauthorized".into(),
+                    ))))
+                    .await;
                 None
             }
         }
     }
 
-    async fn execute(&self, user: &str, session: u64, cmd: Command, ctl: &mpsc::Sender<Frame>) -> Result<Value, Error> {
+    async fn execute(
+        &self,
+        user: &str,
+        session: u64,
+        cmd: Command,
+        ctl: &mpsc::Sender<Frame>,
+    ) -> Result<Value, Error> {
         let hub = &self.inner.hub;
         Ok(match cmd {
             Command::Ping | Command::Auth { .. } => Value::Null,
@@ -305,26 +376,50 @@ impl WsServer {
                 if hub.store().get_member(&room_id, user).await?.is_none() {
                     hub.join_room(user, &room_id).await?;
                 }
-                self.attach(user, session, &Channel::room(&room_id)?, since, ctl).await?
+                self.attach(user, session, &Channel::room(&room_id)?, since, ctl)
+                    .await?
             }
             Command::Leave { room_id } => {
                 hub.leave_room(user, &room_id).await?;
                 json!({})
             }
-            Command::Subscribe { channel, since } => self.attach(user, session, &channel, since, ctl).await?,
+            Command::Subscribe { channel, since } => {
+                self.attach(user, session, &channel, since, ctl).await?
+            }
             Command::Unsubscribe { channel } => {
                 hub.unsubscribe(session, &channel).await?;
                 json!({ "channel": channel })
             }
             Command::Send(req) => serde_json::to_value(hub.send_message(user, req).await?)?,
-            Command::Edit { message_id, content } => serde_json::to_value(hub.edit_message(user, &message_id, content).await?)?,
-            Command::Delete { message_id } => serde_json::to_value(hub.delete_message(user, &message_id).await?)?,
-            Command::React { message_id, emoji, remove } => {
+            Command::Edit {
+                message_id,
+                content,
+            } => serde_json::to_value(hub.edit_message(user, &message_id, content).await?)?,
+            Command::Delete { message_id } => {
+                serde_json::to_value(hub.delete_message(user, &message_id).await?)?
+            }
+            Command::React {
+                message_id,
+                emoji,
+                remove,
+            } => {
                 json!({ "changed": hub.react(user, &message_id, &emoji, !remove).await? })
             }
-            Command::Read { message_id: Some(m), .. } => json!({ "seq": hub.read_message(user, &m).await? }),
-            Command::Read { room_id: Some(r), seq, .. } => json!({ "seq": hub.mark_read(user, &r, seq).await? }),
-            Command::Read { .. } => return Err(Error::Invalid { field: "data", reason: "read needs message_id or room_id".into() }),
+            Command::Read {
+                message_id: Some(m),
+                ..
+            } => json!({ "seq": hub.read_message(user, &m).await? }),
+            Command::Read {
+                room_id: Some(r),
+                seq,
+                ..
+            } => json!({ "seq": hub.mark_read(user, &r, seq).await? }),
+            Command::Read { .. } => {
+                return Err(Error::Invalid {
+                    field: "data",
+                    reason: "read needs message_id or room_id".into(),
+                });
+            }
             Command::Typing { room_id, is_typing } => {
                 hub.typing(user, &room_id, is_typing).await?;
                 json!({})
@@ -333,9 +428,14 @@ impl WsServer {
                 hub.set_status(user, UserStatus::parse(&status)?).await?;
                 json!({})
             }
-            Command::History { room_id, before, limit } => {
-                serde_json::to_value(hub.history(user, &room_id, before, limit.unwrap_or(50)).await?)?
-            }
+            Command::History {
+                room_id,
+                before,
+                limit,
+            } => serde_json::to_value(
+                hub.history(user, &room_id, before, limit.unwrap_or(50))
+                    .await?,
+            )?,
         })
     }
 
@@ -356,14 +456,18 @@ impl WsServer {
         let room = hub.get_room(user, room_id).await?;
         let Some(since) = since else {
             let latest = hub.store().latest_seq(room_id).await?;
-            return Ok(json!({ "channel": channel, "room_id": room_id, "epoch": room.epoch, "latest_seq": latest }));
+            return Ok(
+                json!({ "channel": channel, "room_id": room_id, "epoch": room.epoch, "latest_seq": latest }),
+            );
         };
         let r = hub.recover(user, room_id, &since).await?;
         for m in &r.messages {
             let ev = Event::at(EventType::MESSAGE_SEND, m.to_data(), m.created_at)
                 .with_user(m.sender_id.clone())
                 .with_room(m.room_id.clone());
-            ctl.send(Frame::Text(native::encode_event(&ev))).await.map_err(|_| Error::SessionClosed(session))?;
+            ctl.send(Frame::Text(native::encode_event(&ev)))
+                .await
+                .map_err(|_| Error::SessionClosed(session))?;
         }
         Ok(json!({
             "channel": channel, "room_id": room_id, "epoch": r.epoch, "latest_seq": r.latest_seq,
@@ -384,13 +488,20 @@ fn close_code(reason: &CloseReason) -> u16 {
     }
 }
 
-async fn write_loop<W>(mut sink: W, mut session: Session, mut ctl: mpsc::Receiver<Frame>, cfg: WsConfig)
-where
+async fn write_loop<W>(
+    mut sink: W,
+    mut session: Session,
+    mut ctl: mpsc::Receiver<Frame>,
+    cfg: WsConfig,
+) where
     W: Sink<Frame, Error = WsError> + Unpin,
 {
     // Random first ping offset so reconnect storms do not ping in lockstep.
     let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    let first = cfg.ping_interval.mul_f64(f64::from(jitter) / 1000.0).max(Duration::from_millis(1));
+    let first = cfg
+        .ping_interval
+        .mul_f64(f64::from(jitter) / 1000.0)
+        .max(Duration::from_millis(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.ping_interval);
     let wt = cfg.write_timeout;
     macro_rules! io {

@@ -62,7 +62,10 @@ pub fn frame_type(t: &EventType) -> &str {
         "typing_start"
     } else if *t == EventType::USER_TYPING_STOP {
         "typing_stop"
-    } else if *t == EventType::USER_STATUS_CHANGE || *t == EventType::USER_ONLINE || *t == EventType::USER_OFFLINE {
+    } else if *t == EventType::USER_STATUS_CHANGE
+        || *t == EventType::USER_ONLINE
+        || *t == EventType::USER_OFFLINE
+    {
         "user_status_change"
     } else if *t == EventType::ROOM_JOIN {
         "user_join"
@@ -301,7 +304,10 @@ struct HistoryData {
 }
 
 fn data<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T, Error> {
-    serde_json::from_value(v).map_err(|e| Error::Invalid { field: "data", reason: format!("{kind}: {e}").into() })
+    serde_json::from_value(v).map_err(|e| Error::Invalid {
+        field: "data",
+        reason: format!("{kind}: {e}").into(),
+    })
 }
 
 /// Parse a client text frame. On failure the error comes with the frame's `id` when it
@@ -311,63 +317,116 @@ fn data<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T, Error
 /// [`Error::Json`] for malformed JSON or a frame without `type`; [`Error::Invalid`] for an
 /// unknown `type`, a `data` of the wrong shape, an invalid channel or message type.
 pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Error)> {
-    let env: Envelope = serde_json::from_slice(text).map_err(|e| (None, Error::Json(e.to_string())))?;
+    let env: Envelope =
+        serde_json::from_slice(text).map_err(|e| (None, Error::Json(e.to_string())))?;
     let id = env.id.filter(|v| v.is_string() || v.is_number());
     let kind = env.kind.as_str();
     let d = env.data;
     let cmd = (|| -> Result<Command, Error> {
         Ok(match kind {
             "ping" => Command::Ping,
-            "auth" => Command::Auth { token: data::<TokenData>(kind, d)?.token },
+            "auth" => Command::Auth {
+                token: data::<TokenData>(kind, d)?.token,
+            },
             "join" => {
                 let r: RoomData = data(kind, d)?;
-                Command::Join { room_id: r.room_id, since: r.since }
+                Command::Join {
+                    room_id: r.room_id,
+                    since: r.since,
+                }
             }
-            "leave" => Command::Leave { room_id: data::<RoomData>(kind, d)?.room_id },
+            "leave" => Command::Leave {
+                room_id: data::<RoomData>(kind, d)?.room_id,
+            },
             "subscribe" => {
                 let c: ChannelData = data(kind, d)?;
-                Command::Subscribe { channel: Channel::parse(&c.channel)?, since: c.since }
+                Command::Subscribe {
+                    channel: Channel::parse(&c.channel)?,
+                    since: c.since,
+                }
             }
-            "unsubscribe" => Command::Unsubscribe { channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)? },
+            "unsubscribe" => Command::Unsubscribe {
+                channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)?,
+            },
             "send" => {
                 let s: SendData = data(kind, d)?;
                 let kind = match s.kind.as_deref() {
                     None => MessageKind::Text,
                     Some(k) => MessageKind::parse(k)?,
                 };
-                Command::Send(SendMessage { room_id: s.room_id, content: s.content, kind, client_id: s.client_id })
+                Command::Send(SendMessage {
+                    room_id: s.room_id,
+                    content: s.content,
+                    kind,
+                    client_id: s.client_id,
+                })
             }
             "edit" => {
                 let e: EditData = data(kind, d)?;
-                Command::Edit { message_id: e.message_id, content: e.content }
+                Command::Edit {
+                    message_id: e.message_id,
+                    content: e.content,
+                }
             }
-            "delete" => Command::Delete { message_id: data::<MessageData>(kind, d)?.message_id },
+            "delete" => Command::Delete {
+                message_id: data::<MessageData>(kind, d)?.message_id,
+            },
             "react" => {
                 let r: ReactData = data(kind, d)?;
-                Command::React { message_id: r.message_id, emoji: r.emoji, remove: r.remove }
+                Command::React {
+                    message_id: r.message_id,
+                    emoji: r.emoji,
+                    remove: r.remove,
+                }
             }
             "read" => {
                 let r: ReadData = data(kind, d)?;
                 if r.message_id.is_none() && r.room_id.is_none() {
-                    return Err(Error::Invalid { field: "data", reason: "read needs message_id or room_id".into() });
+                    return Err(Error::Invalid {
+                        field: "data",
+                        reason: "read needs message_id or room_id".into(),
+                    });
                 }
-                Command::Read { message_id: r.message_id, room_id: r.room_id, seq: r.seq }
+                Command::Read {
+                    message_id: r.message_id,
+                    room_id: r.room_id,
+                    seq: r.seq,
+                }
             }
             "typing" => {
                 let t: TypingData = data(kind, d)?;
-                Command::Typing { room_id: t.room_id, is_typing: t.is_typing }
+                Command::Typing {
+                    room_id: t.room_id,
+                    is_typing: t.is_typing,
+                }
             }
-            "typing_start" => Command::Typing { room_id: data::<TypingData>(kind, d)?.room_id, is_typing: true },
-            "typing_stop" => Command::Typing { room_id: data::<TypingData>(kind, d)?.room_id, is_typing: false },
-            "presence" | "user_status_change" => Command::Presence { status: data::<StatusData>(kind, d)?.status },
+            "typing_start" => Command::Typing {
+                room_id: data::<TypingData>(kind, d)?.room_id,
+                is_typing: true,
+            },
+            "typing_stop" => Command::Typing {
+                room_id: data::<TypingData>(kind, d)?.room_id,
+                is_typing: false,
+            },
+            "presence" | "user_status_change" => Command::Presence {
+                status: data::<StatusData>(kind, d)?.status,
+            },
             "history" => {
                 let h: HistoryData = data(kind, d)?;
-                Command::History { room_id: h.room_id, before: h.before, limit: h.limit }
+                Command::History {
+                    room_id: h.room_id,
+                    before: h.before,
+                    limit: h.limit,
+                }
             }
             other => {
                 return Err(Error::Invalid {
                     field: "type",
-                    reason: format!("unknown frame type {:?}", other.chars().take(64).collect::<String>()).into(),
+                    reason: format!(
+                        "unknown frame type {:?}",
+                        other.chars().take(64).collect::<String>()
+                    )
+                    .into(),
                 });
             }
         })
@@ -384,26 +443,64 @@ mod tests {
 
     #[test]
     fn parses_seed_frames_and_rejects_bad_ones() {
-        let (_, c) = parse(br#"{"type":"typing_start","data":{"room_id":"room-uuid"}}"#).expect("seed typing");
-        assert_eq!(c, Command::Typing { room_id: "room-uuid".into(), is_typing: true });
+        let (_, c) = parse(br#"{"type":"typing_start","data":{"room_id":"room-uuid"}}"#)
+            .expect("seed typing");
+        assert_eq!(
+            c,
+            Command::Typing {
+                room_id: "room-uuid".into(),
+                is_typing: true
+            }
+        );
         let (id, c) = parse(br#"{"type":"ping","id":7}"#).expect("ping");
         assert_eq!((id, c), (Some(json!(7)), Command::Ping));
-        let (id, e) = parse(br#"{"type":"send","id":"a","data":{"room_id":1}}"#).expect_err("shape");
+        let (id, e) =
+            parse(br#"{"type":"send","id":"a","data":{"room_id":1}}"#).expect_err("shape");
         assert_eq!((id, e.code()), (Some(json!("a")), "invalid"));
-        assert_eq!(parse(b"{not json").expect_err("json").1.code(), "invalid_json");
-        assert_eq!(parse(br#"{"data":{}}"#).expect_err("no type").1.code(), "invalid_json");
-        assert_eq!(parse(br#"{"type":"fly"}"#).expect_err("unknown").1.code(), "invalid");
-        assert_eq!(parse(br#"{"type":"subscribe","data":{"channel":"bad channel"}}"#).expect_err("ch").1.code(), "invalid_channel");
-        assert_eq!(parse(br#"{"type":"read","data":{}}"#).expect_err("read").1.code(), "invalid");
+        assert_eq!(
+            parse(b"{not json").expect_err("json").1.code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            parse(br#"{"data":{}}"#).expect_err("no type").1.code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            parse(br#"{"type":"fly"}"#).expect_err("unknown").1.code(),
+            "invalid"
+        );
+        assert_eq!(
+            parse(br#"{"type":"subscribe","data":{"channel":"bad channel"}}"#)
+                .expect_err("ch")
+                .1
+                .code(),
+            "invalid_channel"
+        );
+        assert_eq!(
+            parse(br#"{"type":"read","data":{}}"#)
+                .expect_err("read")
+                .1
+                .code(),
+            "invalid"
+        );
         let (_, c) = parse(br#"{"type":"send","data":{"room_id":"r","content":"hi","type":"text","client_id":"c1"}}"#).expect("send");
-        assert!(matches!(c, Command::Send(SendMessage { kind: MessageKind::Text, .. })));
+        assert!(matches!(
+            c,
+            Command::Send(SendMessage {
+                kind: MessageKind::Text,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn pushes_carry_the_whole_event() {
-        let ev = Event::new(EventType::USER_TYPING_START, json!({"room_id": "r", "user_id": "u", "username": "ann"}))
-            .with_user("u")
-            .with_room("r");
+        let ev = Event::new(
+            EventType::USER_TYPING_START,
+            json!({"room_id": "r", "user_id": "u", "username": "ann"}),
+        )
+        .with_user("u")
+        .with_room("r");
         let v: Value = serde_json::from_slice(&encode_event(&ev)).expect("json");
         assert_eq!(v["type"], "typing_start");
         assert_eq!(v["data"]["username"], "ann");

@@ -2,15 +2,17 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, AuthUser};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use realtime_core::{
-    Actor, Channel, Claims, CreateRoom, Error, Event, EventType, MessageKind, Role, RoomPatch, SendMessage, SystemEvent,
-    User, validate_id,
+    Actor, Channel, Claims, CreateRoom, Error, Event, EventType, MessageKind, Role, RoomPatch,
+    SendMessage, SystemEvent, User, validate_id,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,17 +21,31 @@ type Body<T> = Result<Json<T>, JsonRejection>;
 
 fn hash_password(pw: &str) -> ApiResult<String> {
     if pw.len() < 8 || pw.len() > 1024 {
-        return Err(Error::Invalid { field: "password", reason: "must be 8 to 1024 bytes".into() }.into());
+        return Err(Error::Invalid {
+            field: "password",
+            reason: "must be 8 to 1024 bytes".into(),
+        }
+        .into());
     }
     let salt = SaltString::generate(&mut OsRng);
     argon2::Argon2::default()
         .hash_password(pw.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hash_failed", e.to_string()))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hash_failed",
+                e.to_string(),
+            )
+        })
 }
 
 fn verify_password(pw: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(pw.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A user as the API shows it: profile plus live presence; never the password hash.
@@ -57,8 +73,14 @@ pub async fn live() -> impl IntoResponse {
 /// `GET /health/ready`: the store answers (503 otherwise).
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     match s.hub.store().list_users(0, 1).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok", "sessions": s.hub.session_count() }))),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "details": e.to_string() }))),
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "sessions": s.hub.session_count() })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "details": e.to_string() })),
+        ),
     }
 }
 
@@ -87,7 +109,10 @@ pub struct NewUser {
 }
 
 /// `POST /api/v1/users`: register (open; no token needed). 201 with the user.
-pub async fn create_user(State(s): State<AppState>, body: Body<NewUser>) -> ApiResult<impl IntoResponse> {
+pub async fn create_user(
+    State(s): State<AppState>,
+    body: Body<NewUser>,
+) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     validate_id("username", &b.username)?;
     let id = b.id.unwrap_or_else(realtime_core::ids::new_id);
@@ -115,16 +140,31 @@ pub struct Page {
 }
 
 /// `GET /api/v1/users`: `{users, offset, limit}`.
-pub async fn list_users(State(s): State<AppState>, _me: AuthUser, Query(p): Query<Page>) -> ApiResult<impl IntoResponse> {
+pub async fn list_users(
+    State(s): State<AppState>,
+    _me: AuthUser,
+    Query(p): Query<Page>,
+) -> ApiResult<impl IntoResponse> {
     let limit = p.limit.unwrap_or(50).min(200);
     let users = s.hub.store().list_users(p.offset, limit).await?;
     let users: Vec<Value> = users.iter().map(|u| user_json(&s, u)).collect();
-    Ok(Json(json!({ "users": users, "offset": p.offset, "limit": limit })))
+    Ok(Json(
+        json!({ "users": users, "offset": p.offset, "limit": limit }),
+    ))
 }
 
 /// `GET /api/v1/users/:id`.
-pub async fn get_user(State(s): State<AppState>, _me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let u = s.hub.store().get_user(&id).await?.ok_or(Error::NotFound { kind: "user", id })?;
+pub async fn get_user(
+    State(s): State<AppState>,
+    _me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let u = s
+        .hub
+        .store()
+        .get_user(&id)
+        .await?
+        .ok_or(Error::NotFound { kind: "user", id })?;
     Ok(Json(user_json(&s, &u)))
 }
 
@@ -160,7 +200,10 @@ pub async fn update_user(
         return Err(Error::Forbidden("users can only edit themselves".into()).into());
     }
     let store = s.hub.store();
-    let mut u = store.get_user(&id).await?.ok_or(Error::NotFound { kind: "user", id: id.clone() })?;
+    let mut u = store.get_user(&id).await?.ok_or(Error::NotFound {
+        kind: "user",
+        id: id.clone(),
+    })?;
     if let Some(n) = b.username {
         validate_id("username", &n)?;
         u.username = n;
@@ -185,7 +228,11 @@ pub async fn update_user(
 }
 
 /// `DELETE /api/v1/users/:id`: a user deletes their own account. 204.
-pub async fn delete_user(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete_user(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     if me.0.user_id != id {
         return Err(Error::Forbidden("users can only delete themselves".into()).into());
     }
@@ -208,30 +255,54 @@ pub struct Login {
 pub async fn login(State(s): State<AppState>, body: Body<Login>) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     let bad = || ApiError::from(Error::Unauthenticated("wrong username or password".into()));
-    let u = s.hub.store().get_user_by_username(&b.username).await?.ok_or_else(bad)?;
-    let ok = u.password_hash.as_deref().is_some_and(|h| verify_password(&b.password, h));
+    let u = s
+        .hub
+        .store()
+        .get_user_by_username(&b.username)
+        .await?
+        .ok_or_else(bad)?;
+    let ok = u
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| verify_password(&b.password, h));
     if !ok {
         return Err(bad());
     }
     let mut claims = Claims::new(u.id.clone(), s.config.token_ttl_secs);
     claims.username = Some(u.username.clone());
-    let token = s.auth.issue(&claims).map_err(|e| ApiError::new(StatusCode::NOT_IMPLEMENTED, "cannot_issue", e.to_string()))?;
-    Ok(Json(json!({ "token": token, "token_type": "Bearer", "expires_in": s.config.token_ttl_secs, "user": user_json(&s, &u) })))
+    let token = s
+        .auth
+        .issue(&claims)
+        .map_err(|e| ApiError::new(StatusCode::NOT_IMPLEMENTED, "cannot_issue", e.to_string()))?;
+    Ok(Json(
+        json!({ "token": token, "token_type": "Bearer", "expires_in": s.config.token_ttl_secs, "user": user_json(&s, &u) }),
+    ))
 }
 
 // ---------------------------------------------------------------- rooms
 
 /// `POST /api/v1/rooms`: create a group room owned by the caller. 201.
-pub async fn create_room(State(s): State<AppState>, me: AuthUser, body: Body<CreateRoom>) -> ApiResult<impl IntoResponse> {
+pub async fn create_room(
+    State(s): State<AppState>,
+    me: AuthUser,
+    body: Body<CreateRoom>,
+) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     let room = s.hub.create_room(&me.0.user_id, b).await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
 
 /// `GET /api/v1/rooms`: the caller's rooms with `unread_count`: `{rooms}`.
-pub async fn list_rooms(State(s): State<AppState>, me: AuthUser, Query(p): Query<Page>) -> ApiResult<impl IntoResponse> {
+pub async fn list_rooms(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Query(p): Query<Page>,
+) -> ApiResult<impl IntoResponse> {
     let me = &me.0.user_id;
-    let rooms = s.hub.list_rooms(me, p.offset, p.limit.unwrap_or(100).min(500)).await?;
+    let rooms = s
+        .hub
+        .list_rooms(me, p.offset, p.limit.unwrap_or(100).min(500))
+        .await?;
     let mut out = Vec::with_capacity(rooms.len());
     for r in rooms {
         let unread = s.hub.store().unread_count(&r.id, me).await?;
@@ -243,7 +314,11 @@ pub async fn list_rooms(State(s): State<AppState>, me: AuthUser, Query(p): Query
 }
 
 /// `GET /api/v1/rooms/:id`.
-pub async fn get_room(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get_room(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.hub.get_room(&me.0.user_id, &id).await?))
 }
 
@@ -259,25 +334,43 @@ pub async fn update_room(
 }
 
 /// `DELETE /api/v1/rooms/:id`: owner. 204.
-pub async fn delete_room(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete_room(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     s.hub.delete_room(&me.0.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/rooms/:id/join` (seed 000's room join flow): the membership.
-pub async fn join_room(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn join_room(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.hub.join_room(&me.0.user_id, &id).await?))
 }
 
 /// `POST /api/v1/rooms/:id/leave`. 204.
-pub async fn leave_room(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn leave_room(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     s.hub.leave_room(&me.0.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/rooms/:id/members`: `{members}`.
-pub async fn list_members(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({ "members": s.hub.list_members(&me.0.user_id, &id).await? })))
+pub async fn list_members(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        json!({ "members": s.hub.list_members(&me.0.user_id, &id).await? }),
+    ))
 }
 
 /// Body of `POST /api/v1/rooms/:id/members`.
@@ -302,7 +395,10 @@ pub async fn add_member(
         None => Role::Member,
         Some(r) => Role::parse(r)?,
     };
-    let m = s.hub.add_member(&me.0.user_id, &id, &b.user_id, role).await?;
+    let m = s
+        .hub
+        .add_member(&me.0.user_id, &id, &b.user_id, role)
+        .await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
 
@@ -337,12 +433,20 @@ pub async fn create_invite(
 }
 
 /// `POST /api/v1/rooms/invites/:code/accept`: the membership.
-pub async fn accept_invite(State(s): State<AppState>, me: AuthUser, Path(code): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn accept_invite(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.hub.accept_invite(&me.0.user_id, &code).await?))
 }
 
 /// `POST /api/v1/rooms/invites/:code/reject`. 204.
-pub async fn reject_invite(State(s): State<AppState>, me: AuthUser, Path(code): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn reject_invite(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     s.hub.reject_invite(&me.0.user_id, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -365,19 +469,32 @@ pub struct NewMessageBody {
 }
 
 /// `POST /api/v1/messages` (seed 000's message flow): 201 with the stored message.
-pub async fn send_message(State(s): State<AppState>, me: AuthUser, body: Body<NewMessageBody>) -> ApiResult<impl IntoResponse> {
+pub async fn send_message(
+    State(s): State<AppState>,
+    me: AuthUser,
+    body: Body<NewMessageBody>,
+) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     let kind = match b.kind.as_deref() {
         None => MessageKind::Text,
         Some(k) => MessageKind::parse(k)?,
     };
-    let req = SendMessage { room_id: b.room_id, content: b.content, kind, client_id: b.client_id };
+    let req = SendMessage {
+        room_id: b.room_id,
+        content: b.content,
+        kind,
+        client_id: b.client_id,
+    };
     let m = s.hub.send_message(&me.0.user_id, req).await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
 
 /// `GET /api/v1/messages/:id`: the message with its `reactions` grouped by emoji.
-pub async fn get_message(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get_message(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let m = s.hub.get_message(&me.0.user_id, &id).await?;
     let reactions = s.hub.store().list_reactions(&m.id).await?;
     let mut v = serde_json::to_value(&m).unwrap_or_default();
@@ -400,11 +517,17 @@ pub async fn edit_message(
     body: Body<EditBody>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
-    Ok(Json(s.hub.edit_message(&me.0.user_id, &id, b.content).await?))
+    Ok(Json(
+        s.hub.edit_message(&me.0.user_id, &id, b.content).await?,
+    ))
 }
 
 /// `DELETE /api/v1/messages/:id`: the sender or a room owner/admin; the tombstone.
-pub async fn delete_message(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete_message(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.hub.delete_message(&me.0.user_id, &id).await?))
 }
 
@@ -431,7 +554,9 @@ pub async fn add_reaction(
     body: Body<EmojiBody>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
-    Ok(Json(json!({ "changed": s.hub.react(&me.0.user_id, &id, &b.emoji, true).await? })))
+    Ok(Json(
+        json!({ "changed": s.hub.react(&me.0.user_id, &id, &b.emoji, true).await? }),
+    ))
 }
 
 /// `DELETE /api/v1/messages/:id/reactions` with `{emoji}` as body or `?emoji=`: `{changed}`.
@@ -443,14 +568,25 @@ pub async fn remove_reaction(
     body: Option<Json<EmojiBody>>,
 ) -> ApiResult<impl IntoResponse> {
     let emoji = body.map(|b| b.0.emoji).or(q.emoji).ok_or_else(|| {
-        ApiError::from(Error::Invalid { field: "emoji", reason: "give it in the body or as ?emoji=".into() })
+        ApiError::from(Error::Invalid {
+            field: "emoji",
+            reason: "give it in the body or as ?emoji=".into(),
+        })
     })?;
-    Ok(Json(json!({ "changed": s.hub.react(&me.0.user_id, &id, &emoji, false).await? })))
+    Ok(Json(
+        json!({ "changed": s.hub.react(&me.0.user_id, &id, &emoji, false).await? }),
+    ))
 }
 
 /// `POST /api/v1/messages/:id/read`: `{seq}`, the caller's read pointer in the room.
-pub async fn read_message(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({ "seq": s.hub.read_message(&me.0.user_id, &id).await? })))
+pub async fn read_message(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        json!({ "seq": s.hub.read_message(&me.0.user_id, &id).await? }),
+    ))
 }
 
 /// Query of `GET /api/v1/rooms/:id/messages`.
@@ -471,17 +607,29 @@ pub async fn room_messages(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(s.hub.history(&me.0.user_id, &id, q.before, q.limit.unwrap_or(50)).await?))
+    Ok(Json(
+        s.hub
+            .history(&me.0.user_id, &id, q.before, q.limit.unwrap_or(50))
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/rooms/:id/typing/start`. 204.
-pub async fn typing_start(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn typing_start(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     s.hub.typing(&me.0.user_id, &id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/rooms/:id/typing/stop`. 204.
-pub async fn typing_stop(State(s): State<AppState>, me: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn typing_stop(
+    State(s): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     s.hub.typing(&me.0.user_id, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -507,12 +655,19 @@ pub struct SystemBody {
 }
 
 /// `POST /api/v1/events/system`: admins publish a system event. 202 with the event.
-pub async fn system_event(State(s): State<AppState>, me: AuthUser, body: Body<SystemBody>) -> ApiResult<impl IntoResponse> {
+pub async fn system_event(
+    State(s): State<AppState>,
+    me: AuthUser,
+    body: Body<SystemBody>,
+) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     if !s.is_admin(&me.0) {
         return Err(Error::Forbidden("only admins publish system events".into()).into());
     }
-    let ev = s.hub.broadcast_system(&Actor::System, b.kind, b.data).await?;
+    let ev = s
+        .hub
+        .broadcast_system(&Actor::System, b.kind, b.data)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(ev)))
 }
 
@@ -528,8 +683,14 @@ pub struct EventHistoryQuery {
 }
 
 /// `GET /api/v1/events/history?type&limit`: `{events}`, newest first, of this node.
-pub async fn event_history(State(s): State<AppState>, _me: AuthUser, Query(q): Query<EventHistoryQuery>) -> impl IntoResponse {
-    let events = s.hub.event_history(q.kind.as_deref(), q.limit.unwrap_or(100).min(1000));
+pub async fn event_history(
+    State(s): State<AppState>,
+    _me: AuthUser,
+    Query(q): Query<EventHistoryQuery>,
+) -> impl IntoResponse {
+    let events = s
+        .hub
+        .event_history(q.kind.as_deref(), q.limit.unwrap_or(100).min(1000));
     let events: Vec<&Event> = events.iter().map(|e| &**e).collect();
     Json(json!({ "events": events }))
 }

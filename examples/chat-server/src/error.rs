@@ -21,17 +21,26 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and a reason.
     pub fn new(status: StatusCode, kind: &'static str, details: impl Into<String>) -> Self {
-        ApiError { status, kind, details: details.into() }
+        ApiError {
+            status,
+            kind,
+            details: details.into(),
+        }
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }
-        ApiError { status, kind: e.code(), details: e.to_string() }
+        ApiError {
+            status,
+            kind: e.code(),
+            details: e.to_string(),
+        }
     }
 }
 

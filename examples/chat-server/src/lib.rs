@@ -15,7 +15,9 @@ pub use config::Config;
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
-use realtime_core::{Error, Hub, HubConfig, JwtAuthenticator, Limits, MemoryBroker, PresenceConfig, TypingConfig};
+use realtime_core::{
+    Error, Hub, HubConfig, JwtAuthenticator, Limits, MemoryBroker, PresenceConfig, TypingConfig,
+};
 use realtime_transport_ws::{WsConfig, WsServer};
 use state::{AppState, Shared};
 use std::num::NonZeroU32;
@@ -33,17 +35,28 @@ pub struct App {
 
 fn authenticator(config: &Config) -> Result<JwtAuthenticator, Error> {
     if let Some(path) = &config.jwt_public_key_file {
-        let pem = std::fs::read(path).map_err(|e| Error::Invalid { field: "jwt_public_key_file", reason: e.to_string().into() })?;
+        let pem = std::fs::read(path).map_err(|e| Error::Invalid {
+            field: "jwt_public_key_file",
+            reason: e.to_string().into(),
+        })?;
         let mut auth = JwtAuthenticator::rs256_pem(&pem)?;
         if let Some(p) = &config.jwt_private_key_file {
-            let pem = std::fs::read(p).map_err(|e| Error::Invalid { field: "jwt_private_key_file", reason: e.to_string().into() })?;
+            let pem = std::fs::read(p).map_err(|e| Error::Invalid {
+                field: "jwt_private_key_file",
+                reason: e.to_string().into(),
+            })?;
             auth = auth.with_rs256_signing_pem(&pem)?;
         }
         return Ok(auth);
     }
     let secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.clone(),
-        Some(_) => return Err(Error::Invalid { field: "jwt_secret", reason: "must be at least 32 bytes".into() }),
+        Some(_) => {
+            return Err(Error::Invalid {
+                field: "jwt_secret",
+                reason: "must be at least 32 bytes".into(),
+            });
+        }
         None => {
             tracing::warn!("**************************************************************");
             tracing::warn!("* No JWT_SECRET set: using the PUBLIC development secret.     *");
@@ -64,15 +77,29 @@ pub async fn build(config: Config) -> Result<App, Error> {
     let auth = Arc::new(authenticator(&config)?);
     let store = realtime_store_sqlx::connect(&config.database_url).await?;
     let hub_config = HubConfig {
-        limits: Limits { max_content_bytes: config.max_content_bytes, ..Limits::default() },
-        presence: PresenceConfig { grace: Duration::from_millis(config.presence_grace_ms) },
-        typing: TypingConfig { ttl: Duration::from_millis(config.typing_ttl_ms) },
+        limits: Limits {
+            max_content_bytes: config.max_content_bytes,
+            ..Limits::default()
+        },
+        presence: PresenceConfig {
+            grace: Duration::from_millis(config.presence_grace_ms),
+        },
+        typing: TypingConfig {
+            ttl: Duration::from_millis(config.typing_ttl_ms),
+        },
         max_sessions_per_user: config.max_connections_per_user,
         session_queue_frames: config.session_queue_frames,
         ..HubConfig::default()
     };
-    let hub = Hub::builder(store, Arc::new(MemoryBroker::new())).config(hub_config).build();
-    let origins: Vec<String> = config.allowed_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
+    let hub = Hub::builder(store, Arc::new(MemoryBroker::new()))
+        .config(hub_config)
+        .build();
+    let origins: Vec<String> = config
+        .allowed_origins
+        .iter()
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .collect();
     let any_origin = origins.is_empty() || origins.iter().any(|o| o == "*");
     let ws_config = WsConfig {
         max_message_bytes: config.max_message_bytes,
@@ -84,27 +111,61 @@ pub async fn build(config: Config) -> Result<App, Error> {
         write_timeout: Duration::from_secs(config.write_timeout_secs.max(1)),
         ..WsConfig::default()
     };
-    let ws = WsServer::with_config(hub.clone(), auth.clone(), ws_config, (!any_origin).then(|| origins.clone()));
+    let ws = WsServer::with_config(
+        hub.clone(),
+        auth.clone(),
+        ws_config,
+        (!any_origin).then(|| origins.clone()),
+    );
     let cors = if any_origin {
         CorsLayer::new().allow_origin(AllowOrigin::any())
     } else {
-        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         CorsLayer::new().allow_origin(list)
     }
-    .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+    .allow_methods([
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ])
     .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
 
-    let state = AppState(Arc::new(Shared { hub: hub.clone(), auth, config }));
+    let state = AppState(Arc::new(Shared {
+        hub: hub.clone(),
+        auth,
+        config,
+    }));
     let v1 = Router::new()
         .route("/users", post(api::create_user).get(api::list_users))
-        .route("/users/{id}", get(api::get_user).put(api::update_user).delete(api::delete_user))
+        .route(
+            "/users/{id}",
+            get(api::get_user)
+                .put(api::update_user)
+                .delete(api::delete_user),
+        )
         .route("/auth/login", post(api::login))
         .route("/rooms", post(api::create_room).get(api::list_rooms))
-        .route("/rooms/{id}", get(api::get_room).put(api::update_room).delete(api::delete_room))
+        .route(
+            "/rooms/{id}",
+            get(api::get_room)
+                .put(api::update_room)
+                .delete(api::delete_room),
+        )
         .route("/rooms/{id}/join", post(api::join_room))
         .route("/rooms/{id}/leave", post(api::leave_room))
-        .route("/rooms/{id}/members", get(api::list_members).post(api::add_member))
-        .route("/rooms/{id}/members/{user_id}", axum::routing::delete(api::remove_member))
+        .route(
+            "/rooms/{id}/members",
+            get(api::list_members).post(api::add_member),
+        )
+        .route(
+            "/rooms/{id}/members/{user_id}",
+            axum::routing::delete(api::remove_member),
+        )
         .route("/rooms/{id}/invites", post(api::create_invite))
         .route("/rooms/invites/{code}/accept", post(api::accept_invite))
         .route("/rooms/invites/{code}/reject", post(api::reject_invite))
@@ -112,8 +173,16 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .route("/rooms/{id}/typing/start", post(api::typing_start))
         .route("/rooms/{id}/typing/stop", post(api::typing_stop))
         .route("/messages", post(api::send_message))
-        .route("/messages/{id}", get(api::get_message).put(api::edit_message).delete(api::delete_message))
-        .route("/messages/{id}/reactions", post(api::add_reaction).delete(api::remove_reaction))
+        .route(
+            "/messages/{id}",
+            get(api::get_message)
+                .put(api::edit_message)
+                .delete(api::delete_message),
+        )
+        .route(
+            "/messages/{id}/reactions",
+            post(api::add_reaction).delete(api::remove_reaction),
+        )
         .route("/messages/{id}/read", post(api::read_message))
         .route("/events/metrics", get(api::metrics))
         .route("/events/system", post(api::system_event))
@@ -124,7 +193,9 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .route("/health/ready", get(api::ready))
         .route("/health/live", get(api::live))
         .route("/ws", realtime_transport_ws::axum::route(ws))
-        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
         .layer(cors)
         .with_state(state);
     Ok(App { router, hub })

@@ -33,7 +33,8 @@ impl Deref for AppState {
 impl Shared {
     /// Whether `who` may publish system events.
     pub fn is_admin(&self, who: &Identity) -> bool {
-        self.config.admin_users.iter().any(|a| *a == who.user_id) || who.claims.get("role").and_then(|r| r.as_str()) == Some("admin")
+        self.config.admin_users.contains(&who.user_id)
+            || who.claims.get("role").and_then(|r| r.as_str()) == Some("admin")
     }
 }
 
@@ -46,9 +47,13 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let h = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = realtime_transport_ws::WsServer::token_from(None, h)
-            .ok_or_else(|| Error::Unauthenticated("missing Authorization: Bearer <token>".into()))?;
+        let h = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = realtime_transport_ws::WsServer::token_from(None, h).ok_or_else(|| {
+            Error::Unauthenticated("missing Authorization: Bearer <token>".into())
+        })?;
         let identity = state.auth.verify(&token)?;
         state.hub.ensure_user(&identity).await?;
         Ok(AuthUser(identity))

@@ -12,7 +12,13 @@ async fn seed_000_message_flow() {
     let room = s.room("alice", &["bob"]).await;
     let mut bob = s.ws("bob").await;
     // Seed 000: POST /api/v1/messages {room_id, content, type: "text"}
-    let (status, msg) = s.post("alice", "/api/v1/messages", json!({"room_id": room, "content": "Hello everyone!", "type": "text"})).await;
+    let (status, msg) = s
+        .post(
+            "alice",
+            "/api/v1/messages",
+            json!({"room_id": room, "content": "Hello everyone!", "type": "text"}),
+        )
+        .await;
     assert_eq!(status, 201, "{msg}");
     assert_eq!(msg["seq"], 1);
     let push = until(&mut bob, "event.message.send").await;
@@ -23,7 +29,9 @@ async fn seed_000_message_flow() {
     assert_eq!(push["event"]["action"], "send");
     assert_eq!(push["event"]["room_id"], room.as_str());
     assert_eq!(push["event"]["user_id"], "alice");
-    let (status, page) = s.get("bob", &format!("/api/v1/rooms/{room}/messages")).await;
+    let (status, page) = s
+        .get("bob", &format!("/api/v1/rooms/{room}/messages"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(page["messages"][0]["content"], "Hello everyone!");
     assert_eq!(page["has_more"], false);
@@ -37,7 +45,9 @@ async fn seed_000_room_join_flow() {
     s.get("carol", "/api/v1/users").await;
     let mut carol = s.ws("carol").await;
     // Seed 000: POST /api/v1/rooms/:id/join
-    let (status, member) = s.post("carol", &format!("/api/v1/rooms/{room}/join"), json!({})).await;
+    let (status, member) = s
+        .post("carol", &format!("/api/v1/rooms/{room}/join"), json!({}))
+        .await;
     assert_eq!(status, 200, "{member}");
     assert_eq!(member["role"], "member");
     let joined = until(&mut alice, "user_join").await;
@@ -45,8 +55,16 @@ async fn seed_000_room_join_flow() {
     assert_eq!(joined["data"]["username"], "carol-name");
     assert_eq!(joined["event"]["type"], "event.room.join");
     // The Hub added carol's connection to the room: she receives what follows.
-    s.post("alice", "/api/v1/messages", json!({"room_id": room, "content": "welcome"})).await;
-    assert_eq!(until(&mut carol, "event.message.send").await["data"]["content"], "welcome");
+    s.post(
+        "alice",
+        "/api/v1/messages",
+        json!({"room_id": room, "content": "welcome"}),
+    )
+    .await;
+    assert_eq!(
+        until(&mut carol, "event.message.send").await["data"]["content"],
+        "welcome"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +74,11 @@ async fn typing_starts_and_stops_by_itself() {
     let mut alice = s.ws("alice").await;
     let mut bob = s.ws("bob").await;
     // Seed 000's client example: {type: 'typing_start', data: {room_id}}
-    send(&mut bob, json!({"type": "typing_start", "data": {"room_id": room}})).await;
+    send(
+        &mut bob,
+        json!({"type": "typing_start", "data": {"room_id": room}}),
+    )
+    .await;
     let start = until(&mut alice, "typing_start").await;
     assert_eq!(start["data"]["room_id"], room.as_str());
     assert_eq!(start["data"]["user_id"], "bob");
@@ -64,9 +86,18 @@ async fn typing_starts_and_stops_by_itself() {
     let stop = until(&mut alice, "typing_stop").await;
     assert_eq!(stop["data"]["reason"], "timeout");
     // REST typing works the same.
-    let r = s.http.post(s.url(&format!("/api/v1/rooms/{room}/typing/start"))).bearer_auth(token("bob")).send().await.expect("post");
+    let r = s
+        .http
+        .post(s.url(&format!("/api/v1/rooms/{room}/typing/start")))
+        .bearer_auth(token("bob"))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 204);
-    assert_eq!(until(&mut alice, "typing_start").await["data"]["user_id"], "bob");
+    assert_eq!(
+        until(&mut alice, "typing_start").await["data"]["user_id"],
+        "bob"
+    );
 }
 
 #[tokio::test]
@@ -79,14 +110,30 @@ async fn presence_with_two_connections_of_one_user() {
     while online["data"]["user_id"] != "u" {
         online = until(&mut watcher, "user_status_change").await;
     }
-    assert_eq!((online["data"]["user_id"].as_str(), online["data"]["status"].as_str()), (Some("u"), Some("online")));
+    assert_eq!(
+        (
+            online["data"]["user_id"].as_str(),
+            online["data"]["status"].as_str()
+        ),
+        (Some("u"), Some("online"))
+    );
     assert_eq!(online["event"]["type"], "event.user.online");
     drop(one);
     let quiet = within(&mut watcher, Duration::from_millis(600)).await;
-    assert!(quiet.iter().all(|f| f["type"] != "user_status_change"), "one connection left: still online: {quiet:?}");
-    send(&mut two, json!({"type": "user_status_change", "id": 1, "data": {"status": "away"}})).await;
+    assert!(
+        quiet.iter().all(|f| f["type"] != "user_status_change"),
+        "one connection left: still online: {quiet:?}"
+    );
+    send(
+        &mut two,
+        json!({"type": "user_status_change", "id": 1, "data": {"status": "away"}}),
+    )
+    .await;
     assert_eq!(until(&mut two, "ack").await["id"], 1);
-    assert_eq!(until(&mut watcher, "user_status_change").await["data"]["status"], "away");
+    assert_eq!(
+        until(&mut watcher, "user_status_change").await["data"]["status"],
+        "away"
+    );
     drop(two);
     let offline = until(&mut watcher, "user_status_change").await;
     assert_eq!(offline["data"]["status"], "offline");
@@ -100,18 +147,37 @@ async fn presence_with_two_connections_of_one_user() {
 async fn a_non_member_cannot_post_or_read() {
     let s = start(|_| {}).await;
     let room = s.room("alice", &[]).await;
-    let (status, body) = s.post("mallory", "/api/v1/messages", json!({"room_id": room, "content": "hi"})).await;
+    let (status, body) = s
+        .post(
+            "mallory",
+            "/api/v1/messages",
+            json!({"room_id": room, "content": "hi"}),
+        )
+        .await;
     assert_eq!(status, 403);
     assert_eq!(body["code"], 403, "seed 004 error shape: {body}");
     assert_eq!(body["error"], "Forbidden");
     assert!(body["details"].is_string());
-    assert_eq!(s.get("mallory", &format!("/api/v1/rooms/{room}/messages")).await.0, 403);
+    assert_eq!(
+        s.get("mallory", &format!("/api/v1/rooms/{room}/messages"))
+            .await
+            .0,
+        403
+    );
     let mut m = s.ws("mallory").await;
-    send(&mut m, json!({"type": "send", "id": "x1", "data": {"room_id": room, "content": "hi"}})).await;
+    send(
+        &mut m,
+        json!({"type": "send", "id": "x1", "data": {"room_id": room, "content": "hi"}}),
+    )
+    .await;
     let err = until(&mut m, "error").await;
     assert_eq!(err["id"], "x1");
     assert_eq!(err["data"]["code"], "forbidden");
-    send(&mut m, json!({"type": "subscribe", "id": "x2", "data": {"channel": format!("room:{room}")}})).await;
+    send(
+        &mut m,
+        json!({"type": "subscribe", "id": "x2", "data": {"channel": format!("room:{room}")}}),
+    )
+    .await;
     assert_eq!(until(&mut m, "error").await["data"]["code"], "forbidden");
     assert_eq!(s.get("mallory", "/api/v1/rooms/nope").await.0, 404);
 }
@@ -120,38 +186,118 @@ async fn a_non_member_cannot_post_or_read() {
 async fn rest_bad_input_gets_the_error_shape() {
     let s = start(|_| {}).await;
     let room = s.room("alice", &[]).await;
-    let r = s.http.post(s.url("/api/v1/messages")).bearer_auth(token("alice")).header("content-type", "application/json").body("{bad").send().await.expect("post");
+    let r = s
+        .http
+        .post(s.url("/api/v1/messages"))
+        .bearer_auth(token("alice"))
+        .header("content-type", "application/json")
+        .body("{bad")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 400);
     let v: serde_json::Value = r.json().await.expect("json");
-    assert_eq!((v["code"].as_u64(), v["kind"].as_str()), (Some(400), Some("invalid_json")));
-    let (status, v) = s.post("alice", "/api/v1/messages", json!({"room_id": room})).await;
-    assert_eq!((status, v["code"].as_u64()), (422, Some(422)), "missing content: {v}");
-    let (status, _) = s.post("alice", "/api/v1/messages", json!({"room_id": room, "content": "x".repeat(20_000)})).await;
+    assert_eq!(
+        (v["code"].as_u64(), v["kind"].as_str()),
+        (Some(400), Some("invalid_json"))
+    );
+    let (status, v) = s
+        .post("alice", "/api/v1/messages", json!({"room_id": room}))
+        .await;
+    assert_eq!(
+        (status, v["code"].as_u64()),
+        (422, Some(422)),
+        "missing content: {v}"
+    );
+    let (status, _) = s
+        .post(
+            "alice",
+            "/api/v1/messages",
+            json!({"room_id": room, "content": "x".repeat(20_000)}),
+        )
+        .await;
     assert_eq!(status, 413);
-    let (status, _) = s.post("alice", "/api/v1/messages", json!({"room_id": room, "content": "x", "type": "video"})).await;
+    let (status, _) = s
+        .post(
+            "alice",
+            "/api/v1/messages",
+            json!({"room_id": room, "content": "x", "type": "video"}),
+        )
+        .await;
     assert_eq!(status, 422);
-    let (status, _) = s.post("alice", "/api/v1/users", json!({"username": "has space"})).await;
+    let (status, _) = s
+        .post("alice", "/api/v1/users", json!({"username": "has space"}))
+        .await;
     assert_eq!(status, 422);
-    let (status, _) = s.post("alice", "/api/v1/users", json!({"username": "alice-name"})).await;
-    assert_eq!(status, 409, "alice-name exists (created from alice's token)");
-    let r = s.http.get(s.url("/api/v1/users")).send().await.expect("get");
+    let (status, _) = s
+        .post("alice", "/api/v1/users", json!({"username": "alice-name"}))
+        .await;
+    assert_eq!(
+        status, 409,
+        "alice-name exists (created from alice's token)"
+    );
+    let r = s
+        .http
+        .get(s.url("/api/v1/users"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]
 async fn register_login_and_use_the_issued_token() {
     let s = start(|_| {}).await;
-    let r = s.http.post(s.url("/api/v1/users")).json(&json!({"username": "dana", "password": "correct horse battery"})).send().await.expect("post");
+    let r = s
+        .http
+        .post(s.url("/api/v1/users"))
+        .json(&json!({"username": "dana", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 201);
     let user: serde_json::Value = r.json().await.expect("json");
-    assert!(user.get("password_hash").is_none() && user.get("password").is_none(), "never returned: {user}");
-    let bad = s.http.post(s.url("/api/v1/auth/login")).json(&json!({"username": "dana", "password": "wrong password"})).send().await.expect("post");
+    assert!(
+        user.get("password_hash").is_none() && user.get("password").is_none(),
+        "never returned: {user}"
+    );
+    let bad = s
+        .http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"username": "dana", "password": "wrong password"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(bad.status(), 401);
-    let ok: serde_json::Value = s.http.post(s.url("/api/v1/auth/login")).json(&json!({"username": "dana", "password": "correct horse battery"})).send().await.expect("post").json().await.expect("json");
+    let ok: serde_json::Value = s
+        .http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"username": "dana", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
     let t = ok["token"].as_str().expect("token");
-    let me = s.http.get(s.url(&format!("/api/v1/users/{}", user["id"].as_str().expect("id")))).bearer_auth(t).send().await.expect("get");
+    let me = s
+        .http
+        .get(s.url(&format!(
+            "/api/v1/users/{}",
+            user["id"].as_str().expect("id")
+        )))
+        .bearer_auth(t)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(me.status(), 200);
-    let short = s.http.post(s.url("/api/v1/users")).json(&json!({"username": "eve", "password": "short"})).send().await.expect("post");
+    let short = s
+        .http
+        .post(s.url("/api/v1/users"))
+        .json(&json!({"username": "eve", "password": "short"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(short.status(), 422);
 }
 
@@ -159,16 +305,33 @@ async fn register_login_and_use_the_issued_token() {
 async fn health_and_metrics() {
     let s = start(|_| {}).await;
     for p in ["/health", "/health/ready", "/health/live"] {
-        assert_eq!(s.http.get(s.url(p)).send().await.expect("get").status(), 200, "{p}");
+        assert_eq!(
+            s.http.get(s.url(p)).send().await.expect("get").status(),
+            200,
+            "{p}"
+        );
     }
     let room = s.room("alice", &[]).await;
-    s.post("alice", "/api/v1/messages", json!({"room_id": room, "content": "x"})).await;
+    s.post(
+        "alice",
+        "/api/v1/messages",
+        json!({"room_id": room, "content": "x"}),
+    )
+    .await;
     let (_, m) = s.get("alice", "/api/v1/events/metrics").await;
     assert!(m["events_published"].as_u64() >= Some(2), "{m}");
     assert_eq!(m["by_type"]["event.message.send"], 1);
-    let (_, h) = s.get("alice", "/api/v1/events/history?type=event.message.").await;
+    let (_, h) = s
+        .get("alice", "/api/v1/events/history?type=event.message.")
+        .await;
     assert_eq!(h["events"][0]["type"], "event.message.send");
-    let (status, _) = s.post("alice", "/api/v1/events/system", json!({"type": "maintenance", "data": {}})).await;
+    let (status, _) = s
+        .post(
+            "alice",
+            "/api/v1/events/system",
+            json!({"type": "maintenance", "data": {}}),
+        )
+        .await;
     assert_eq!(status, 403, "not an admin");
 }
 
@@ -176,7 +339,13 @@ async fn health_and_metrics() {
 async fn system_events_reach_everyone() {
     let s = start(|c| c.admin_users = vec!["root".into()]).await;
     let mut a = s.ws("a").await;
-    let (status, ev) = s.post("root", "/api/v1/events/system", json!({"type": "maintenance", "data": {"in": "10m"}})).await;
+    let (status, ev) = s
+        .post(
+            "root",
+            "/api/v1/events/system",
+            json!({"type": "maintenance", "data": {"in": "10m"}}),
+        )
+        .await;
     assert_eq!(status, 202, "{ev}");
     let got = until(&mut a, "event.system.maintenance").await;
     assert_eq!(got["data"]["in"], "10m");

@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret!!";
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Server {
     pub addr: SocketAddr,
@@ -24,16 +25,24 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     config.jwt_secret = Some(SECRET.into());
     tweak(&mut config);
     let app = chat_server::build(config).await.expect("build");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app.router).await });
-    Server { addr, hub: app.hub, http: reqwest::Client::new() }
+    Server {
+        addr,
+        hub: app.hub,
+        http: reqwest::Client::new(),
+    }
 }
 
 pub fn token(sub: &str) -> String {
     let mut c = Claims::new(sub, 3600);
     c.username = Some(format!("{sub}-name"));
-    JwtAuthenticator::hs256(SECRET.as_bytes()).issue(&c).expect("token")
+    JwtAuthenticator::hs256(SECRET.as_bytes())
+        .issue(&c)
+        .expect("token")
 }
 
 impl Server {
@@ -42,13 +51,26 @@ impl Server {
     }
 
     pub async fn post(&self, user: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).bearer_auth(token(user)).json(&body).send().await.expect("post");
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token(user))
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(token(user)).send().await.expect("get");
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token(user))
+            .send()
+            .await
+            .expect("get");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -58,7 +80,13 @@ impl Server {
         for m in members {
             self.get(m, "/api/v1/users").await; // a valid token creates the user
         }
-        let (s, r) = self.post(owner, "/api/v1/rooms", json!({"name": "General", "members": members})).await;
+        let (s, r) = self
+            .post(
+                owner,
+                "/api/v1/rooms",
+                json!({"name": "General", "members": members}),
+            )
+            .await;
         assert_eq!(s, 201, "{r}");
         r["id"].as_str().expect("id").to_owned()
     }
@@ -66,7 +94,9 @@ impl Server {
     /// A WebSocket for `user`, past the `auth` frame.
     pub async fn ws(&self, user: &str) -> Ws {
         let url = format!("ws://{}/ws?token={}", self.addr, token(user));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         let auth = next_json(&mut ws).await;
         assert_eq!(auth["type"], "auth", "{auth}");
         assert_eq!(auth["data"]["status"], "connected");
@@ -78,7 +108,9 @@ impl Server {
 /// The next JSON text frame (pings and pongs skipped), within 5 s.
 pub async fn next_json(ws: &mut Ws) -> Value {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame within 5 s");
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s");
         match m.expect("open").expect("frame") {
             Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json frame"),
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -110,7 +142,9 @@ pub async fn within(ws: &mut Ws, d: Duration) -> Vec<Value> {
 }
 
 pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
 }
 
 /// The close code the server ends the connection with (frames before it are skipped).
