@@ -3,11 +3,12 @@
 //! WebSocket connections for a [`realtime_core::Hub`]: the native wire dialect
 //! ([`native`], seed 000's `{type, data}` frames), authentication at the upgrade or by a
 //! first `auth` frame, heartbeats, size and rate limits, slow-consumer handling, reconnect
-//! recovery, and glue for axum (feature `axum`, default).
+//! recovery, and glue for axum (feature `axum`, default) and actix-web (feature `actix`).
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | yes | [`axum::route`]: a `GET` route that authenticates, checks the origin and upgrades |
+//! | `actix` | no | `actix::handler`: the same for actix-web, through actix-ws |
 //!
 //! Close codes are in [`frame::close`]; the frames of the native dialect in [`native`].
 
@@ -15,6 +16,8 @@ pub mod driver;
 pub mod frame;
 pub mod native;
 
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 

@@ -1,0 +1,159 @@
+//! The same behaviour through axum and through actix-web.
+
+use futures_util::{SinkExt, StreamExt};
+use realtime_core::{
+    Claims, CreateRoom, Hub, Identity, JwtAuthenticator, MessageKind, SendMessage,
+};
+use realtime_transport_ws::WsServer;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+const SECRET: &[u8] = b"shared-test-secret-of-32-bytes!!!!";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn server(hub: &Hub) -> WsServer {
+    WsServer::new(hub.clone(), Arc::new(JwtAuthenticator::hs256(SECRET)))
+}
+
+fn token(sub: &str) -> String {
+    JwtAuthenticator::hs256(SECRET)
+        .issue(&Claims::new(sub, 600))
+        .expect("token")
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("frame in time")
+            .expect("open")
+            .expect("ok")
+        {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+async fn until(ws: &mut Ws, ty: &str) -> Value {
+    loop {
+        let v = next_json(ws).await;
+        if v["type"] == ty {
+            return v;
+        }
+    }
+}
+
+async fn behaviour(addr: SocketAddr, hub: Hub) {
+    let url = |t: &str| format!("ws://{addr}/ws?token={t}");
+    match tokio_tungstenite::connect_async(url("forged")).await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|_| ())),
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(&token("alice")))
+        .await
+        .expect("connect");
+    let auth = next_json(&mut ws).await;
+    assert_eq!(
+        (auth["type"].as_str(), auth["data"]["user_id"].as_str()),
+        (Some("auth"), Some("alice"))
+    );
+    let who = Identity {
+        user_id: "bob".into(),
+        username: None,
+        claims: Value::Null,
+    };
+    hub.ensure_user(&who).await.expect("bob");
+    let room = hub
+        .create_room(
+            "bob",
+            CreateRoom {
+                name: "r".into(),
+                members: vec!["alice".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    let req = SendMessage {
+        room_id: room.id.clone(),
+        content: "fan-out".into(),
+        kind: MessageKind::Text,
+        client_id: None,
+    };
+    hub.send_message("bob", req).await.expect("send");
+    assert_eq!(
+        until(&mut ws, "event.message.send").await["data"]["content"],
+        "fan-out"
+    );
+    ws.send(Message::Text(
+        json!({"type": "ping", "id": 1}).to_string().into(),
+    ))
+    .await
+    .expect("ping");
+    assert_eq!(until(&mut ws, "pong").await["id"], 1);
+    ws.send(Message::Text("{oops".into())).await.expect("bad");
+    assert_eq!(
+        until(&mut ws, "error").await["data"]["code"],
+        "invalid_json"
+    );
+    let send =
+        json!({"type": "send", "id": "s", "data": {"room_id": room.id, "content": "from ws"}});
+    ws.send(Message::Text(send.to_string().into()))
+        .await
+        .expect("send");
+    assert_eq!(until(&mut ws, "ack").await["data"]["content"], "from ws");
+    let huge = format!("{{\"type\":\"ping\",\"x\":\"{}\"}}", "x".repeat(2 << 20));
+    let _ = ws.send(Message::Text(huge.into())).await;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(c))) => break c.map(|c| u16::from(c.code)),
+            Some(Ok(_)) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(code, Some(1009), "over-size message");
+}
+
+#[tokio::test]
+async fn axum_integration() {
+    let hub = Hub::in_memory();
+    let app: axum::Router =
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    behaviour(addr, hub).await;
+}
+
+#[actix_web::test]
+async fn actix_integration() {
+    use actix_web::{App, HttpServer, web};
+    let hub = Hub::in_memory();
+    let ws = server(&hub);
+    let http = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(ws.clone()))
+            .route("/ws", web::get().to(realtime_transport_ws::actix::handler))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let addr = http.addrs()[0];
+    let running = http.run();
+    let handle = running.handle();
+    actix_web::rt::spawn(running);
+    behaviour(addr, hub).await;
+    handle.stop(false).await;
+}
