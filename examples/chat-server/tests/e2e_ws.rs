@@ -356,3 +356,63 @@ async fn shutdown_tells_clients_then_closes_with_4002() {
     assert_eq!(ev["data"]["reason"], "deploy");
     assert_eq!(close_code(&mut ws, 5).await, Some(4002));
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let s = start(|c| c.idle_timeout_secs = 1).await;
+    let mut ws = s.ws("quiet").await;
+    assert_eq!(close_code(&mut ws, 5).await, Some(4004));
+}
+
+#[tokio::test]
+async fn connections_per_user_are_limited() {
+    let s = start(|c| c.max_connections_per_user = 1).await;
+    let _first = s.ws("one").await;
+    let url = format!("ws://{}/ws?token={}", s.addr, token("one"));
+    let (mut second, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        until(&mut second, "error").await["data"]["code"],
+        "forbidden"
+    );
+    assert_eq!(close_code(&mut second, 5).await, Some(4009));
+}
+
+#[tokio::test]
+async fn browser_origins_are_checked() {
+    let s = start(|c| c.allowed_origins = vec!["http://good.example".into()]).await;
+    let req = |origin: &str| {
+        let mut r = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/ws?token={}",
+            s.addr,
+            token("o")
+        ))
+        .expect("request");
+        r.headers_mut()
+            .insert("origin", origin.parse().expect("header"));
+        r
+    };
+    let e = tokio_tungstenite::connect_async(req("http://evil.example"))
+        .await
+        .expect_err("refused");
+    assert_eq!(status_of(e), 403);
+    let (mut ok, _) = tokio_tungstenite::connect_async(req("http://good.example"))
+        .await
+        .expect("allowed");
+    assert_eq!(next_json(&mut ok).await["type"], "auth");
+    let pre = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url("/api/v1/messages"))
+        .header("origin", "http://good.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        pre.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://good.example")
+    );
+}
