@@ -86,6 +86,42 @@ pub trait ChannelAuthorizer: Send + Sync + 'static {
     async fn authorize(&self, user_id: &str, channel: &Channel) -> Result<bool>;
 }
 
+/// Who is present on the other nodes of a cluster (implemented by
+/// `realtime-broker-redis`). With one, the Hub emits `event.user.online`/`offline` only
+/// for cluster-wide changes, refreshes this node's entry every
+/// [`ClusterPresence::refresh_interval`], and — on one node only, the one `others`
+/// names leader — announces `offline` for the users of a node whose entry expired.
+#[async_trait::async_trait]
+pub trait ClusterPresence: Send + Sync + 'static {
+    /// Record this node's present users (replacing its previous entry) with a TTL.
+    ///
+    /// # Errors
+    /// Backend errors ([`Error::Broker`]).
+    async fn refresh(&self, users: &[(UserId, UserStatus)]) -> Result<()>;
+    /// Whether `user` is present on another live node.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn online_elsewhere(&self, user: &str) -> Result<bool>;
+    /// Users present on the other live nodes, and whether this node is the leader that
+    /// announces the users of expired nodes.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn others(&self) -> Result<ClusterView>;
+    /// How often to call [`ClusterPresence::refresh`].
+    fn refresh_interval(&self) -> Duration;
+}
+
+/// What [`ClusterPresence::others`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Users present on other live nodes.
+    pub users: HashSet<UserId>,
+    /// Whether this node announces the users of expired nodes.
+    pub leader: bool,
+}
+
 /// Hub settings. All have defaults that suit a chat server.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -248,6 +284,9 @@ struct Inner {
     config: HubConfig,
     router: Option<Arc<EventRouter>>,
     authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    cluster: Option<Arc<dyn ClusterPresence>>,
+    /// Users seen on other nodes at the last cluster refresh.
+    cluster_seen: Mutex<HashSet<UserId>>,
     dialects: RwLock<Vec<Arc<dyn Encoder>>>,
     sessions: RwLock<HashMap<SessionId, SessionEntry>>,
     subs: RwLock<HashMap<Channel, Vec<SubEntry>>>,
@@ -279,10 +318,16 @@ pub struct HubBuilder {
     config: HubConfig,
     router: Option<Arc<EventRouter>>,
     authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    cluster: Option<Arc<dyn ClusterPresence>>,
     metrics: Arc<EventMetrics>,
 }
 
 impl HubBuilder {
+    /// Share presence with the other nodes of a cluster through `p`.
+    pub fn cluster_presence(mut self, p: Arc<dyn ClusterPresence>) -> Self {
+        self.cluster = Some(p);
+        self
+    }
     /// Use this clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -322,6 +367,8 @@ impl HubBuilder {
             config: self.config,
             router: self.router,
             authorizer: self.authorizer,
+            cluster: self.cluster,
+            cluster_seen: Mutex::default(),
             dialects: RwLock::new(vec![Arc::new(JsonEncoder)]),
             sessions: RwLock::default(),
             subs: RwLock::default(),
@@ -334,6 +381,20 @@ impl HubBuilder {
         inner
             .broker
             .set_handler(Arc::new(HubDelivery(weak.clone())));
+        if let (Ok(rt), Some(cluster)) =
+            (tokio::runtime::Handle::try_current(), inner.cluster.clone())
+        {
+            let weak = weak.clone();
+            rt.spawn(async move {
+                let mut interval = tokio::time::interval(cluster.refresh_interval());
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    let Some(inner) = weak.upgrade() else { break };
+                    Hub { inner }.cluster_tick().await;
+                }
+            });
+        }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let every = inner.config.tick_interval;
             rt.spawn(async move {
@@ -507,6 +568,7 @@ impl Hub {
             config: HubConfig::default(),
             router: None,
             authorizer: None,
+            cluster: None,
             metrics: Arc::default(),
         }
     }
@@ -750,6 +812,13 @@ impl Hub {
         }
         let now = self.now();
         let events = lock(&inner.presence).connect(&user.id, id, device, now);
+        let events = self.cluster_filter(events).await;
+        if let Some(c) = &inner.cluster {
+            let present = self.present_users();
+            if let Err(e) = c.refresh(&present).await {
+                tracing::warn!(error = %e, "cluster presence refresh failed");
+            }
+        }
         if !events.is_empty() {
             if let Err(e) = inner
                 .store
@@ -939,6 +1008,7 @@ impl Hub {
     }
 
     async fn after_presence(&self, events: Vec<Event>) {
+        let events = self.cluster_filter(events).await;
         for ev in &events {
             if ev.event_type == EventType::USER_OFFLINE
                 && let Some(u) = &ev.user_id
@@ -955,6 +1025,82 @@ impl Hub {
             let events = self.add_usernames(events).await;
             self.emit(events).await;
         }
+    }
+
+    /// Drop `online`/`offline` events of users present on another node: for the cluster
+    /// nothing changed. Without cluster presence, or when it cannot be asked, events pass.
+    async fn cluster_filter(&self, events: Vec<Event>) -> Vec<Event> {
+        let Some(c) = &self.inner.cluster else {
+            return events;
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let edge =
+                ev.event_type == EventType::USER_ONLINE || ev.event_type == EventType::USER_OFFLINE;
+            if edge
+                && let Some(u) = &ev.user_id
+                && c.online_elsewhere(u).await.unwrap_or(false)
+            {
+                continue;
+            }
+            out.push(ev);
+        }
+        out
+    }
+
+    /// Refresh this node's cluster presence entry and, as leader, announce `offline` for
+    /// users who vanished with an expired node (the Hub's cluster task calls this every
+    /// [`ClusterPresence::refresh_interval`]).
+    pub async fn cluster_tick(&self) {
+        let Some(c) = self.inner.cluster.clone() else {
+            return;
+        };
+        let present = self.present_users();
+        if let Err(e) = c.refresh(&present).await {
+            tracing::warn!(error = %e, "cluster presence refresh failed");
+            return;
+        }
+        let view = match c.others().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster presence read failed");
+                return;
+            }
+        };
+        let local: HashSet<&str> = present.iter().map(|(u, _)| u.as_str()).collect();
+        let gone: Vec<UserId> = {
+            let mut seen = lock(&self.inner.cluster_seen);
+            let gone = seen
+                .iter()
+                .filter(|u| !view.users.contains(*u) && !local.contains(u.as_str()))
+                .cloned()
+                .collect();
+            *seen = view.users.clone();
+            gone
+        };
+        if !view.leader || gone.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let events: Vec<Event> = gone
+            .iter()
+            .map(|u| {
+                Event::at(EventType::USER_OFFLINE, serde_json::json!({ "user_id": u, "status": UserStatus::Offline, "last_seen": now }), now)
+                    .with_user(u.clone())
+            })
+            .collect();
+        for u in &gone {
+            if let Err(e) = self
+                .inner
+                .store
+                .set_user_status(u, UserStatus::Offline, now)
+                .await
+            {
+                tracing::debug!(error = %e, "could not store status");
+            }
+        }
+        let events = self.add_usernames(events).await;
+        self.emit(events).await;
     }
 
     /// Run the presence and typing timers now (the Hub's timer task calls this every

@@ -106,8 +106,8 @@ pub use typing::{TypingConfig, TypingTracker};
 
 #[cfg(feature = "runtime")]
 pub use hub::{
-    Actor, ChannelAuthorizer, CreateRoom, Encoder, Hub, HubBuilder, HubConfig, JsonEncoder,
-    Notification, Recovery, SendMessage, Since, SystemEvent,
+    Actor, ChannelAuthorizer, ClusterPresence, ClusterView, CreateRoom, Encoder, Hub, HubBuilder,
+    HubConfig, JsonEncoder, Notification, Recovery, SendMessage, Since, SystemEvent,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};
