@@ -70,8 +70,22 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: the store answers (503 otherwise).
+/// `GET /health/ready`: the store answers and, with Redis, the pub/sub connection is up
+/// (503 otherwise).
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+    if let Some(r) = &s.redis {
+        let h = r.health();
+        if !h.connected {
+            let details = format!(
+                "redis pub/sub down for {:?}",
+                h.down_for.unwrap_or_default()
+            );
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "details": details })),
+            );
+        }
+    }
     match s.hub.store().list_users(0, 1).await {
         Ok(_) => (
             StatusCode::OK,

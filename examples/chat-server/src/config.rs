@@ -17,6 +17,13 @@ pub struct Config {
     /// The store: `sqlite://file.db` (created if missing), `sqlite::memory:` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
+    /// Redis for running several nodes (`redis://127.0.0.1:6379`); without it, the
+    /// in-memory broker (one node).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channels and keys.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "realtime:")]
+    pub redis_prefix: String,
     /// HS256 secret of the host's JWT issuer (at least 32 bytes). Without it and without
     /// `--jwt-public-key-file`, a public development secret is used, with a loud warning.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]

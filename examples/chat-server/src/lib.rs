@@ -91,9 +91,30 @@ pub async fn build(config: Config) -> Result<App, Error> {
         session_queue_frames: config.session_queue_frames,
         ..HubConfig::default()
     };
-    let hub = Hub::builder(store, Arc::new(MemoryBroker::new()))
-        .config(hub_config)
-        .build();
+    let (hub, redis) = match &config.redis_url {
+        Some(url) => {
+            let redis_config = realtime_broker_redis::RedisConfig {
+                prefix: config.redis_prefix.clone(),
+                ..Default::default()
+            };
+            let broker = realtime_broker_redis::RedisBroker::connect(url, redis_config).await?;
+            tracing::info!(
+                node = broker.node_id(),
+                "using Redis for cross-node delivery and presence"
+            );
+            let hub = Hub::builder(store, Arc::new(broker.clone()))
+                .cluster_presence(Arc::new(broker.presence()))
+                .config(hub_config)
+                .build();
+            (hub, Some(broker))
+        }
+        None => (
+            Hub::builder(store, Arc::new(MemoryBroker::new()))
+                .config(hub_config)
+                .build(),
+            None,
+        ),
+    };
     let origins: Vec<String> = config
         .allowed_origins
         .iter()
@@ -139,6 +160,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         hub: hub.clone(),
         auth,
         config,
+        redis,
     }));
     let v1 = Router::new()
         .route("/users", post(api::create_user).get(api::list_users))

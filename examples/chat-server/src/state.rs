@@ -21,6 +21,8 @@ pub struct Shared {
     pub auth: Arc<JwtAuthenticator>,
     /// Settings.
     pub config: Config,
+    /// The Redis broker, when running several nodes (for readiness).
+    pub redis: Option<realtime_broker_redis::RedisBroker>,
 }
 
 impl Deref for AppState {
