@@ -1,4 +1,4 @@
-//! Two chat-server nodes on different ports sharing one Redis and one PostgreSQL: a client
+//! Two chat-server processes on different ports sharing one Redis and one PostgreSQL: a client
 //! on one node sees what a client on the other does, and REST on either sees the same data.
 //! A fault test runs its own redis-server, stops it mid-traffic and starts it again.
 
@@ -78,15 +78,64 @@ async fn redis_up(url: &str) -> bool {
     tokio::net::TcpStream::connect(addr).await.is_ok()
 }
 
-async fn two_nodes(redis_url: &str, db: &str, prefix: &str) -> (Server, Server) {
-    let mk = |c: &mut chat_server::Config| {
-        c.redis_url = Some(redis_url.to_owned());
-        c.redis_prefix = prefix.to_owned();
-        c.database_url = db.to_owned();
-        c.presence_grace_ms = 100;
-    };
-    let a = start(mk).await;
-    let b = start(mk).await;
+/// A chat-server process of the test's own; killed (by its PID, via the child handle) on drop.
+struct Node {
+    server: Server,
+    _child: tokio::process::Child,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn spawn_node(redis_url: &str, db: &str, prefix: &str) -> Node {
+    let port = spare_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", db)
+        .env("REDIS_URL", redis_url)
+        .env("REDIS_PREFIX", prefix)
+        .env("JWT_SECRET", SECRET)
+        .env("PRESENCE_GRACE_MS", "100")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chat-server");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("http://{addr}/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Node {
+        server: Server::remote(addr),
+        _child: child,
+    }
+}
+
+async fn two_nodes(redis_url: &str, db: &str, prefix: &str) -> (Node, Node) {
+    let a = spawn_node(redis_url, db, prefix).await;
+    let b = spawn_node(redis_url, db, prefix).await;
     (a, b)
 }
 

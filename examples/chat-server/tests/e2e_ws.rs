@@ -284,7 +284,7 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
             kind: MessageKind::Text,
             client_id: None,
         };
-        s.hub.send_message("alice", req).await.expect("send");
+        s.hub().send_message("alice", req).await.expect("send");
     }
     let n = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
@@ -292,15 +292,15 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
         .expect("join");
     assert_eq!(n, total, "the reading client got every message");
     assert!(
-        s.hub.metrics().slow_consumers >= 1,
+        s.hub().metrics().slow_consumers >= 1,
         "the slow one was cut off: {:?}",
-        s.hub.metrics()
+        s.hub().metrics()
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while s.hub.session_count() > 1 && tokio::time::Instant::now() < deadline {
+    while s.hub().session_count() > 1 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(s.hub.session_count(), 1, "only the fast session remains");
+    assert_eq!(s.hub().session_count(), 1, "only the fast session remains");
 }
 
 #[tokio::test]
@@ -350,7 +350,7 @@ async fn sustained_flooding_is_rate_limited_then_closed() {
 async fn shutdown_tells_clients_then_closes_with_4002() {
     let s = start(|_| {}).await;
     let mut ws = s.ws("u").await;
-    let hub = s.hub.clone();
+    let hub = s.hub().clone();
     tokio::spawn(async move { hub.shutdown("deploy", Duration::from_millis(200)).await });
     let ev = until(&mut ws, "event.system.shutdown").await;
     assert_eq!(ev["data"]["reason"], "deploy");

@@ -16,7 +16,8 @@ pub type Ws =
 
 pub struct Server {
     pub addr: SocketAddr,
-    pub hub: Hub,
+    /// The engine, for servers started in this process (`None` for other processes).
+    hub_handle: Option<Hub>,
     pub http: reqwest::Client,
 }
 
@@ -32,7 +33,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     tokio::spawn(async move { axum::serve(listener, app.router).await });
     Server {
         addr,
-        hub: app.hub,
+        hub_handle: Some(app.hub),
         http: reqwest::Client::new(),
     }
 }
@@ -46,6 +47,20 @@ pub fn token(sub: &str) -> String {
 }
 
 impl Server {
+    /// A server running in another process.
+    pub fn remote(addr: SocketAddr) -> Server {
+        Server {
+            addr,
+            hub_handle: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The in-process engine.
+    pub fn hub(&self) -> &Hub {
+        self.hub_handle.as_ref().expect("an in-process server")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
