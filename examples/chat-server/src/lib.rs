@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod state;
+pub mod web;
 
 pub use config::Config;
 
@@ -211,6 +212,10 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .route("/events/history", get(api::event_history));
     let router = Router::new()
         .nest("/api/v1", v1)
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app_js))
+        .route("/app.css", get(web::app_css))
+        .route("/realtime-client.js", get(web::client_js))
         .route("/health", get(api::health))
         .route("/health/ready", get(api::ready))
         .route("/health/live", get(api::live))

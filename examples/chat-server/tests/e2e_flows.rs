@@ -336,6 +336,41 @@ async fn health_and_metrics() {
 }
 
 #[tokio::test]
+async fn the_web_client_is_served() {
+    let s = start(|_| {}).await;
+    for (path, ty, needle) in [
+        ("/", "text/html", "realtime chat"),
+        ("/app.js", "text/javascript", "RealtimeClient"),
+        (
+            "/realtime-client.js",
+            "text/javascript",
+            "export class RealtimeClient",
+        ),
+        ("/app.css", "text/css", "#messages"),
+    ] {
+        let r = s.http.get(s.url(path)).send().await.expect("get");
+        assert_eq!(r.status(), 200, "{path}");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(ct.starts_with(ty), "{path}: {ct}");
+        assert!(r.text().await.expect("body").contains(needle), "{path}");
+    }
+    assert_eq!(
+        s.http
+            .get(s.url("/nope.js"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
 async fn system_events_reach_everyone() {
     let s = start(|c| c.admin_users = vec!["root".into()]).await;
     let mut a = s.ws("a").await;
