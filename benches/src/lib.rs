@@ -1,3 +1,1 @@
-//! Benches and the load generator for the realtime crates.
-//!
-//! **Status:** not yet implemented; placeholder so the workspace builds.
+//! Benches and the load generator for the realtime crates: `benches/hot_paths.rs` (criterion) and `src/bin/loadgen.rs`.
