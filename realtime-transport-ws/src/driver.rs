@@ -222,10 +222,14 @@ impl WsServer {
             RateLimiter::direct(Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst));
         let mut strikes = 0u32;
         let user = identity.user_id.clone();
+        let mut writer_done = false;
         loop {
             let next = tokio::select! {
                 biased;
-                _ = &mut writer => break,
+                _ = &mut writer => {
+                    writer_done = true;
+                    break;
+                }
                 r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
             };
             let frame = match next {
@@ -317,7 +321,10 @@ impl WsServer {
             }
         }
         drop(ctl_tx);
-        let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
+        // A finished JoinHandle must not be polled again.
+        if !writer_done {
+            let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
+        }
         writer.abort();
         hub.disconnect(session_id).await;
     }

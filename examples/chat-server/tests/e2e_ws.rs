@@ -301,6 +301,7 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(s.hub().session_count(), 1, "only the fast session remains");
+    assert_eq!(panics(), 0, "no server task panicked");
 }
 
 #[tokio::test]
@@ -355,6 +356,39 @@ async fn shutdown_tells_clients_then_closes_with_4002() {
     let ev = until(&mut ws, "event.system.shutdown").await;
     assert_eq!(ev["data"]["reason"], "deploy");
     assert_eq!(close_code(&mut ws, 5).await, Some(4002));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(panics(), 0, "no server task panicked");
+}
+
+#[tokio::test]
+async fn clients_vanishing_mid_stream_cause_no_panic() {
+    let s = start(|c| c.write_timeout_secs = 1).await;
+    let room = s.room("alice", &["v0", "v1", "v2", "v3"]).await;
+    let mut socks = Vec::new();
+    for i in 0..4 {
+        socks.push(s.ws(&format!("v{i}")).await);
+    }
+    let hub = s.hub().clone();
+    let sender = tokio::spawn(async move {
+        for _ in 0..300 {
+            let req = SendMessage {
+                room_id: room.clone(),
+                content: "x".repeat(2000),
+                kind: MessageKind::Text,
+                client_id: None,
+            };
+            let _ = hub.send_message("alice", req).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(socks); // every client disappears while frames are being written
+    sender.await.expect("sender");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.hub().session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.hub().session_count(), 0, "all sessions cleaned up");
+    assert_eq!(panics(), 0, "no server task panicked");
 }
 
 #[tokio::test]

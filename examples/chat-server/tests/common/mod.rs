@@ -21,7 +21,27 @@ pub struct Server {
     pub http: reqwest::Client,
 }
 
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static HOOK: std::sync::Once = std::sync::Once::new();
+
+/// Count every panic in this test process (server tasks included), keeping the default report.
+fn watch_panics() {
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            default(info);
+        }));
+    });
+}
+
+/// Panics seen so far in this process (a server task panicking does not fail a test by itself).
+pub fn panics() -> usize {
+    PANICS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    watch_panics();
     let mut config = Config::for_tests();
     config.jwt_secret = Some(SECRET.into());
     tweak(&mut config);
