@@ -186,7 +186,7 @@ impl WsServer {
         let cfg = &self.inner.config;
         let identity = match identity {
             Some(i) => i,
-            None => match self.auth_frame(&mut stream, &mut sink).await {
+            None => match Box::pin(self.auth_frame(&mut stream, &mut sink)).await {
                 Some(i) => i,
                 None => return,
             },
@@ -309,7 +309,9 @@ impl WsServer {
                     };
                     Some(native_error(id.as_ref(), &e))
                 }
-                cmd => match self.execute(&user, session_id, cmd, &ctl_tx).await {
+                // Boxed: the Hub operations' futures are large, and an idle connection
+                // should not carry their space.
+                cmd => match Box::pin(self.execute(&user, session_id, cmd, &ctl_tx)).await {
                     Ok(data) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
                     Err(e) => Some(native_error(id.as_ref(), &e)),
                 },

@@ -76,23 +76,49 @@ pub fn frame_type(t: &EventType) -> &str {
     }
 }
 
-/// Encode one event as a native push frame.
+#[derive(serde::Serialize)]
+struct Push<'a> {
+    #[serde(rename = "type")]
+    frame_type: &'a str,
+    data: &'a Value,
+    event: PushEvent<'a>,
+}
+
+/// The event's fields but `data` (which is the frame's `data`).
+#[derive(serde::Serialize)]
+struct PushEvent<'a> {
+    id: &'a uuid::Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a EventType,
+    level: &'a str,
+    action: &'a str,
+    metadata: &'a realtime_core::EventMetadata,
+    timestamp: &'a realtime_core::Timestamp,
+    user_id: &'a Option<String>,
+    room_id: &'a Option<String>,
+}
+
+/// Encode one event as a native push frame (serialized straight from borrowed fields;
+/// no intermediate JSON value).
 pub fn encode_event(event: &Event) -> Bytes {
-    let frame = json!({
-        "type": frame_type(&event.event_type),
-        "data": event.data,
-        "event": {
-            "id": event.id,
-            "type": event.event_type,
-            "level": event.level(),
-            "action": event.action(),
-            "metadata": event.metadata,
-            "timestamp": event.timestamp,
-            "user_id": event.user_id,
-            "room_id": event.room_id,
-        }
-    });
-    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+    let frame = Push {
+        frame_type: frame_type(&event.event_type),
+        data: &event.data,
+        event: PushEvent {
+            id: &event.id,
+            event_type: &event.event_type,
+            level: event.level(),
+            action: event.action(),
+            metadata: &event.metadata,
+            timestamp: &event.timestamp,
+            user_id: &event.user_id,
+            room_id: &event.room_id,
+        },
+    };
+    let mut out = Vec::with_capacity(256);
+    // Serializing borrowed plain data with string keys cannot fail.
+    let _ = serde_json::to_writer(&mut out, &frame);
+    Bytes::from(out)
 }
 
 impl Encoder for NativeEncoder {
