@@ -32,8 +32,22 @@ enum Workload {
     W3,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// realtime-transport-ws's native dialect (auth by token, `join`, `send`).
+    Native,
+    /// Engine.IO v4 / Socket.IO v5 text framing over a raw WebSocket (`40` connect,
+    /// `42["message",…]` events, `2`/`3` heartbeats); the server puts sockets in one room.
+    Socketio,
+    /// Plain text frames, no protocol: the server forwards each to everyone.
+    Raw,
+}
+
 #[derive(Parser, Debug)]
 struct Args {
+    /// The wire protocol the server speaks.
+    #[arg(long, value_enum, default_value = "native")]
+    protocol: Protocol,
     /// The server's HTTP base.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
@@ -99,16 +113,56 @@ impl Gen {
     }
 
     async fn connect(&self, user: &str) -> Ws {
-        let url = format!("{}/ws?token={}", self.ws_base, self.token(user));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        let url = match self.args.protocol {
+            Protocol::Native => format!("{}/ws?token={}", self.ws_base, self.token(user)),
+            Protocol::Socketio => format!("{}/socket.io/?EIO=4&transport=websocket", self.ws_base),
+            Protocol::Raw => format!("{}/", self.ws_base),
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
-            .expect("connect");
-        loop {
-            match ws.next().await.expect("open").expect("frame") {
-                Message::Text(t) if t.as_str().contains("\"auth\"") => return ws,
-                Message::Text(_) => continue,
-                other => panic!("unexpected {other:?}"),
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        match self.args.protocol {
+            Protocol::Native => loop {
+                match ws.next().await.expect("open").expect("frame") {
+                    Message::Text(t) if t.as_str().contains("\"auth\"") => return ws,
+                    Message::Text(_) => continue,
+                    other => panic!("unexpected {other:?}"),
+                }
+            },
+            Protocol::Socketio => {
+                // Engine.IO open packet, then connect to the main namespace.
+                loop {
+                    if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
+                        && t.as_str().starts_with('0')
+                    {
+                        break;
+                    }
+                }
+                ws.send(Message::Text("40".into()))
+                    .await
+                    .expect("connect ns");
+                loop {
+                    if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
+                        && t.as_str().starts_with("40")
+                    {
+                        return ws;
+                    }
+                }
             }
+            Protocol::Raw => ws,
+        }
+    }
+
+    /// One published message in this protocol.
+    fn publish_frame(&self, room_id: &str, content: &str) -> Message {
+        match self.args.protocol {
+            Protocol::Native => Message::Text(
+                json!({"type": "send", "data": {"room_id": room_id, "content": content}})
+                    .to_string()
+                    .into(),
+            ),
+            Protocol::Socketio => Message::Text(format!("42[\"message\",\"{content}\"]").into()),
+            Protocol::Raw => Message::Text(content.to_owned().into()),
         }
     }
 }
@@ -121,7 +175,7 @@ async fn connect_many(g: &Arc<Gen>, n: usize, prefix: &str, room: Option<String>
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.expect("sem");
             let mut ws = g.connect(&user).await;
-            if let Some(room) = room {
+            if let Some(room) = room.filter(|_| g.args.protocol == Protocol::Native) {
                 ws.send(Message::Text(
                     json!({"type": "join", "id": 1, "data": {"room_id": room}})
                         .to_string()
@@ -157,25 +211,29 @@ async fn w3(g: Arc<Gen>) -> serde_json::Value {
     let after = rss_kib(pid).expect("rss");
     drop(conns);
     json!({
-        "workload": "w3", "clients": g.args.clients, "connect_seconds": connect_s,
+        "workload": "w3", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": g.args.clients, "connect_seconds": connect_s,
         "server_rss_kib_idle_0": before, "server_rss_kib_idle_n": after,
         "kib_per_connection": (after.saturating_sub(before)) as f64 / g.args.clients as f64,
     })
 }
 
 async fn w1(g: Arc<Gen>) -> serde_json::Value {
-    let http = reqwest::Client::new();
-    let room: serde_json::Value = http
-        .post(format!("{}/api/v1/rooms", g.args.server))
-        .bearer_auth(g.token("publisher"))
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await
-        .expect("create room")
-        .json()
-        .await
-        .expect("room json");
-    let room_id = room["id"].as_str().expect("room id").to_owned();
+    let room_id = if g.args.protocol == Protocol::Native {
+        let http = reqwest::Client::new();
+        let room: serde_json::Value = http
+            .post(format!("{}/api/v1/rooms", g.args.server))
+            .bearer_auth(g.token("publisher"))
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await
+            .expect("create room")
+            .json()
+            .await
+            .expect("room json");
+        room["id"].as_str().expect("room id").to_owned()
+    } else {
+        "bench".to_owned()
+    };
     let subs = connect_many(&g, g.args.clients, "sub-", Some(room_id.clone())).await;
     let n = g.args.clients as u32;
     const MAX_MSGS: usize = 4_000_000;
@@ -205,6 +263,10 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
                 };
                 let Message::Text(t) = m else { continue };
                 let s = t.as_str();
+                if s == "2" {
+                    let _ = ws.send(Message::Text("3".into())).await; // Engine.IO heartbeat
+                    continue;
+                }
                 let Some(i) = s.find("n=") else { continue };
                 let rest = &s[i + 2..];
                 let Some(semi) = rest.find(';') else { continue };
@@ -229,7 +291,9 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             lat.lock().await.extend(mine);
         }));
     }
-    let mut publisher = g.connect("publisher").await;
+    // The publisher is in the room too: drain what it receives so it is never a slow consumer.
+    let (mut publisher, mut pub_in) = g.connect("publisher").await.split();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
     let pid = g.args.server_pid;
     let cpu0 = pid.and_then(|p| cpu_us(&format!("/proc/{p}/stat")));
     let self0 = cpu_us("/proc/self/stat");
@@ -243,11 +307,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         p.forget();
         let content = format!("n={sent};t={}", now_us());
         publisher
-            .send(Message::Text(
-                json!({"type": "send", "data": {"room_id": room_id, "content": content}})
-                    .to_string()
-                    .into(),
-            ))
+            .send(g.publish_frame(&room_id, &content))
             .await
             .expect("publish");
         sent += 1;
@@ -263,6 +323,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     let cpu1 = pid.and_then(|p| cpu_us(&format!("/proc/{p}/stat")));
     let self1 = cpu_us("/proc/self/stat");
     stop.store(true, Ordering::Relaxed);
+    drain.abort();
     for r in readers {
         let _ = r.await;
     }
@@ -278,7 +339,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     };
     let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
     json!({
-        "workload": "w1", "clients": n, "inflight": g.args.inflight, "seconds": wall,
+        "workload": "w1", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": n, "inflight": g.args.inflight, "seconds": wall,
         "messages_sent": sent, "deliveries": got, "deliveries_per_second": got as f64 / wall,
         "losses": (sent as u64 * u64::from(n)).saturating_sub(got),
         "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},

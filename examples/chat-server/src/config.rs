@@ -11,6 +11,9 @@ pub const DEV_JWT_SECRET: &str = "realtime-dev-secret-change-me-0123456789";
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-server", version, about)]
 pub struct Config {
+    /// Runtime worker threads: 1 runs a single-threaded runtime; 0 (default) uses one per core.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
     /// Where to listen.
     #[arg(long, env = "BIND", default_value = "0.0.0.0:8080")]
     pub bind: String,
