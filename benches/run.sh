@@ -59,6 +59,10 @@ for server in ["realtime", "socketioxide", "node-socketio", "raw"]:
     for clients in [1000, 10000]:
         rs = [r for r in rows if r["server"] == server and r["workload"] == "w1" and r["clients"] == clients]
         if not rs: continue
+        bad = [r for r in rs if "error" in r]
+        if bad:
+            print(f"| {server} | W1 C={clients}, 16 in flight | {len(rs)} | failed: {bad[0]['error']} ({bad[0].get('connected')} of {clients} connected) | – | – | – | – |")
+            continue
         d = med([r["deliveries_per_second"] for r in rs]); c = med([r["server_cpu_us_per_delivery"] for r in rs])
         p50 = med([r["latency_us"]["p50"] for r in rs])[0] / 1000; p99 = med([r["latency_us"]["p99"] for r in rs])[0] / 1000
         g = med([r["generator_cpu_share"] for r in rs])[0]

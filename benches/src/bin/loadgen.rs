@@ -67,6 +67,9 @@ struct Args {
     /// The server's PID, for CPU time and RSS.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// W1: seconds allowed for connecting and joining every client.
+    #[arg(long, default_value_t = 120)]
+    setup_timeout: u64,
     /// Connections opened at once.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
@@ -234,7 +237,6 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     } else {
         "bench".to_owned()
     };
-    let subs = connect_many(&g, g.args.clients, "sub-", Some(room_id.clone())).await;
     let n = g.args.clients as u32;
     const MAX_MSGS: usize = 4_000_000;
     let counts: Arc<Vec<AtomicU32>> = Arc::new((0..MAX_MSGS).map(|_| AtomicU32::new(0)).collect());
@@ -243,7 +245,11 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     let stop = Arc::new(AtomicBool::new(false));
     let lat: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
-    for mut ws in subs {
+    // Each subscriber reads from the moment it is connected (as a real client would), so
+    // what the server sends during set-up never piles up unread.
+    let connected = Arc::new(AtomicU64::new(0));
+    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
+    for i in 0..g.args.clients {
         let (counts, window, delivered, stop, lat) = (
             counts.clone(),
             window.clone(),
@@ -251,7 +257,31 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             stop.clone(),
             lat.clone(),
         );
+        let (g2, sem, connected, room) =
+            (g.clone(), sem.clone(), connected.clone(), room_id.clone());
         readers.push(tokio::spawn(async move {
+            let mut ws = {
+                let _p = sem.acquire().await.expect("sem");
+                let mut ws = g2.connect(&format!("sub-{i}")).await;
+                if g2.args.protocol == Protocol::Native {
+                    ws.send(Message::Text(
+                        json!({"type": "join", "id": 1, "data": {"room_id": room}})
+                            .to_string()
+                            .into(),
+                    ))
+                    .await
+                    .expect("join");
+                    loop {
+                        if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
+                            && t.as_str().contains("\"ack\"")
+                        {
+                            break;
+                        }
+                    }
+                }
+                ws
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
             let mut mine = Vec::new();
             loop {
                 let next = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
@@ -290,6 +320,20 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             }
             lat.lock().await.extend(mine);
         }));
+    }
+    // Bounded set-up: a server that cannot take the connections in time gets a report
+    // saying so instead of a hang.
+    let setup_deadline = Instant::now() + Duration::from_secs(g.args.setup_timeout);
+    while connected.load(Ordering::Relaxed) < g.args.clients as u64 {
+        if Instant::now() > setup_deadline {
+            stop.store(true, Ordering::Relaxed);
+            return json!({
+                "workload": "w1", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": g.args.clients,
+                "error": "set-up did not finish in time", "connected": connected.load(Ordering::Relaxed),
+                "setup_timeout_seconds": g.args.setup_timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The publisher is in the room too: drain what it receives so it is never a slow consumer.
     let (mut publisher, mut pub_in) = g.connect("publisher").await.split();

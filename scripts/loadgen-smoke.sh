@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# A few seconds of the load generator against a debug chat-server: it must connect,
+# deliver without loss and report. The numbers mean nothing here (debug build, CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-target}
+work=$(mktemp -d)
+cargo build -q -p chat-server -p realtime-benches --bin chat-server --bin loadgen
+export JWT_SECRET='smoke-secret-smoke-secret-smoke-secret!'
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+RUST_LOG=error BIND=127.0.0.1:$port DATABASE_URL="sqlite://$work/chat.db" RATE_PER_SECOND=100000 RATE_BURST=100000 \
+  "$TARGET/debug/chat-server" > "$work/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done
+w1=$("$TARGET/debug/loadgen" --server "http://127.0.0.1:$port" --workload w1 --clients 20 --inflight 4 --seconds 2 --server-pid $pid)
+w3=$("$TARGET/debug/loadgen" --server "http://127.0.0.1:$port" --workload w3 --clients 50 --server-pid $pid)
+echo "loadgen smoke: $w1"
+echo "loadgen smoke: $w3"
+echo "$w1" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["deliveries"] > 0 and r["losses"] == 0, r'
+echo "$w3" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["server_rss_kib_idle_n"] > 0, r'
