@@ -156,6 +156,23 @@ impl Gen {
         }
     }
 
+    /// Connect `user` and, in the native dialect, join `room` (waiting for the ack).
+    async fn connect_and_join(&self, user: &str, room: Option<&str>) -> Ws {
+        let mut ws = self.connect(user).await;
+        if let Some(room) = room.filter(|_| self.args.protocol == Protocol::Native) {
+            let join = json!({"type": "join", "id": 1, "data": {"room_id": room}}).to_string();
+            ws.send(Message::Text(join.into())).await.expect("join");
+            loop {
+                if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
+                    && t.as_str().contains("\"ack\"")
+                {
+                    break;
+                }
+            }
+        }
+        ws
+    }
+
     /// One published message in this protocol.
     fn publish_frame(&self, room_id: &str, content: &str) -> Message {
         match self.args.protocol {
@@ -177,24 +194,7 @@ async fn connect_many(g: &Arc<Gen>, n: usize, prefix: &str, room: Option<String>
         let (g, sem, room, user) = (g.clone(), sem.clone(), room.clone(), format!("{prefix}{i}"));
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.expect("sem");
-            let mut ws = g.connect(&user).await;
-            if let Some(room) = room.filter(|_| g.args.protocol == Protocol::Native) {
-                ws.send(Message::Text(
-                    json!({"type": "join", "id": 1, "data": {"room_id": room}})
-                        .to_string()
-                        .into(),
-                ))
-                .await
-                .expect("join");
-                loop {
-                    if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
-                        && t.as_str().contains("\"ack\"")
-                    {
-                        break;
-                    }
-                }
-            }
-            ws
+            g.connect_and_join(&user, room.as_deref()).await
         }));
     }
     let mut out = Vec::with_capacity(n);
@@ -262,24 +262,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         readers.push(tokio::spawn(async move {
             let mut ws = {
                 let _p = sem.acquire().await.expect("sem");
-                let mut ws = g2.connect(&format!("sub-{i}")).await;
-                if g2.args.protocol == Protocol::Native {
-                    ws.send(Message::Text(
-                        json!({"type": "join", "id": 1, "data": {"room_id": room}})
-                            .to_string()
-                            .into(),
-                    ))
-                    .await
-                    .expect("join");
-                    loop {
-                        if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
-                            && t.as_str().contains("\"ack\"")
-                        {
-                            break;
-                        }
-                    }
-                }
-                ws
+                g2.connect_and_join(&format!("sub-{i}"), Some(&room)).await
             };
             connected.fetch_add(1, Ordering::Relaxed);
             let mut mine = Vec::new();
