@@ -1,12 +1,12 @@
 //! The Redis broker.
 
 use crate::presence::RedisPresence;
+use realtime_core::broker::LocalSubscriptions;
 use realtime_core::{Channel, DeliveryHandler, Error, Event, Publisher, Result, Subscriber};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Settings. Defaults: prefix `realtime:`, 1 s response and connect timeouts, reconnect
@@ -57,8 +57,7 @@ pub struct BrokerHealth {
 pub(crate) struct Shared {
     pub(crate) node_id: String,
     pub(crate) prefix: String,
-    handler: RwLock<Option<Arc<dyn DeliveryHandler>>>,
-    channels: Mutex<HashSet<Channel>>,
+    local: LocalSubscriptions,
     down_since: Mutex<Option<Instant>>,
     outages: AtomicU64,
     last_outage_ms: AtomicU64,
@@ -113,7 +112,7 @@ impl Shared {
                 return;
             }
         };
-        self.deliver_local(&channel, event);
+        self.local.deliver(&channel, event);
     }
 
     fn mark_up(&self) {
@@ -136,25 +135,6 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
-    }
-
-    fn deliver_local(&self, channel: &Channel, event: Arc<Event>) {
-        if !self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(channel)
-        {
-            return;
-        }
-        let h = self
-            .handler
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(h) = h {
-            h.deliver(channel, event);
-        }
     }
 }
 
@@ -241,8 +221,7 @@ impl RedisBroker {
         let shared = Arc::new(Shared {
             node_id: uuid::Uuid::new_v4().simple().to_string(),
             prefix: config.prefix.clone(),
-            handler: RwLock::new(None),
-            channels: Mutex::new(HashSet::new()),
+            local: LocalSubscriptions::default(),
             down_since: Mutex::new(None),
             outages: AtomicU64::new(0),
             last_outage_ms: AtomicU64::new(0),
@@ -318,7 +297,7 @@ impl Publisher for RedisBroker {
         payload.push(b'|');
         payload.extend_from_slice(&event.to_json_bytes());
         // Local sessions first: they keep receiving while Redis is away.
-        self.shared.deliver_local(channel, event);
+        self.shared.local.deliver(channel, event);
         let mut conn = self.publisher.clone();
         let timeout = self.config.response_timeout + self.config.connection_timeout;
         let sent: redis::RedisResult<i64> = match tokio::time::timeout(
@@ -340,21 +319,11 @@ impl Publisher for RedisBroker {
 #[async_trait::async_trait]
 impl Subscriber for RedisBroker {
     fn set_handler(&self, handler: Arc<dyn DeliveryHandler>) {
-        *self
-            .shared
-            .handler
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(handler);
+        self.shared.local.set_handler(handler);
     }
 
     async fn subscribe(&self, channel: &Channel) -> Result<()> {
-        if !self
-            .shared
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(channel.clone())
-        {
+        if !self.shared.local.add(channel) {
             return Ok(());
         }
         let mut conn = self.subscriber.clone();
@@ -366,32 +335,18 @@ impl Subscriber for RedisBroker {
         match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                self.shared
-                    .channels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(channel);
+                self.shared.local.remove(channel);
                 Err(broker_err(e))
             }
             Err(_) => {
-                self.shared
-                    .channels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(channel);
+                self.shared.local.remove(channel);
                 Err(Error::Broker("redis subscribe timed out".into()))
             }
         }
     }
 
     async fn unsubscribe(&self, channel: &Channel) -> Result<()> {
-        if !self
-            .shared
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(channel)
-        {
+        if !self.shared.local.remove(channel) {
             return Ok(());
         }
         let mut conn = self.subscriber.clone();

@@ -444,22 +444,22 @@ impl Inner {
         let mut slow = Vec::new();
         let mut delivered = 0u64;
         {
-            // Lock order everywhere: sessions, then subs.
-            let sessions = read(&self.sessions);
-            let subs = read(&self.subs);
-            let Some(list) = subs.get(channel) else {
-                return;
-            };
             // The user-channel copy of a room event is for sessions not in that room yet
             // (see `Hub::emit_to`); sessions holding the room channel get the room copy.
             let skip_room = match (channel, &event.room_id) {
                 (Channel::User(_), Some(r)) => Channel::room(r).ok(),
                 _ => None,
             };
+            // Lock order everywhere: sessions, then subs. Sessions only when deduplicating.
+            let sessions = skip_room.as_ref().map(|_| read(&self.sessions));
+            let subs = read(&self.subs);
+            let Some(list) = subs.get(channel) else {
+                return;
+            };
             let dialects = read(&self.dialects);
             let mut encoded: Vec<Option<Option<Bytes>>> = vec![None; dialects.len()];
             for s in list {
-                if let Some(room) = &skip_room
+                if let (Some(room), Some(sessions)) = (&skip_room, &sessions)
                     && sessions
                         .get(&s.shared.id)
                         .is_some_and(|e| e.channels.contains(room))

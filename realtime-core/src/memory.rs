@@ -5,7 +5,7 @@
 //! await). `MemoryBroker` delivers to its own handler; brokers made from one
 //! [`MemoryBus`] act as the nodes of one cluster (the in-process stub for multi-node tests).
 
-use crate::broker::{DeliveryHandler, Publisher, Subscriber};
+use crate::broker::{DeliveryHandler, LocalSubscriptions, Publisher, Subscriber};
 use crate::channel::Channel;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -595,30 +595,8 @@ impl MemoryBus {
 }
 
 struct BrokerInner {
-    handler: RwLock<Option<Arc<dyn DeliveryHandler>>>,
-    channels: RwLock<HashSet<Channel>>,
+    local: LocalSubscriptions,
     bus: RwLock<Option<MemoryBus>>,
-}
-
-impl BrokerInner {
-    fn deliver(&self, channel: &Channel, event: &Arc<Event>) {
-        if !self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(channel)
-        {
-            return;
-        }
-        let h = self
-            .handler
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(h) = h {
-            h.deliver(channel, event.clone());
-        }
-    }
 }
 
 /// A [`crate::Broker`] inside one process. Alone it loops publishes back to its own
@@ -646,8 +624,7 @@ impl MemoryBroker {
     pub fn new() -> Self {
         MemoryBroker {
             inner: Arc::new(BrokerInner {
-                handler: RwLock::new(None),
-                channels: RwLock::new(HashSet::new()),
+                local: LocalSubscriptions::default(),
                 bus: RwLock::new(None),
             }),
         }
@@ -664,7 +641,7 @@ impl Publisher for MemoryBroker {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         match bus {
-            None => self.inner.deliver(channel, &event),
+            None => self.inner.local.deliver(channel, event),
             Some(bus) => {
                 let nodes: Vec<Arc<BrokerInner>> = bus
                     .nodes
@@ -674,7 +651,7 @@ impl Publisher for MemoryBroker {
                     .filter_map(Weak::upgrade)
                     .collect();
                 for n in nodes {
-                    n.deliver(channel, &event);
+                    n.local.deliver(channel, event.clone());
                 }
             }
         }
@@ -685,28 +662,16 @@ impl Publisher for MemoryBroker {
 #[async_trait::async_trait]
 impl Subscriber for MemoryBroker {
     fn set_handler(&self, handler: Arc<dyn DeliveryHandler>) {
-        *self
-            .inner
-            .handler
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(handler);
+        self.inner.local.set_handler(handler);
     }
 
     async fn subscribe(&self, channel: &Channel) -> Result<()> {
-        self.inner
-            .channels
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(channel.clone());
+        self.inner.local.add(channel);
         Ok(())
     }
 
     async fn unsubscribe(&self, channel: &Channel) -> Result<()> {
-        self.inner
-            .channels
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(channel);
+        self.inner.local.remove(channel);
         Ok(())
     }
 }

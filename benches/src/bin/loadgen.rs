@@ -156,10 +156,11 @@ impl Gen {
         }
     }
 
-    /// Connect `user` and, in the native dialect, join `room` (waiting for the ack).
-    async fn connect_and_join(&self, user: &str, room: Option<&str>) -> Ws {
+    /// Connect `user` and, in the native dialect, join `room` (waiting for the ack); the
+    /// other protocols' servers put every socket in the room themselves.
+    async fn connect_and_join(&self, user: &str, room: &str) -> Ws {
         let mut ws = self.connect(user).await;
-        if let Some(room) = room.filter(|_| self.args.protocol == Protocol::Native) {
+        if self.args.protocol == Protocol::Native {
             let join = json!({"type": "join", "id": 1, "data": {"room_id": room}}).to_string();
             ws.send(Message::Text(join.into())).await.expect("join");
             loop {
@@ -187,14 +188,14 @@ impl Gen {
     }
 }
 
-async fn connect_many(g: &Arc<Gen>, n: usize, prefix: &str, room: Option<String>) -> Vec<Ws> {
+async fn connect_many(g: &Arc<Gen>, n: usize, prefix: &str) -> Vec<Ws> {
     let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let (g, sem, room, user) = (g.clone(), sem.clone(), room.clone(), format!("{prefix}{i}"));
+        let (g, sem, user) = (g.clone(), sem.clone(), format!("{prefix}{i}"));
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.expect("sem");
-            g.connect_and_join(&user, room.as_deref()).await
+            g.connect(&user).await
         }));
     }
     let mut out = Vec::with_capacity(n);
@@ -208,7 +209,7 @@ async fn w3(g: Arc<Gen>) -> serde_json::Value {
     let pid = g.args.server_pid.expect("--server-pid is needed for W3");
     let before = rss_kib(pid).expect("rss");
     let t = Instant::now();
-    let conns = connect_many(&g, g.args.clients, "idle-", None).await;
+    let conns = connect_many(&g, g.args.clients, "idle-").await;
     let connect_s = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(pid).expect("rss");
@@ -262,7 +263,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         readers.push(tokio::spawn(async move {
             let mut ws = {
                 let _p = sem.acquire().await.expect("sem");
-                g2.connect_and_join(&format!("sub-{i}"), Some(&room)).await
+                g2.connect_and_join(&format!("sub-{i}"), &room).await
             };
             connected.fetch_add(1, Ordering::Relaxed);
             let mut mine = Vec::new();
