@@ -16,6 +16,7 @@
 //! |---|---|
 //! | `event.message.*`, `event.user.typing.*`, `event.room.*` | `room:{id}` |
 //! | `event.room.create`, `event.room.join`, `event.room.member.add` | also `user:{id}` of each user added |
+//! | `join`, `leave`, `member.add`, `member.remove` in a large room ([`HubConfig::large_room_members`]) | only `user:{id}` of the user concerned |
 //! | `event.room.invite.create` | also `user:{invitee}` |
 //! | `event.user.online/offline/status.change` | `presence` |
 //! | `event.user.notification` (seed 001) | `user:{id}` |
@@ -28,8 +29,8 @@
 //! `user:{id}` subscribe that user's local sessions to the room; `leave`, `member.remove`
 //! and `delete` seen on `room:{id}` unsubscribe them (after they received the event).
 //!
-//! Every session is subscribed on connect to `user:{id}`, `presence`, `system`, `global`
-//! and the `room:` channel of each room its user is a member of (up to
+//! Every session is subscribed on connect to `user:{id}`, `system`, `global`, `presence`
+//! (unless [`HubConfig::auto_subscribe_presence`] is off) and the `room:` channel of each room its user is a member of (up to
 //! [`HubConfig::max_auto_rooms`]); joining or leaving a room updates the subscriptions of
 //! all the user's sessions.
 
@@ -151,6 +152,18 @@ pub struct HubConfig {
     pub max_auto_rooms: u32,
     /// How often presence and typing timers run (default 250 ms).
     pub tick_interval: Duration,
+    /// Subscribe every new session to the app-wide `presence` channel (default `true`, as
+    /// seed 000's Hub, which pushes every `user_status_change` to every client). Each
+    /// status change then costs one frame per connected session, so a connect storm of N
+    /// users costs N² frames: above a few thousand concurrent users turn it off and let the
+    /// clients that show presence `subscribe` to `presence` themselves.
+    pub auto_subscribe_presence: bool,
+    /// Rooms with at least this many members are *large* (default 1,000): `join`, `leave`,
+    /// `member.add` and `member.remove` there go to the `user:{id}` channel of the user
+    /// concerned only, not to every member (a 10,000-member room would otherwise send
+    /// 10,000 frames per join). Members read the list with [`Hub::list_members`]. As
+    /// Telegram hides join notices in big groups and Discord's `large_threshold`.
+    pub large_room_members: u64,
 }
 
 impl Default for HubConfig {
@@ -169,6 +182,8 @@ impl Default for HubConfig {
             max_page: 100,
             max_auto_rooms: 1000,
             tick_interval: Duration::from_millis(250),
+            auto_subscribe_presence: true,
+            large_room_members: 1000,
         }
     }
 }
@@ -289,6 +304,8 @@ struct Inner {
     cluster_seen: Mutex<HashSet<UserId>>,
     dialects: RwLock<Vec<Arc<dyn Encoder>>>,
     sessions: RwLock<HashMap<SessionId, SessionEntry>>,
+    /// The open sessions of each user; changed only under the `sessions` write lock.
+    by_user: Mutex<HashMap<Arc<str>, Vec<SessionId>>>,
     subs: RwLock<HashMap<Channel, Vec<SubEntry>>>,
     /// Serializes local subscription changes so the broker subscribe/unsubscribe of a
     /// channel's first/last session cannot interleave.
@@ -371,6 +388,7 @@ impl HubBuilder {
             cluster_seen: Mutex::default(),
             dialects: RwLock::new(vec![Arc::new(JsonEncoder)]),
             sessions: RwLock::default(),
+            by_user: Mutex::default(),
             subs: RwLock::default(),
             sub_lock: tokio::sync::Mutex::new(()),
             metrics: self.metrics,
@@ -446,8 +464,11 @@ impl Inner {
         {
             // The user-channel copy of a room event is for sessions not in that room yet
             // (see `Hub::emit_to`); sessions holding the room channel get the room copy.
+            // Removals reach `user:` only from large rooms, with no room copy: delivered.
+            let removal = event.event_type == EventType::ROOM_LEAVE
+                || event.event_type == EventType::ROOM_MEMBER_REMOVE;
             let skip_room = match (channel, &event.room_id) {
-                (Channel::User(_), Some(r)) => Channel::room(r).ok(),
+                (Channel::User(_), Some(r)) if !removal => Channel::room(r).ok(),
                 _ => None,
             };
             // Lock order everywhere: sessions, then subs. Sessions only when deduplicating.
@@ -491,7 +512,8 @@ impl Inner {
 
 /// Membership changes seen on a channel that change this node's subscriptions:
 /// additions arrive on `user:{id}` (the user's sessions are not in the room yet),
-/// removals on `room:{id}` (after the removed user's sessions got the event).
+/// removals on `room:{id}` (after the removed user's sessions got the event), or on
+/// `user:{id}` alone in large rooms ([`HubConfig::large_room_members`]).
 fn membership_change(channel: &Channel, event: &Event) -> Option<(Option<UserId>, Channel, bool)> {
     let t = &event.event_type;
     let room = Channel::room(event.room_id.as_deref()?).ok()?;
@@ -506,6 +528,9 @@ fn membership_change(channel: &Channel, event: &Event) -> Option<(Option<UserId>
         Channel::Room(_) if *t == EventType::ROOM_LEAVE || *t == EventType::ROOM_MEMBER_REMOVE => {
             let u = event.data.get("user_id")?.as_str()?;
             Some((Some(u.to_owned()), room, false))
+        }
+        Channel::User(u) if *t == EventType::ROOM_LEAVE || *t == EventType::ROOM_MEMBER_REMOVE => {
+            Some((Some(u.to_string()), room, false))
         }
         Channel::Room(_) if *t == EventType::ROOM_DELETE => Some((None, room, false)),
         _ => None,
@@ -679,6 +704,36 @@ impl Hub {
         }
     }
 
+    /// Whether `room_id` is a large room ([`HubConfig::large_room_members`]).
+    async fn is_large(&self, room_id: &str) -> Result<bool> {
+        let limit = self.inner.config.large_room_members;
+        Ok(self.inner.store.count_members(room_id).await? >= limit)
+    }
+
+    /// Emit membership events (`join`, `leave`, `member.add`, `member.remove`) about `user`:
+    /// to the room and `user:{user}` as usual, or, in a large room, to `user:{user}` only.
+    /// Every node follows both routes with its subscriptions (see `membership_change`).
+    async fn emit_membership(&self, events: Vec<Event>, user: &str, large: bool) {
+        if !large {
+            let adds = events.iter().any(|e| {
+                e.event_type == EventType::ROOM_JOIN || e.event_type == EventType::ROOM_MEMBER_ADD
+            });
+            return if adds {
+                self.emit_to(events, &[user]).await
+            } else {
+                self.emit(events).await
+            };
+        }
+        let Ok(ch) = Channel::user(user) else { return };
+        for ev in events {
+            let ev = Arc::new(ev);
+            self.record(&ev).await;
+            if let Err(e) = self.publish_arc(&ch, ev).await {
+                tracing::warn!(error = %e, channel = %ch, "publish failed");
+            }
+        }
+    }
+
     async fn add_usernames(&self, mut events: Vec<Event>) -> Vec<Event> {
         for ev in &mut events {
             let Some(uid) = ev
@@ -736,7 +791,8 @@ impl Hub {
     }
 
     /// Open a session for an authenticated user, encoded in `dialect`. Subscribes it to
-    /// `user:{id}`, `presence`, `system`, `global` and the user's rooms, and marks the user
+    /// `user:{id}`, `system`, `global`, `presence` (see [`HubConfig::auto_subscribe_presence`])
+    /// and the user's rooms, and marks the user
     /// online. `device` is a free-form label kept by presence.
     ///
     /// # Errors
@@ -753,32 +809,35 @@ impl Hub {
         }
         let user = self.ensure_user(identity).await?;
         let inner = &self.inner;
-        let open = read(&inner.sessions)
-            .values()
-            .filter(|s| *s.shared.user_id == *user.id)
-            .count();
-        if open >= inner.config.max_sessions_per_user {
-            return Err(Error::forbidden(format!(
-                "too many connections for this user (limit {})",
-                inner.config.max_sessions_per_user
-            )));
-        }
         let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
+        let user_id: Arc<str> = user.id.as_str().into();
         let (tx, rx) = mpsc::channel(inner.config.session_queue_frames.max(1));
         let shared = Arc::new(SessionShared::new(
             id,
-            user.id.as_str().into(),
+            user_id.clone(),
             dialect,
             inner.config.session_queue_bytes,
         ));
-        write(&inner.sessions).insert(
-            id,
-            SessionEntry {
-                shared: shared.clone(),
-                tx,
-                channels: HashSet::new(),
-            },
-        );
+        {
+            let mut sessions = write(&inner.sessions);
+            let mut by_user = lock(&inner.by_user);
+            let mine = by_user.entry(user_id).or_default();
+            if mine.len() >= inner.config.max_sessions_per_user {
+                return Err(Error::forbidden(format!(
+                    "too many connections for this user (limit {})",
+                    inner.config.max_sessions_per_user
+                )));
+            }
+            mine.push(id);
+            sessions.insert(
+                id,
+                SessionEntry {
+                    shared: shared.clone(),
+                    tx,
+                    channels: HashSet::new(),
+                },
+            );
+        }
         let weak = Arc::downgrade(inner);
         let session = Session {
             shared,
@@ -794,12 +853,10 @@ impl Hub {
             })),
             done: false,
         };
-        let mut channels = vec![
-            Channel::user(&user.id)?,
-            Channel::Presence,
-            Channel::System,
-            Channel::Global,
-        ];
+        let mut channels = vec![Channel::user(&user.id)?, Channel::System, Channel::Global];
+        if inner.config.auto_subscribe_presence {
+            channels.push(Channel::Presence);
+        }
         for r in inner
             .store
             .list_rooms(Some(&user.id), 0, inner.config.max_auto_rooms)
@@ -889,11 +946,10 @@ impl Hub {
     }
 
     fn sessions_of(&self, user: &str) -> Vec<SessionId> {
-        read(&self.inner.sessions)
-            .values()
-            .filter(|s| *s.shared.user_id == *user)
-            .map(|s| s.shared.id)
-            .collect()
+        lock(&self.inner.by_user)
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn subscribe_user(&self, user: &str, channel: &Channel) {
@@ -963,8 +1019,19 @@ impl Hub {
     /// done when the [`Session`] is dropped.
     pub async fn disconnect(&self, id: SessionId) {
         let inner = &self.inner;
-        let Some(entry) = write(&inner.sessions).remove(&id) else {
-            return;
+        let entry = {
+            let mut sessions = write(&inner.sessions);
+            let Some(entry) = sessions.remove(&id) else {
+                return;
+            };
+            let mut by_user = lock(&inner.by_user);
+            if let Some(mine) = by_user.get_mut(&entry.shared.user_id) {
+                mine.retain(|s| *s != id);
+                if mine.is_empty() {
+                    by_user.remove(&entry.shared.user_id);
+                }
+            }
+            entry
         };
         entry
             .shared
@@ -1306,7 +1373,9 @@ impl Hub {
     }
 
     /// `actor` joins a public group room (seed 000's room join flow). Emits
-    /// `event.room.join` to the members and subscribes the actor's sessions.
+    /// `event.room.join` to the members and subscribes the actor's sessions. In a large
+    /// room ([`HubConfig::large_room_members`]) the event goes to `user:{actor}` only: the
+    /// actor's other nodes subscribe on it, and the joining caller learns from the reply.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::Forbidden`] (private/direct), [`Error::Conflict`] (already a member).
@@ -1314,10 +1383,11 @@ impl Hub {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         self.require_user(actor).await?;
         let (m, events) = room.join(actor, member.as_ref(), self.now())?;
+        let large = self.is_large(room_id).await?;
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(actor, &Channel::room(room_id)?).await;
         let events = self.add_usernames(events).await;
-        self.emit_to(events, &[actor]).await;
+        self.emit_membership(events, actor, large).await;
         Ok(m)
     }
 
@@ -1329,9 +1399,10 @@ impl Hub {
     pub async fn leave_room(&self, actor: &str, room_id: &str) -> Result<()> {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         let events = room.leave(member.as_ref(), self.now())?;
+        let large = self.is_large(room_id).await?;
         self.inner.store.remove_member(room_id, actor).await?;
         let events = self.add_usernames(events).await;
-        self.emit(events).await;
+        self.emit_membership(events, actor, large).await;
         self.unsubscribe_user(actor, &Channel::room(room_id)?).await;
         Ok(())
     }
@@ -1361,10 +1432,11 @@ impl Hub {
         let existing = self.inner.store.get_member(room_id, user).await?;
         let (m, events) =
             room.add_member(member.as_ref(), user, existing.as_ref(), role, self.now())?;
+        let large = self.is_large(room_id).await?;
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(user, &Channel::room(room_id)?).await;
         let events = self.add_usernames(events).await;
-        self.emit_to(events, &[user]).await;
+        self.emit_membership(events, user, large).await;
         Ok(m)
     }
 
@@ -1376,9 +1448,10 @@ impl Hub {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         let target = self.inner.store.get_member(room_id, user).await?;
         let events = room.remove_member(member.as_ref(), target.as_ref(), self.now())?;
+        let large = self.is_large(room_id).await?;
         self.inner.store.remove_member(room_id, user).await?;
         let events = self.add_usernames(events).await;
-        self.emit(events).await;
+        self.emit_membership(events, user, large).await;
         self.unsubscribe_user(user, &Channel::room(room_id)?).await;
         Ok(())
     }

@@ -259,6 +259,15 @@ impl Store for MemoryStore {
         Ok(v)
     }
 
+    async fn count_members(&self, room_id: &str) -> Result<u64> {
+        let d = self.lock();
+        let from = (room_id.to_owned(), String::new());
+        Ok(d.members
+            .range(from..)
+            .take_while(|((r, _), _)| r == room_id)
+            .count() as u64)
+    }
+
     async fn create_invite(&self, invite: &Invite) -> Result<()> {
         let mut d = self.lock();
         if !d.rooms.contains_key(&invite.room_id) {

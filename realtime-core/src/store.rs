@@ -190,6 +190,12 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool>;
     /// Members of a room ordered by `joined_at`, then user id.
     async fn list_members(&self, room_id: &str) -> Result<Vec<Member>>;
+    /// How many members a room has (0 for an unknown room). The Hub asks it on every join
+    /// and leave to tell large rooms apart ([`crate::HubConfig::large_room_members`]); the
+    /// default counts [`Store::list_members`], stores should override it with a `COUNT`.
+    async fn count_members(&self, room_id: &str) -> Result<u64> {
+        Ok(self.list_members(room_id).await?.len() as u64)
+    }
 
     // --- invites ---
     /// Insert an invite. [`crate::Error::Conflict`] when the code is taken.

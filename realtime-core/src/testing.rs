@@ -216,6 +216,14 @@ pub async fn rooms_and_members(store: &dyn Store) {
     let members = store.list_members(&r.id).await.expect("list_members");
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].role, Role::Owner, "members ordered by joined_at");
+    assert_eq!(store.count_members(&r.id).await.expect("count_members"), 2);
+    assert_eq!(
+        store
+            .count_members(&uid("none"))
+            .await
+            .expect("count_members of an unknown room"),
+        0
+    );
     let mine = store
         .list_rooms(Some(&alice), 0, 100)
         .await
@@ -229,6 +237,7 @@ pub async fn rooms_and_members(store: &dyn Store) {
             .is_empty()
     );
     assert!(store.remove_member(&r.id, &alice).await.expect("remove"));
+    assert_eq!(store.count_members(&r.id).await.expect("count_members"), 1);
     assert!(
         !store
             .remove_member(&r.id, &alice)

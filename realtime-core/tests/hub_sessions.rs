@@ -396,3 +396,134 @@ async fn shutdown_announces_then_closes() {
     assert!(saw_event, "the shutdown event comes before the close");
     assert_eq!(hub.session_count(), 0);
 }
+
+#[tokio::test]
+async fn presence_is_opt_in_when_auto_subscribe_is_off() {
+    let clock = ManualClock::at_epoch();
+    let config = HubConfig {
+        auto_subscribe_presence: false,
+        ..HubConfig::default()
+    };
+    let hub = hub_with_clock(&clock, config);
+    let mut quiet = hub
+        .connect(&who("q"), DialectId::JSON, None)
+        .await
+        .expect("quiet");
+    let mut watcher = hub
+        .connect(&who("w"), DialectId::JSON, None)
+        .await
+        .expect("watcher");
+    hub.subscribe(watcher.id(), &Channel::Presence)
+        .await
+        .expect("presence is open to everyone");
+    drain(&mut quiet);
+    drain(&mut watcher);
+    let _u = hub
+        .connect(&who("u"), DialectId::JSON, None)
+        .await
+        .expect("u");
+    assert_eq!(count(&drain(&mut watcher), &EventType::USER_ONLINE), 1);
+    assert!(
+        drain(&mut quiet).is_empty(),
+        "not subscribed to presence: no status frames"
+    );
+    assert_eq!(hub.presence_of("u"), UserStatus::Online, "still tracked");
+}
+
+/// A room with `n` members (owner `o`, then `m0`, `m1`, …), created on `hub`.
+async fn room_of(hub: &Hub, n: usize) -> Room {
+    let room = hub
+        .create_room(
+            "o",
+            CreateRoom {
+                name: "big".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    for i in 1..n {
+        hub.join_room(&format!("m{i}"), &room.id)
+            .await
+            .expect("join");
+    }
+    room
+}
+
+#[tokio::test]
+async fn large_rooms_tell_membership_changes_only_to_the_user_concerned() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus = MemoryBus::new();
+    let config = HubConfig {
+        large_room_members: 3,
+        ..HubConfig::default()
+    };
+    let a = Hub::builder(store.clone(), Arc::new(bus.node()))
+        .config(config.clone())
+        .build();
+    let b = Hub::builder(store.clone(), Arc::new(bus.node()))
+        .config(config)
+        .build();
+    for u in ["o", "m1", "m2", "late"] {
+        a.ensure_user(&who(u)).await.expect("user");
+    }
+    let mut owner = a
+        .connect(&who("o"), DialectId::JSON, None)
+        .await
+        .expect("o");
+    let room = room_of(&a, 2).await; // o, m1: small
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut owner), &EventType::ROOM_JOIN),
+        1,
+        "a small room announces joins"
+    );
+    a.join_room("m2", &room.id).await.expect("join m2"); // 2 members before: still small
+    assert_eq!(count(&drain(&mut owner), &EventType::ROOM_JOIN), 1);
+    // Three members now: the room is large. `late` has a session on node B.
+    let mut late_b = b
+        .connect(&who("late"), DialectId::JSON, None)
+        .await
+        .expect("late on B");
+    drain(&mut late_b);
+    a.join_room("late", &room.id).await.expect("join late");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut owner), &EventType::ROOM_JOIN),
+        0,
+        "no join announcement to the members of a large room"
+    );
+    assert_eq!(
+        count(&drain(&mut late_b), &EventType::ROOM_JOIN),
+        1,
+        "the joiner's session on another node is told on user:{{id}}"
+    );
+    a.send_message("o", send(&room.id, "hello"))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut late_b), &EventType::MESSAGE_SEND),
+        1,
+        "node B subscribed the joiner's session to the room"
+    );
+    drain(&mut owner);
+    a.leave_room("late", &room.id).await.expect("leave");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut owner), &EventType::ROOM_LEAVE),
+        0,
+        "no leave announcement either"
+    );
+    assert_eq!(count(&drain(&mut late_b), &EventType::ROOM_LEAVE), 1);
+    a.send_message("o", send(&room.id, "after"))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        count(&drain(&mut late_b), &EventType::MESSAGE_SEND),
+        0,
+        "node B unsubscribed the leaver"
+    );
+    assert_eq!(store.count_members(&room.id).await.expect("count"), 3);
+}

@@ -325,6 +325,12 @@ macro_rules! impl_store {
                 rows.iter().map(rows::member).collect()
             }
 
+            async fn count_members(&self, room_id: &str) -> realtime_core::Result<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM realtime_members WHERE room_id = $1")
+                    .bind(room_id).fetch_one(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(n.max(0) as u64)
+            }
+
             async fn create_invite(&self, i: &realtime_core::Invite) -> realtime_core::Result<()> {
                 use crate::sql::micros;
                 sqlx::query("INSERT INTO realtime_invites (code, room_id, created_by, invitee, created_at, expires_at, state, responded_by, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")

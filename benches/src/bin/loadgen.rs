@@ -21,13 +21,17 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Workload {
-    /// Fan-out: one room of `--clients` subscribers, one publisher, closed loop.
+    /// Fan-out: one room of `--clients` subscribers and one publisher, closed loop
+    /// (`--inflight`) or at a fixed `--rate`.
     W1,
+    /// Many rooms: `--clients` in rooms of `--room-size`, each client publishing to its
+    /// room at `--rate` messages per second.
+    W2,
     /// Idle: RSS with 0 and with `--clients` idle authenticated connections.
     W3,
 }
@@ -37,9 +41,11 @@ enum Protocol {
     /// realtime-transport-ws's native dialect (auth by token, `join`, `send`).
     Native,
     /// Engine.IO v4 / Socket.IO v5 text framing over a raw WebSocket (`40` connect,
-    /// `42["message",…]` events, `2`/`3` heartbeats); the server puts sockets in one room.
+    /// `42["message",…]` events, `2`/`3` heartbeats); the server puts each socket in the
+    /// room named by the `room` query parameter (default `bench`).
     Socketio,
-    /// Plain text frames, no protocol: the server forwards each to everyone.
+    /// Plain text frames, no protocol: the server forwards each to every socket of the
+    /// room named by the `room` query parameter.
     Raw,
 }
 
@@ -58,16 +64,23 @@ struct Args {
     workload: Workload,
     #[arg(long, default_value_t = 1000)]
     clients: usize,
-    /// W1: messages in flight (sent, not yet received by every subscriber).
+    /// W1 closed loop: messages in flight (sent, not yet received by every subscriber).
     #[arg(long, default_value_t = 16)]
     inflight: usize,
-    /// W1: publishing time.
+    /// Messages per second: W1 at a fixed rate (instead of closed loop); W2 per client
+    /// (default 20).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// W2: clients per room.
+    #[arg(long, default_value_t = 10)]
+    room_size: usize,
+    /// Publishing time, seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// The server's PID, for CPU time and RSS.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// W1: seconds allowed for connecting and joining every client.
+    /// Seconds allowed for connecting and joining every client.
     #[arg(long, default_value_t = 120)]
     setup_timeout: u64,
     /// Connections opened at once.
@@ -108,6 +121,20 @@ struct Gen {
     args: Args,
     auth: JwtAuthenticator,
     ws_base: String,
+    http: reqwest::Client,
+}
+
+/// Next text frame, or an error for a closed or broken connection.
+async fn next_text(ws: &mut Ws) -> Result<String, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Close(c))) => return Err(format!("closed: {c:?}")),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("connection ended".into()),
+        }
+    }
 }
 
 impl Gen {
@@ -115,63 +142,84 @@ impl Gen {
         self.auth.issue(&Claims::new(user, 3600)).expect("token")
     }
 
-    async fn connect(&self, user: &str) -> Ws {
+    fn protocol(&self) -> String {
+        format!("{:?}", self.args.protocol).to_lowercase()
+    }
+
+    /// Open a connection for `user`, in `room` for the protocols whose servers take the
+    /// room from the URL.
+    async fn connect(&self, user: &str, room: &str) -> Result<Ws, String> {
         let url = match self.args.protocol {
             Protocol::Native => format!("{}/ws?token={}", self.ws_base, self.token(user)),
-            Protocol::Socketio => format!("{}/socket.io/?EIO=4&transport=websocket", self.ws_base),
-            Protocol::Raw => format!("{}/", self.ws_base),
+            Protocol::Socketio => {
+                format!(
+                    "{}/socket.io/?EIO=4&transport=websocket&room={room}",
+                    self.ws_base
+                )
+            }
+            Protocol::Raw => format!("{}/?room={room}", self.ws_base),
         };
         let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
-            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+            .map_err(|e| format!("connect: {e}"))?;
         match self.args.protocol {
-            Protocol::Native => loop {
-                match ws.next().await.expect("open").expect("frame") {
-                    Message::Text(t) if t.as_str().contains("\"auth\"") => return ws,
-                    Message::Text(_) => continue,
-                    other => panic!("unexpected {other:?}"),
-                }
-            },
+            Protocol::Native => while !next_text(&mut ws).await?.contains("\"auth\"") {},
             Protocol::Socketio => {
                 // Engine.IO open packet, then connect to the main namespace.
-                loop {
-                    if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
-                        && t.as_str().starts_with('0')
-                    {
-                        break;
-                    }
-                }
+                while !next_text(&mut ws).await?.starts_with('0') {}
                 ws.send(Message::Text("40".into()))
                     .await
-                    .expect("connect ns");
-                loop {
-                    if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
-                        && t.as_str().starts_with("40")
-                    {
-                        return ws;
-                    }
-                }
+                    .map_err(|e| e.to_string())?;
+                while !next_text(&mut ws).await?.starts_with("40") {}
             }
-            Protocol::Raw => ws,
+            Protocol::Raw => {}
         }
+        Ok(ws)
     }
 
-    /// Connect `user` and, in the native dialect, join `room` (waiting for the ack); the
-    /// other protocols' servers put every socket in the room themselves.
-    async fn connect_and_join(&self, user: &str, room: &str) -> Ws {
-        let mut ws = self.connect(user).await;
-        if self.args.protocol == Protocol::Native {
+    /// Connect `user` and, in the native dialect, join `room` (waiting for the reply)
+    /// unless `member` already; the other protocols' servers put the socket in the room.
+    async fn connect_and_join(&self, user: &str, room: &str, member: bool) -> Result<Ws, String> {
+        let mut ws = self.connect(user, room).await?;
+        if self.args.protocol == Protocol::Native && !member {
             let join = json!({"type": "join", "id": 1, "data": {"room_id": room}}).to_string();
-            ws.send(Message::Text(join.into())).await.expect("join");
+            ws.send(Message::Text(join.into()))
+                .await
+                .map_err(|e| e.to_string())?;
             loop {
-                if let Message::Text(t) = ws.next().await.expect("open").expect("frame")
-                    && t.as_str().contains("\"ack\"")
-                {
+                let t = next_text(&mut ws).await?;
+                if t.contains("\"ack\"") {
                     break;
+                }
+                if t.contains("\"error\"") && t.contains("\"id\":1") {
+                    return Err(format!("join refused: {t}"));
                 }
             }
         }
-        ws
+        Ok(ws)
+    }
+
+    /// A room for the run: created over REST by `owner` in the native dialect; a name
+    /// otherwise.
+    async fn make_room(&self, owner: &str, name: &str) -> Result<String, String> {
+        if self.args.protocol != Protocol::Native {
+            return Ok(name.to_owned());
+        }
+        let room: serde_json::Value = self
+            .http
+            .post(format!("{}/api/v1/rooms", self.args.server))
+            .bearer_auth(self.token(owner))
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .map_err(|e| format!("create room: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("create room: {e}"))?;
+        room["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("create room: no id in {room}"))
     }
 
     /// One published message in this protocol.
@@ -188,175 +236,140 @@ impl Gen {
     }
 }
 
-async fn connect_many(g: &Arc<Gen>, n: usize, prefix: &str) -> Vec<Ws> {
-    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let (g, sem, user) = (g.clone(), sem.clone(), format!("{prefix}{i}"));
-        tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.expect("sem");
-            g.connect(&user).await
-        }));
-    }
-    let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        out.push(t.await.expect("task"));
-    }
-    out
+/// What the readers share.
+#[derive(Default)]
+struct Stats {
+    delivered: AtomicU64,
+    connected: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+    stop: AtomicBool,
+    latencies: std::sync::Mutex<Vec<u32>>,
 }
 
-async fn w3(g: Arc<Gen>) -> serde_json::Value {
-    let pid = g.args.server_pid.expect("--server-pid is needed for W3");
-    let before = rss_kib(pid).expect("rss");
-    let t = Instant::now();
-    let conns = connect_many(&g, g.args.clients, "idle-").await;
-    let connect_s = t.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_kib(pid).expect("rss");
-    drop(conns);
-    json!({
-        "workload": "w3", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": g.args.clients, "connect_seconds": connect_s,
-        "server_rss_kib_idle_0": before, "server_rss_kib_idle_n": after,
-        "kib_per_connection": (after.saturating_sub(before)) as f64 / g.args.clients as f64,
-    })
-}
+impl Stats {
+    fn fail(&self, e: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.first_error.lock().expect("lock").get_or_insert(e);
+    }
 
-async fn w1(g: Arc<Gen>) -> serde_json::Value {
-    let room_id = if g.args.protocol == Protocol::Native {
-        let http = reqwest::Client::new();
-        let room: serde_json::Value = http
-            .post(format!("{}/api/v1/rooms", g.args.server))
-            .bearer_auth(g.token("publisher"))
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await
-            .expect("create room")
-            .json()
-            .await
-            .expect("room json");
-        room["id"].as_str().expect("room id").to_owned()
-    } else {
-        "bench".to_owned()
-    };
-    let n = g.args.clients as u32;
-    const MAX_MSGS: usize = 4_000_000;
-    let counts: Arc<Vec<AtomicU32>> = Arc::new((0..MAX_MSGS).map(|_| AtomicU32::new(0)).collect());
-    let window = Arc::new(Semaphore::new(g.args.inflight));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let lat: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
-    let mut readers = Vec::new();
-    // Each subscriber reads from the moment it is connected (as a real client would), so
-    // what the server sends during set-up never piles up unread.
-    let connected = Arc::new(AtomicU64::new(0));
-    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
-    for i in 0..g.args.clients {
-        let (counts, window, delivered, stop, lat) = (
-            counts.clone(),
-            window.clone(),
-            delivered.clone(),
-            stop.clone(),
-            lat.clone(),
-        );
-        let (g2, sem, connected, room) =
-            (g.clone(), sem.clone(), connected.clone(), room_id.clone());
-        readers.push(tokio::spawn(async move {
-            let mut ws = {
-                let _p = sem.acquire().await.expect("sem");
-                g2.connect_and_join(&format!("sub-{i}"), &room).await
-            };
-            connected.fetch_add(1, Ordering::Relaxed);
-            let mut mine = Vec::new();
-            loop {
-                let next = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
-                let m = match next {
-                    Ok(Some(Ok(m))) => m,
-                    Ok(_) => break,
-                    Err(_) if stop.load(Ordering::Relaxed) => break,
-                    Err(_) => continue,
-                };
-                let Message::Text(t) = m else { continue };
-                let s = t.as_str();
-                if s == "2" {
-                    let _ = ws.send(Message::Text("3".into())).await; // Engine.IO heartbeat
-                    continue;
-                }
-                let Some(i) = s.find("n=") else { continue };
-                let rest = &s[i + 2..];
-                let Some(semi) = rest.find(';') else { continue };
-                let Ok(num) = rest[..semi].parse::<usize>() else {
-                    continue;
-                };
-                let Some(ts) = rest[semi + 1..]
-                    .strip_prefix("t=")
-                    .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|d| d.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                mine.push(now_us().saturating_sub(ts).min(u64::from(u32::MAX)) as u32);
-                delivered.fetch_add(1, Ordering::Relaxed);
-                if let Some(c) = counts.get(num)
-                    && c.fetch_add(1, Ordering::AcqRel) + 1 == n
-                {
-                    window.add_permits(1);
-                }
+    /// Wait until every client connected or failed, or the set-up time ran out.
+    async fn wait_setup(&self, clients: usize, timeout: Duration) -> Result<f64, String> {
+        let t = Instant::now();
+        loop {
+            let (ok, bad) = (
+                self.connected.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed),
+            );
+            if bad > 0 {
+                let e = self.first_error.lock().expect("lock").clone();
+                return Err(format!("{bad} clients failed: {}", e.unwrap_or_default()));
             }
-            lat.lock().await.extend(mine);
-        }));
-    }
-    // Bounded set-up: a server that cannot take the connections in time gets a report
-    // saying so instead of a hang.
-    let setup_deadline = Instant::now() + Duration::from_secs(g.args.setup_timeout);
-    while connected.load(Ordering::Relaxed) < g.args.clients as u64 {
-        if Instant::now() > setup_deadline {
-            stop.store(true, Ordering::Relaxed);
-            return json!({
-                "workload": "w1", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": g.args.clients,
-                "error": "set-up did not finish in time", "connected": connected.load(Ordering::Relaxed),
-                "setup_timeout_seconds": g.args.setup_timeout,
-            });
+            if ok as usize >= clients {
+                return Ok(t.elapsed().as_secs_f64());
+            }
+            if t.elapsed() > timeout {
+                return Err("set-up did not finish in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The publisher is in the room too: drain what it receives so it is never a slow consumer.
-    let (mut publisher, mut pub_in) = g.connect("publisher").await.split();
-    let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
-    let pid = g.args.server_pid;
-    let cpu0 = pid.and_then(|p| cpu_us(&format!("/proc/{p}/stat")));
-    let self0 = cpu_us("/proc/self/stat");
-    let t0 = Instant::now();
-    let mut sent = 0usize;
-    while t0.elapsed() < Duration::from_secs(g.args.seconds) && sent < MAX_MSGS {
-        let p = match tokio::time::timeout(Duration::from_secs(5), window.acquire()).await {
-            Ok(p) => p.expect("sem"),
-            Err(_) => break, // a message was never completed: counted as loss below
+}
+
+/// `n=<number>;t=<send time µs>` from a frame of any of the protocols.
+fn parse_payload(s: &str) -> Option<(usize, u64)> {
+    let rest = &s[s.find("n=")? + 2..];
+    let semi = rest.find(';')?;
+    let num = rest[..semi].parse().ok()?;
+    let ts = rest[semi + 1..]
+        .strip_prefix("t=")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some((num, ts))
+}
+
+/// Read `ws` until stopped: count deliveries and their latency; answer Engine.IO pings
+/// through `pong`. `on_message` sees each message number.
+async fn read_loop(
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    pong: tokio::sync::mpsc::Sender<Message>,
+    stats: Arc<Stats>,
+    on_message: impl Fn(usize),
+) {
+    let mut mine = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+        let m = match next {
+            Ok(Some(Ok(m))) => m,
+            Ok(_) => break,
+            Err(_) if stats.stop.load(Ordering::Relaxed) => break,
+            Err(_) => continue,
         };
-        p.forget();
-        let content = format!("n={sent};t={}", now_us());
-        publisher
-            .send(g.publish_frame(&room_id, &content))
-            .await
-            .expect("publish");
-        sent += 1;
+        let Message::Text(t) = m else { continue };
+        let s = t.as_str();
+        if s == "2" {
+            let _ = pong.try_send(Message::Text("3".into())); // Engine.IO heartbeat
+            continue;
+        }
+        let Some((num, ts)) = parse_payload(s) else {
+            continue;
+        };
+        mine.push(now_us().saturating_sub(ts).min(u64::from(u32::MAX)) as u32);
+        stats.delivered.fetch_add(1, Ordering::Relaxed);
+        on_message(num);
     }
-    // Let the last ones arrive.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while delivered.load(Ordering::Relaxed) < (sent as u64) * u64::from(n)
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let wall = t0.elapsed().as_secs_f64();
-    let cpu1 = pid.and_then(|p| cpu_us(&format!("/proc/{p}/stat")));
-    let self1 = cpu_us("/proc/self/stat");
-    stop.store(true, Ordering::Relaxed);
-    drain.abort();
-    for r in readers {
-        let _ = r.await;
-    }
-    let got = delivered.load(Ordering::Relaxed);
-    let mut l = std::mem::take(&mut *lat.lock().await);
+    stats.latencies.lock().expect("lock").extend(mine);
+}
+
+/// A connected client: its reader runs in a task; frames to send go through `tx`.
+fn spawn_client(
+    ws: Ws,
+    stats: Arc<Stats>,
+    on_message: impl Fn(usize) + Send + 'static,
+) -> tokio::sync::mpsc::Sender<Message> {
+    let (mut sink, stream) = ws.split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
+    tokio::spawn(read_loop(stream, tx.clone(), stats, on_message));
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+fn server_cpu(g: &Gen) -> Option<u64> {
+    g.args
+        .server_pid
+        .and_then(|p| cpu_us(&format!("/proc/{p}/stat")))
+}
+
+/// What one W1 or W2 run measured besides the readers' [`Stats`].
+struct Measured {
+    sent: u64,
+    expected: u64,
+    wall: f64,
+    server_cpu: Option<u64>,
+    generator_cpu: Option<u64>,
+    setup: f64,
+}
+
+/// The common part of the W1 and W2 reports.
+fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
+    let Measured {
+        sent,
+        expected,
+        wall,
+        server_cpu: cpu,
+        generator_cpu: gen_cpu,
+        setup,
+    } = m;
+    let got = stats.delivered.load(Ordering::Relaxed);
+    let mut l = std::mem::take(&mut *stats.latencies.lock().expect("lock"));
     l.sort_unstable();
     let pct = |p: f64| {
         if l.is_empty() {
@@ -365,17 +378,274 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             l[((l.len() - 1) as f64 * p) as usize]
         }
     };
-    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
     json!({
-        "workload": "w1", "protocol": format!("{:?}", g.args.protocol).to_lowercase(), "clients": n, "inflight": g.args.inflight, "seconds": wall,
+        "workload": format!("{:?}", g.args.workload).to_lowercase(), "protocol": g.protocol(),
+        "clients": g.args.clients, "setup_seconds": setup, "seconds": wall,
         "messages_sent": sent, "deliveries": got, "deliveries_per_second": got as f64 / wall,
-        "losses": (sent as u64 * u64::from(n)).saturating_sub(got),
+        "losses": expected.saturating_sub(got),
         "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
-        "server_cpu_us": server_cpu,
-        "server_cpu_us_per_delivery": server_cpu.map(|c| c as f64 / got.max(1) as f64),
-        "server_rss_kib": pid.and_then(rss_kib),
-        "generator_cpu_share": self0.zip(self1).map(|(a, b)| (b - a) as f64 / 1e6 / wall),
+        "server_cpu_us": cpu,
+        "server_cpu_us_per_delivery": cpu.map(|c| c as f64 / got.max(1) as f64),
+        "server_rss_kib": g.args.server_pid.and_then(rss_kib),
+        "generator_cpu_share": gen_cpu.map(|c| c as f64 / 1e6 / wall),
     })
+}
+
+fn setup_failed(g: &Gen, stats: &Stats, e: String) -> serde_json::Value {
+    stats.stop.store(true, Ordering::Relaxed);
+    json!({
+        "workload": format!("{:?}", g.args.workload).to_lowercase(), "protocol": g.protocol(),
+        "clients": g.args.clients, "error": e,
+        "connected": stats.connected.load(Ordering::Relaxed),
+        "setup_timeout_seconds": g.args.setup_timeout,
+    })
+}
+
+async fn w3(g: Arc<Gen>) -> serde_json::Value {
+    let pid = g.args.server_pid.expect("--server-pid is needed for W3");
+    let before = rss_kib(pid).expect("rss");
+    let t = Instant::now();
+    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
+    let mut tasks = Vec::with_capacity(g.args.clients);
+    for i in 0..g.args.clients {
+        let (g, sem) = (g.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.expect("sem");
+            g.connect(&format!("idle-{i}"), "idle").await
+        }));
+    }
+    let mut conns = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(ws) => conns.push(ws),
+            Err(_) => failed += 1,
+        }
+    }
+    let connect_s = t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(pid).expect("rss");
+    drop(conns);
+    json!({
+        "workload": "w3", "protocol": g.protocol(), "clients": g.args.clients, "connect_seconds": connect_s,
+        "failed": failed,
+        "server_rss_kib_idle_0": before, "server_rss_kib_idle_n": after,
+        "kib_per_connection": (after.saturating_sub(before)) as f64 / (g.args.clients - failed).max(1) as f64,
+    })
+}
+
+async fn w1(g: Arc<Gen>) -> serde_json::Value {
+    let stats = Arc::new(Stats::default());
+    let room_id = match g.make_room("publisher", "bench").await {
+        Ok(r) => r,
+        Err(e) => return setup_failed(&g, &stats, e),
+    };
+    let n = g.args.clients as u32;
+    const MAX_MSGS: usize = 4_000_000;
+    let counts: Arc<Vec<AtomicU32>> = Arc::new((0..MAX_MSGS).map(|_| AtomicU32::new(0)).collect());
+    let window = Arc::new(Semaphore::new(g.args.inflight));
+    // Each subscriber reads from the moment it is connected (as a real client would), so
+    // what the server sends during set-up never piles up unread.
+    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
+    let mut clients = Vec::new();
+    for i in 0..g.args.clients {
+        let (g, sem, stats, room) = (g.clone(), sem.clone(), stats.clone(), room_id.clone());
+        let (counts, window) = (counts.clone(), window.clone());
+        clients.push(tokio::spawn(async move {
+            let ws = {
+                let _p = sem.acquire().await.expect("sem");
+                g.connect_and_join(&format!("sub-{i}"), &room, false).await
+            };
+            match ws {
+                Ok(ws) => {
+                    stats.connected.fetch_add(1, Ordering::Relaxed);
+                    Some(spawn_client(ws, stats, move |num| {
+                        if let Some(c) = counts.get(num)
+                            && c.fetch_add(1, Ordering::AcqRel) + 1 == n
+                        {
+                            window.add_permits(1);
+                        }
+                    }))
+                }
+                Err(e) => {
+                    stats.fail(e);
+                    None
+                }
+            }
+        }));
+    }
+    let setup = match stats
+        .wait_setup(g.args.clients, Duration::from_secs(g.args.setup_timeout))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return setup_failed(&g, &stats, e),
+    };
+    eprintln!("loadgen: set-up done in {setup:.1} s");
+    // The publisher is in the room too: drain what it receives so it is never a slow consumer.
+    let (mut publisher, mut pub_in) = match g.connect("publisher", "bench").await {
+        Ok(ws) => ws.split(),
+        Err(e) => return setup_failed(&g, &stats, e),
+    };
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
+    let cpu0 = server_cpu(&g);
+    let self0 = cpu_us("/proc/self/stat");
+    let t0 = Instant::now();
+    let mut sent = 0usize;
+    let mut tick = g
+        .args
+        .rate
+        .map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r.max(0.001))));
+    while t0.elapsed() < Duration::from_secs(g.args.seconds) && sent < MAX_MSGS {
+        if let Some(tick) = &mut tick {
+            tick.tick().await;
+        } else {
+            match tokio::time::timeout(Duration::from_secs(5), window.acquire()).await {
+                Ok(p) => p.expect("sem").forget(),
+                Err(_) => break, // a message was never completed: counted as loss below
+            }
+        }
+        let content = format!("n={sent};t={}", now_us());
+        if publisher
+            .send(g.publish_frame(&room_id, &content))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    // Let the last ones arrive.
+    let expected = sent as u64 * u64::from(n);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stats.delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(server_cpu(&g)).map(|(a, b)| b - a);
+    let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
+    stats.stop.store(true, Ordering::Relaxed);
+    drain.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await; // readers see `stop`
+    let m = Measured {
+        sent: sent as u64,
+        expected,
+        wall,
+        server_cpu: cpu,
+        generator_cpu: gen_cpu,
+        setup,
+    };
+    let mut r = report(&g, &stats, m);
+    r["inflight"] = match g.args.rate {
+        Some(_) => serde_json::Value::Null,
+        None => json!(g.args.inflight),
+    };
+    r["rate"] = json!(g.args.rate);
+    drop(clients);
+    r
+}
+
+async fn w2(g: Arc<Gen>) -> serde_json::Value {
+    let stats = Arc::new(Stats::default());
+    let size = g.args.room_size.max(1);
+    let rooms = g.args.clients.div_ceil(size);
+    let rate = g.args.rate.unwrap_or(20.0).max(0.001);
+    let mut room_ids = Vec::with_capacity(rooms);
+    for k in 0..rooms {
+        match g
+            .make_room(&format!("w2-{}", k * size), &format!("r{k}"))
+            .await
+        {
+            Ok(r) => room_ids.push(r),
+            Err(e) => return setup_failed(&g, &stats, e),
+        }
+    }
+    let sem = Arc::new(Semaphore::new(g.args.connect_concurrency));
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let sent = Arc::new(AtomicU64::new(0));
+    let period = Duration::from_secs_f64(1.0 / rate);
+    for i in 0..g.args.clients {
+        let (g, sem, stats, room) = (
+            g.clone(),
+            sem.clone(),
+            stats.clone(),
+            room_ids[i / size].clone(),
+        );
+        let (mut go, sent) = (go_rx.clone(), sent.clone());
+        tokio::spawn(async move {
+            let ws = {
+                let _p = sem.acquire().await.expect("sem");
+                g.connect_and_join(&format!("w2-{i}"), &room, i % size == 0)
+                    .await
+            };
+            let tx = match ws {
+                Ok(ws) => {
+                    stats.connected.fetch_add(1, Ordering::Relaxed);
+                    spawn_client(ws, stats.clone(), |_| {})
+                }
+                Err(e) => return stats.fail(e),
+            };
+            if go.wait_for(|go| *go).await.is_err() {
+                return;
+            }
+            // Spread the clients' send times evenly over one period.
+            let offset = period.mul_f64(i as f64 / g.args.clients as f64);
+            let start = tokio::time::Instant::now() + offset;
+            let mut tick = tokio::time::interval_at(start, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let end = Instant::now() + Duration::from_secs(g.args.seconds);
+            let mut n = 0u64;
+            while Instant::now() < end {
+                tick.tick().await;
+                let content = format!("n={n};t={}", now_us());
+                if tx.send(g.publish_frame(&room, &content)).await.is_err() {
+                    break;
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        });
+    }
+    let setup = match stats
+        .wait_setup(g.args.clients, Duration::from_secs(g.args.setup_timeout))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return setup_failed(&g, &stats, e),
+    };
+    eprintln!("loadgen: set-up done in {setup:.1} s");
+    tokio::time::sleep(Duration::from_millis(500)).await; // set-up traffic settles
+    stats.delivered.store(0, Ordering::Relaxed);
+    stats.latencies.lock().expect("lock").clear();
+    let cpu0 = server_cpu(&g);
+    let self0 = cpu_us("/proc/self/stat");
+    let t0 = Instant::now();
+    let _ = go_tx.send(true);
+    tokio::time::sleep(Duration::from_secs(g.args.seconds)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let expected = || sent.load(Ordering::Relaxed) * size as u64;
+    while stats.delivered.load(Ordering::Relaxed) < expected() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(server_cpu(&g)).map(|(a, b)| b - a);
+    let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
+    stats.stop.store(true, Ordering::Relaxed);
+    let total = sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await; // readers see `stop`
+    let m = Measured {
+        sent: total,
+        expected: expected(),
+        wall,
+        server_cpu: cpu,
+        generator_cpu: gen_cpu,
+        setup,
+    };
+    let mut r = report(&g, &stats, m);
+    r["room_size"] = json!(size);
+    r["rate_per_client"] = json!(rate);
+    r["messages_per_second"] = json!(total as f64 / g.args.seconds as f64);
+    r
 }
 
 #[tokio::main]
@@ -387,9 +657,11 @@ async fn main() {
         args,
         auth,
         ws_base,
+        http: reqwest::Client::new(),
     });
     let report = match g.args.workload {
         Workload::W1 => w1(g.clone()).await,
+        Workload::W2 => w2(g.clone()).await,
         Workload::W3 => w3(g.clone()).await,
     };
     println!("{report}");

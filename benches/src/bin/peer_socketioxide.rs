@@ -1,10 +1,21 @@
 //! Peer for the comparison: socketioxide on axum, a single-threaded tokio runtime. Every
-//! socket joins room `bench` on connect; a `message` event is broadcast to the room.
+//! socket joins the room named by the `room` query parameter (default `bench`); a
+//! `message` event is broadcast to that room, sender included.
 //!
 //! `peer_socketioxide 127.0.0.1:8091`
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
+
+/// The `room` query parameter of the handshake, or `bench`.
+fn room_of(s: &SocketRef) -> String {
+    s.req_parts()
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("room=")))
+        .unwrap_or("bench")
+        .to_owned()
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -13,11 +24,12 @@ async fn main() {
         .unwrap_or_else(|| "127.0.0.1:8091".into());
     let (svc, io) = SocketIo::new_svc();
     io.ns("/", async |s: SocketRef| {
-        s.join("bench");
+        let room = room_of(&s);
+        s.join(room.clone());
         s.on(
             "message",
-            async |s: SocketRef, Data::<serde_json::Value>(msg)| {
-                let _ = s.within("bench").emit("message", &msg).await;
+            async move |s: SocketRef, Data::<serde_json::Value>(msg)| {
+                let _ = s.within(room.clone()).emit("message", &msg).await;
             },
         );
     });

@@ -72,6 +72,16 @@ pub struct Config {
     /// A user with no connection left stays online this many milliseconds.
     #[arg(long, env = "PRESENCE_GRACE_MS", default_value_t = 5_000)]
     pub presence_grace_ms: u64,
+    /// Subscribe every connection to the app-wide `presence` channel (seed 000's
+    /// behaviour: every client gets every `user_status_change`). Costs one frame per
+    /// connection per status change; with thousands of concurrent users set it to `false`
+    /// and have the clients that show presence send `subscribe` for `presence`.
+    #[arg(long, env = "AUTO_SUBSCRIBE_PRESENCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_subscribe_presence: bool,
+    /// Rooms with at least this many members stop announcing joins and leaves to every
+    /// member; only the user concerned is told.
+    #[arg(long, env = "LARGE_ROOM_MEMBERS", default_value_t = 1000)]
+    pub large_room_members: u64,
     /// Server WebSocket ping period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,

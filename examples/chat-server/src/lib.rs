@@ -90,6 +90,8 @@ pub async fn build(config: Config) -> Result<App, Error> {
         },
         max_sessions_per_user: config.max_connections_per_user,
         session_queue_frames: config.session_queue_frames,
+        auto_subscribe_presence: config.auto_subscribe_presence,
+        large_room_members: config.large_room_members,
         ..HubConfig::default()
     };
     let (hub, redis) = match &config.redis_url {
