@@ -48,8 +48,8 @@ use crate::metrics::{EventMetrics, MetricsSnapshot};
 use crate::presence::{PresenceConfig, PresenceTracker, UserStatus};
 use crate::room::{Invite, Member, Role, Room, RoomPatch, direct_room_id};
 use crate::router::EventRouter;
-use crate::session::{CloseReason, DialectId, Outbound, Push, Session, SessionId, SessionShared};
-use crate::store::{HistoryPage, Store, User};
+use crate::session::{CloseReason, DialectId, Push, Session, SessionId, SessionShared};
+use crate::store::{HistoryPage, Inserted, Store, User};
 use crate::typing::{TypingConfig, TypingTracker};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Encodes events into one wire dialect's frames. Supplied by transports; core knows no
 /// frame format. Return `None` for events the dialect does not carry.
@@ -164,6 +163,14 @@ pub struct HubConfig {
     /// 10,000 frames per join). Members read the list with [`Hub::list_members`]. As
     /// Telegram hides join notices in big groups and Discord's `large_threshold`.
     pub large_room_members: u64,
+    /// Most messages committed to the store in one transaction (default 256). Sends that
+    /// arrive while a commit is running wait for the next one and go in together (group
+    /// commit); at most 8× this many wait, then senders wait for room.
+    pub commit_batch: usize,
+    /// How long this node trusts a membership it checked for sending (default 2 s; zero:
+    /// ask the store every time). Leaves, removals and deletions seen by this node end
+    /// it at once; one done on another node and not seen here ends it within this time.
+    pub membership_cache_ttl: Duration,
 }
 
 impl Default for HubConfig {
@@ -184,6 +191,8 @@ impl Default for HubConfig {
             tick_interval: Duration::from_millis(250),
             auto_subscribe_presence: true,
             large_room_members: 1000,
+            commit_batch: 256,
+            membership_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -283,13 +292,19 @@ pub struct Recovery {
 
 struct SubEntry {
     shared: Arc<SessionShared>,
-    tx: mpsc::Sender<Outbound>,
 }
 
 struct SessionEntry {
     shared: Arc<SessionShared>,
-    tx: mpsc::Sender<Outbound>,
     channels: HashSet<Channel>,
+}
+
+impl Drop for SessionEntry {
+    /// The Hub lets go of the session (disconnect, or the Hub itself dropped): its writer
+    /// ends after the frames already queued.
+    fn drop(&mut self) {
+        self.shared.detach();
+    }
 }
 
 struct Inner {
@@ -315,6 +330,63 @@ struct Inner {
     metrics: Arc<EventMetrics>,
     history: Mutex<VecDeque<Arc<Event>>>,
     next_session: AtomicU64,
+    /// The group-commit queue of [`Hub::submit_message`]; `None` without a runtime.
+    commits: Option<tokio::sync::mpsc::Sender<SendJob>>,
+    /// (room, user) pairs recently checked as members, for [`HubConfig::membership_cache_ttl`].
+    may_post: Mutex<HashMap<(RoomId, UserId), std::time::Instant>>,
+}
+
+/// Most entries of `Inner::may_post` before it is cleared (bounded memory).
+const MAY_POST_MAX: usize = 100_000;
+
+/// A validated send waiting for the committer.
+struct SendJob {
+    actor: String,
+    req: SendMessage,
+    reply: tokio::sync::oneshot::Sender<Result<Message>>,
+}
+
+/// A message accepted by [`Hub::submit_message`]: await it for the stored message (or
+/// the reason it was refused). Sends submitted in order are stored in that order.
+#[must_use = "await it for the stored message"]
+pub struct PendingMessage(PendingState);
+
+enum PendingState {
+    Queued(tokio::sync::oneshot::Receiver<Result<Message>>),
+    Done(Option<Result<Message>>),
+}
+
+impl std::fmt::Debug for PendingMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingMessage")
+    }
+}
+
+impl std::future::Future for PendingMessage {
+    type Output = Result<Message>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Message>> {
+        match &mut self.0 {
+            PendingState::Queued(rx) => std::pin::Pin::new(rx).poll(cx).map(|r| {
+                r.unwrap_or_else(|_| Err(Error::Store("the Hub stopped before the commit".into())))
+            }),
+            PendingState::Done(r) => std::task::Poll::Ready(
+                r.take()
+                    .unwrap_or_else(|| Err(Error::Store("polled after completion".into()))),
+            ),
+        }
+    }
+}
+
+/// The group committer: takes every queued send, commits them as one batch, repeats.
+async fn commit_loop(weak: Weak<Inner>, mut rx: tokio::sync::mpsc::Receiver<SendJob>, max: usize) {
+    let mut batch = Vec::with_capacity(max);
+    while rx.recv_many(&mut batch, max).await > 0 {
+        let Some(inner) = weak.upgrade() else { break };
+        Hub { inner }.commit(std::mem::take(&mut batch)).await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -375,6 +447,15 @@ impl HubBuilder {
     /// timer task (every [`HubConfig::tick_interval`]); the task ends when the last `Hub`
     /// clone is dropped. Without a runtime, call [`Hub::tick`] yourself.
     pub fn build(self) -> Hub {
+        let batch = self.config.commit_batch.max(1);
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let (commits, commit_rx) = match &runtime {
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(batch * 8);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let inner = Arc::new(Inner {
             presence: Mutex::new(PresenceTracker::new(self.config.presence)),
             typing: Mutex::new(TypingTracker::new(self.config.typing)),
@@ -394,8 +475,13 @@ impl HubBuilder {
             metrics: self.metrics,
             history: Mutex::default(),
             next_session: AtomicU64::new(1),
+            commits,
+            may_post: Mutex::default(),
         });
         let weak = Arc::downgrade(&inner);
+        if let (Some(rt), Some(rx)) = (&runtime, commit_rx) {
+            rt.spawn(commit_loop(weak.clone(), rx, batch));
+        }
         inner
             .broker
             .set_handler(Arc::new(HubDelivery(weak.clone())));
@@ -437,7 +523,13 @@ impl DeliveryHandler for HubDelivery {
             return;
         };
         inner.fan_out(channel, &event);
-        if let Some((user, room, add)) = membership_change(channel, &event)
+        let change = membership_change(channel, &event);
+        if let Some((user, room, false)) = &change
+            && let Some(room) = room.room_id()
+        {
+            inner.forget_members(room, user.as_deref());
+        }
+        if let Some((user, room, add)) = change
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let hub = Hub { inner };
@@ -458,6 +550,17 @@ impl DeliveryHandler for HubDelivery {
 }
 
 impl Inner {
+    /// Drop cached memberships of `room` (of `user` only, when given).
+    fn forget_members(&self, room: &str, user: Option<&str>) {
+        let mut cache = lock(&self.may_post);
+        match user {
+            Some(u) => {
+                cache.remove(&(room.to_owned(), u.to_owned()));
+            }
+            None => cache.retain(|(r, _), _| r != room),
+        }
+    }
+
     fn fan_out(&self, channel: &Channel, event: &Event) {
         let mut slow = Vec::new();
         let mut delivered = 0u64;
@@ -493,7 +596,7 @@ impl Inner {
                 };
                 let frame = slot.get_or_insert_with(|| dialects[d].encode(channel, event));
                 let Some(frame) = frame else { continue };
-                match s.shared.push(&s.tx, frame) {
+                match s.shared.push(frame) {
                     Push::Queued => delivered += 1,
                     Push::Overflow => slow.push(s.shared.clone()),
                     Push::Gone => {}
@@ -501,7 +604,7 @@ impl Inner {
             }
         }
         for s in slow {
-            if s.close(None, CloseReason::SlowConsumer) {
+            if s.close(false, CloseReason::SlowConsumer) {
                 self.metrics.record_slow_consumer();
                 tracing::warn!(session = s.id, user = %s.user_id, "slow consumer disconnected");
             }
@@ -811,12 +914,12 @@ impl Hub {
         let inner = &self.inner;
         let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         let user_id: Arc<str> = user.id.as_str().into();
-        let (tx, rx) = mpsc::channel(inner.config.session_queue_frames.max(1));
         let shared = Arc::new(SessionShared::new(
             id,
             user_id.clone(),
             dialect,
             inner.config.session_queue_bytes,
+            inner.config.session_queue_frames,
         ));
         {
             let mut sessions = write(&inner.sessions);
@@ -833,7 +936,6 @@ impl Hub {
                 id,
                 SessionEntry {
                     shared: shared.clone(),
-                    tx,
                     channels: HashSet::new(),
                 },
             );
@@ -841,7 +943,6 @@ impl Hub {
         let weak = Arc::downgrade(inner);
         let session = Session {
             shared,
-            rx,
             on_drop: Some(Box::new(move |id| {
                 let Some(inner) = weak.upgrade() else { return };
                 if !read(&inner.sessions).contains_key(&id) {
@@ -907,7 +1008,6 @@ impl Hub {
             let list = subs.entry(channel.clone()).or_default();
             list.push(SubEntry {
                 shared: entry.shared.clone(),
-                tx: entry.tx.clone(),
             });
             list.len() == 1
         };
@@ -1035,7 +1135,7 @@ impl Hub {
         };
         entry
             .shared
-            .close(Some(&entry.tx), CloseReason::Kicked("disconnected".into()));
+            .close(true, CloseReason::Kicked("disconnected".into()));
         for ch in &entry.channels {
             let _g = inner.sub_lock.lock().await;
             let last = {
@@ -1069,7 +1169,7 @@ impl Hub {
     /// [`Session::recv`] returns [`Outbound::Close`]), then disconnect it.
     pub async fn kick(&self, id: SessionId, reason: CloseReason) {
         if let Some(e) = read(&self.inner.sessions).get(&id) {
-            e.shared.close(Some(&e.tx), reason);
+            e.shared.close(true, reason);
         }
         self.disconnect(id).await;
     }
@@ -1229,7 +1329,7 @@ impl Hub {
         while tokio::time::Instant::now() < deadline {
             let busy = read(&self.inner.sessions)
                 .values()
-                .any(|s| s.tx.capacity() < s.tx.max_capacity());
+                .any(|s| s.shared.queued_frames() > 0);
             if !busy {
                 break;
             }
@@ -1364,6 +1464,7 @@ impl Hub {
         let events = room.delete(member.as_ref(), self.now())?;
         let members = self.inner.store.list_members(room_id).await?;
         self.inner.store.delete_room(room_id).await?;
+        self.inner.forget_members(room_id, None);
         self.emit(events).await;
         let ch = Channel::room(room_id)?;
         for m in members {
@@ -1401,6 +1502,7 @@ impl Hub {
         let events = room.leave(member.as_ref(), self.now())?;
         let large = self.is_large(room_id).await?;
         self.inner.store.remove_member(room_id, actor).await?;
+        self.inner.forget_members(room_id, Some(actor));
         let events = self.add_usernames(events).await;
         self.emit_membership(events, actor, large).await;
         self.unsubscribe_user(actor, &Channel::room(room_id)?).await;
@@ -1450,6 +1552,7 @@ impl Hub {
         let events = room.remove_member(member.as_ref(), target.as_ref(), self.now())?;
         let large = self.is_large(room_id).await?;
         self.inner.store.remove_member(room_id, user).await?;
+        self.inner.forget_members(room_id, Some(user));
         let events = self.add_usernames(events).await;
         self.emit_membership(events, user, large).await;
         self.unsubscribe_user(user, &Channel::room(room_id)?).await;
@@ -1570,6 +1673,18 @@ impl Hub {
     /// [`Error::NotFound`] (room), [`Error::Forbidden`] (non-member),
     /// [`Error::ContentTooLong`], [`Error::Invalid`].
     pub async fn send_message(&self, actor: &str, req: SendMessage) -> Result<Message> {
+        self.submit_message(actor, req).await?.await
+    }
+
+    /// [`Hub::send_message`] in two steps, for transports that pipeline: the request is
+    /// checked for shape and queued for the group committer now (in call order), and the
+    /// returned [`PendingMessage`] resolves once it is stored and published. Rights
+    /// (membership, room state) are checked by the committer against the store.
+    ///
+    /// # Errors
+    /// Now: [`Error::ContentTooLong`], [`Error::Invalid`], [`Error::Forbidden`] (SYSTEM).
+    /// From the pending message: those of [`Hub::send_message`].
+    pub async fn submit_message(&self, actor: &str, req: SendMessage) -> Result<PendingMessage> {
         self.inner.config.limits.check_content(&req.content)?;
         if let Some(c) = &req.client_id {
             validate_client_id(c)?;
@@ -1577,9 +1692,129 @@ impl Hub {
         if req.kind == MessageKind::System {
             return Err(Error::forbidden("SYSTEM messages are sent by the server"));
         }
-        let (room, member) = self.room_and_member(actor, &req.room_id).await?;
+        validate_id("room_id", &req.room_id)?;
+        let job = match &self.inner.commits {
+            Some(tx) => {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let job = SendJob {
+                    actor: actor.to_owned(),
+                    req,
+                    reply,
+                };
+                match tx.send(job).await {
+                    Ok(()) => return Ok(PendingMessage(PendingState::Queued(rx))),
+                    Err(e) => e.0, // the committer is gone: commit here
+                }
+            }
+            None => {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                SendJob {
+                    actor: actor.to_owned(),
+                    req,
+                    reply,
+                }
+            }
+        };
+        let r = match self.check_post(&job.actor, &job.req.room_id).await {
+            Ok(()) => self.insert_and_publish(&job.actor, job.req).await,
+            Err(e) => Err(e),
+        };
+        Ok(PendingMessage(PendingState::Done(Some(r))))
+    }
+
+    async fn check_post(&self, actor: &str, room_id: &str) -> Result<()> {
+        let ttl = self.inner.config.membership_cache_ttl;
+        let key = (room_id.to_owned(), actor.to_owned());
+        if !ttl.is_zero()
+            && lock(&self.inner.may_post)
+                .get(&key)
+                .is_some_and(|t| t.elapsed() < ttl)
+        {
+            return Ok(());
+        }
+        let (room, member) = self.room_and_member(actor, room_id).await?;
         room.check_post(member.as_ref())?;
-        self.insert_and_publish(actor, req).await
+        if !ttl.is_zero() {
+            let mut cache = lock(&self.inner.may_post);
+            if cache.len() >= MAY_POST_MAX {
+                cache.clear();
+            }
+            cache.insert(key, std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Commit queued sends: rights checked once per (room, sender), one store transaction
+    /// for all (one by one if the batch fails, so one bad send cannot sink the others),
+    /// then publish and reply in order.
+    async fn commit(&self, jobs: Vec<SendJob>) {
+        let mut rights: HashMap<(String, String), Result<()>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(jobs.len());
+        let mut batch = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let key = (job.req.room_id.clone(), job.actor.clone());
+            let right = match rights.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.check_post(&job.actor, &job.req.room_id).await;
+                    rights.insert(key, r.clone());
+                    r
+                }
+            };
+            if let Err(e) = right {
+                let _ = job.reply.send(Err(e));
+                continue;
+            }
+            batch.push(NewMessage {
+                id: new_id(),
+                room_id: job.req.room_id.clone(),
+                sender_id: job.actor.clone(),
+                client_id: job.req.client_id.clone(),
+                content: job.req.content.clone(),
+                kind: job.req.kind,
+                created_at: self.now(),
+            });
+            accepted.push(job);
+        }
+        let store = &self.inner.store;
+        let results: Vec<Result<Inserted>> = match batch.len() {
+            0 => return,
+            1 => vec![store.insert_message(batch.remove(0)).await],
+            _ => match store.insert_messages(batch.clone()).await {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch commit failed; committing one by one");
+                    let mut v = Vec::with_capacity(batch.len());
+                    for m in batch {
+                        v.push(store.insert_message(m).await);
+                    }
+                    v
+                }
+            },
+        };
+        for (job, r) in accepted.into_iter().zip(results) {
+            let r = match r {
+                Ok(inserted) => {
+                    self.publish_inserted(&job.actor, &inserted).await;
+                    Ok(inserted.message)
+                }
+                Err(e) => Err(e),
+            };
+            let _ = job.reply.send(r);
+        }
+    }
+
+    async fn publish_inserted(&self, actor: &str, inserted: &Inserted) {
+        if !inserted.created {
+            return;
+        }
+        let m = &inserted.message;
+        let now = self.now();
+        let mut events = lock(&self.inner.typing).message_sent(&m.room_id, actor, now);
+        let mut ev = m.event(EventType::MESSAGE_SEND, actor, now);
+        ev.timestamp = m.created_at;
+        events.insert(0, ev);
+        self.emit(events).await;
     }
 
     async fn insert_and_publish(&self, actor: &str, req: SendMessage) -> Result<Message> {
@@ -1597,13 +1832,7 @@ impl Hub {
                 created_at: now,
             })
             .await?;
-        if inserted.created {
-            let mut events = lock(&self.inner.typing).message_sent(&req.room_id, actor, now);
-            let mut ev = inserted.message.event(EventType::MESSAGE_SEND, actor, now);
-            ev.timestamp = inserted.message.created_at;
-            events.insert(0, ev);
-            self.emit(events).await;
-        }
+        self.publish_inserted(actor, &inserted).await;
         Ok(inserted.message)
     }
 

@@ -107,7 +107,8 @@ pub use typing::{TypingConfig, TypingTracker};
 #[cfg(feature = "runtime")]
 pub use hub::{
     Actor, ChannelAuthorizer, ClusterPresence, ClusterView, CreateRoom, Encoder, Hub, HubBuilder,
-    HubConfig, JsonEncoder, Notification, Recovery, SendMessage, Since, SystemEvent,
+    HubConfig, JsonEncoder, Notification, PendingMessage, Recovery, SendMessage, Since,
+    SystemEvent,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};

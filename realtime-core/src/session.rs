@@ -7,9 +7,11 @@
 //! [`CloseReason::SlowConsumer`] and receives nothing more; everyone else keeps receiving.
 
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use tokio::sync::Notify;
 
 /// A session's id, unique within one Hub.
 pub type SessionId = u64;
@@ -63,6 +65,18 @@ pub enum Outbound {
     Close(CloseReason),
 }
 
+/// The outbound queue: a plain deque under a lock that is only ever held for a push or a
+/// pop (never across an await), plus a [`Notify`] for the writer. Lighter than a channel:
+/// an idle session allocates nothing for it.
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Bytes>,
+    /// A graceful close, delivered after the frames queued before it.
+    close_behind: Option<CloseReason>,
+    /// The Hub let go of the session: after the queued frames, `recv` returns `None`.
+    detached: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct SessionShared {
     pub(crate) id: SessionId,
@@ -70,11 +84,13 @@ pub(crate) struct SessionShared {
     pub(crate) dialect: DialectId,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
+    max_frames: usize,
     /// No more frames are queued.
     stopped: AtomicBool,
-    /// The close jumps the queue (slow consumer, or the queue had no room for it).
+    /// The close jumps the queue (slow consumer).
     urgent: AtomicBool,
     close: Mutex<Option<CloseReason>>,
+    queue: Mutex<Queue>,
     notify: Notify,
 }
 
@@ -91,6 +107,7 @@ impl SessionShared {
         user_id: Arc<str>,
         dialect: DialectId,
         max_bytes: usize,
+        max_frames: usize,
     ) -> Self {
         SessionShared {
             id,
@@ -98,11 +115,29 @@ impl SessionShared {
             dialect,
             queued_bytes: AtomicUsize::new(0),
             max_bytes,
+            max_frames: max_frames.max(1),
             stopped: AtomicBool::new(false),
             urgent: AtomicBool::new(false),
             close: Mutex::new(None),
+            queue: Mutex::default(),
             notify: Notify::new(),
         }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Frames queued and not yet taken by the writer.
+    pub(crate) fn queued_frames(&self) -> usize {
+        self.queue().frames.len()
+    }
+
+    /// The Hub let go of the session (disconnect, or the Hub dropped): the writer gets the
+    /// frames queued so far, then `None`.
+    pub(crate) fn detach(&self) {
+        self.queue().detached = true;
+        self.notify.notify_one();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -114,7 +149,7 @@ impl SessionShared {
     }
 
     /// Queue `frame` without waiting.
-    pub(crate) fn push(&self, tx: &mpsc::Sender<Outbound>, frame: &Bytes) -> Push {
+    pub(crate) fn push(&self, frame: &Bytes) -> Push {
         if self.is_closed() {
             return Push::Gone;
         }
@@ -123,37 +158,37 @@ impl SessionShared {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Push::Overflow;
         }
-        match tx.try_send(Outbound::Frame(frame.clone())) {
-            Ok(()) => Push::Queued,
-            Err(e) => {
+        {
+            let mut q = self.queue();
+            if q.detached {
+                drop(q);
                 self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                match e {
-                    mpsc::error::TrySendError::Full(_) => Push::Overflow,
-                    mpsc::error::TrySendError::Closed(_) => Push::Gone,
-                }
+                return Push::Gone;
             }
+            if q.frames.len() >= self.max_frames {
+                drop(q);
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                return Push::Overflow;
+            }
+            q.frames.push_back(frame.clone());
         }
+        self.notify.notify_one();
+        Push::Queued
     }
 
     /// Close with `reason` (the first reason wins; returns whether this call closed it).
-    /// With `behind = Some(tx)` the close is queued after the frames already queued
-    /// (graceful: shutdown, kick); without, or when the queue is full, it jumps the queue
-    /// and the backlog is dropped (slow consumer).
-    pub(crate) fn close(
-        &self,
-        behind: Option<&mpsc::Sender<Outbound>>,
-        reason: CloseReason,
-    ) -> bool {
+    /// `graceful`: the close is delivered after the frames already queued (shutdown,
+    /// kick); otherwise it jumps the queue and the backlog is dropped (slow consumer).
+    pub(crate) fn close(&self, graceful: bool, reason: CloseReason) -> bool {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return false;
         }
-        if let Some(tx) = behind
-            && tx.try_send(Outbound::Close(reason.clone())).is_ok()
-        {
-            return true;
+        if graceful {
+            self.queue().close_behind = Some(reason);
+        } else {
+            *self.close.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+            self.urgent.store(true, Ordering::Release);
         }
-        *self.close.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        self.urgent.store(true, Ordering::Release);
         self.notify.notify_one();
         true
     }
@@ -167,7 +202,6 @@ impl SessionShared {
 /// the socket. Dropping it disconnects the session from the Hub (presence, subscriptions).
 pub struct Session {
     pub(crate) shared: Arc<SessionShared>,
-    pub(crate) rx: mpsc::Receiver<Outbound>,
     pub(crate) on_drop: Option<Box<dyn FnOnce(SessionId) + Send + Sync>>,
     pub(crate) done: bool,
 }
@@ -202,37 +236,14 @@ impl Session {
         self.shared.queued_bytes.load(Ordering::Acquire)
     }
 
-    fn account(&self, m: &Outbound) {
-        if let Outbound::Frame(b) = m {
-            self.shared
-                .queued_bytes
-                .fetch_sub(b.len(), Ordering::AcqRel);
-        }
-    }
-
     /// The next frame, waiting for one. After an [`Outbound::Close`] (returned once: after
     /// the queued frames for a shutdown or kick, ahead of them for a slow consumer) or
     /// when the Hub is gone, `None`.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        if self.done {
-            return None;
-        }
         loop {
-            if self.shared.is_urgent() {
-                self.done = true;
-                return self.shared.take_close().map(Outbound::Close);
-            }
-            tokio::select! {
-                biased;
-                () = self.shared.notify.notified() => continue,
-                m = self.rx.recv() => {
-                    if let Some(m) = &m {
-                        self.account(m);
-                    } else {
-                        self.done = true;
-                    }
-                    return m;
-                }
+            match self.poll_queue() {
+                Poll::Ready(m) => return m,
+                Poll::Pending => self.shared.notify.notified().await,
             }
         }
     }
@@ -240,21 +251,47 @@ impl Session {
     /// The next frame if one is queued now (for writers that batch: `recv` one, then
     /// `try_recv` the rest before flushing).
     pub fn try_recv(&mut self) -> Option<Outbound> {
+        match self.poll_queue() {
+            Poll::Ready(m) => m,
+            Poll::Pending => None,
+        }
+    }
+
+    /// `Ready(None)` at the end, `Pending` when nothing is queued yet.
+    fn poll_queue(&mut self) -> Poll<Option<Outbound>> {
         if self.done {
-            return None;
+            return Poll::Ready(None);
         }
         if self.shared.is_urgent() {
             self.done = true;
-            return self.shared.take_close().map(Outbound::Close);
+            return Poll::Ready(self.shared.take_close().map(Outbound::Close));
         }
-        let m = self.rx.try_recv().ok()?;
-        self.account(&m);
-        Some(m)
+        let mut q = self.shared.queue();
+        if let Some(b) = q.frames.pop_front() {
+            drop(q);
+            self.shared
+                .queued_bytes
+                .fetch_sub(b.len(), Ordering::AcqRel);
+            return Poll::Ready(Some(Outbound::Frame(b)));
+        }
+        if let Some(r) = q.close_behind.take() {
+            self.done = true;
+            return Poll::Ready(Some(Outbound::Close(r)));
+        }
+        if q.detached {
+            self.done = true;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // Nobody reads the queue any more: later pushes are dropped as `Gone`, not
+        // counted against a slow consumer.
+        self.shared.detach();
+        self.shared.queue().frames.clear();
         if let Some(f) = self.on_drop.take() {
             f(self.shared.id);
         }

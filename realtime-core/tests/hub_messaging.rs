@@ -815,3 +815,58 @@ async fn connection_limit_per_user() {
         "invalid"
     );
 }
+
+#[tokio::test]
+async fn pipelined_sends_commit_together_in_order_and_a_bad_one_sinks_nothing() {
+    let (hub, _a, mut b, _c, room) = setup().await;
+    drain(&mut b);
+    // Submitted back to back without awaiting: they queue for one group commit.
+    let mut pending = Vec::new();
+    for i in 0..50 {
+        let sender = if i % 2 == 0 { "alice" } else { "bob" };
+        pending.push(
+            hub.submit_message(sender, send(&room.id, &format!("m{i}")))
+                .await
+                .expect("queued"),
+        );
+        if i == 20 {
+            // carol is no member: refused by the committer, the others still go in.
+            pending.push(
+                hub.submit_message("carol", send(&room.id, "intruder"))
+                    .await
+                    .expect("queued"),
+            );
+        }
+    }
+    assert_eq!(
+        hub.submit_message("alice", send(&room.id, &"x".repeat(100_000)))
+            .await
+            .expect_err("too long is refused before queueing")
+            .code(),
+        "content_too_long"
+    );
+    let mut stored = Vec::new();
+    for p in pending {
+        match p.await {
+            Ok(m) => stored.push(m),
+            Err(e) => assert_eq!(e.code(), "forbidden", "{e}"),
+        }
+    }
+    assert_eq!(stored.len(), 50);
+    let contents: Vec<_> = stored.iter().map(|m| m.content.clone()).collect();
+    assert_eq!(
+        contents,
+        (0..50).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<u64>>(),
+        "gapless, in submission order"
+    );
+    let pushed = of_type(&drain(&mut b), &EventType::MESSAGE_SEND)
+        .iter()
+        .map(|e| e.data["content"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(pushed, contents, "published in the same order");
+}

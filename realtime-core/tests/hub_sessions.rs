@@ -527,3 +527,63 @@ async fn large_rooms_tell_membership_changes_only_to_the_user_concerned() {
     );
     assert_eq!(store.count_members(&room.id).await.expect("count"), 3);
 }
+
+#[tokio::test]
+async fn a_member_removed_on_another_node_cannot_post_through_the_membership_cache() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus = MemoryBus::new();
+    let a = Hub::new(store.clone(), Arc::new(bus.node()));
+    let b = Hub::new(store.clone(), Arc::new(bus.node()));
+    let _alice = a
+        .connect(&who("alice"), DialectId::JSON, None)
+        .await
+        .expect("alice on A");
+    let _bob = b
+        .connect(&who("bob"), DialectId::JSON, None)
+        .await
+        .expect("bob on B");
+    let room = a
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "r".into(),
+                members: vec!["bob".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    b.send_message("bob", send(&room.id, "cached now"))
+        .await
+        .expect("bob may post (and node B remembers)");
+    a.remove_member("alice", &room.id, "bob")
+        .await
+        .expect("remove on A");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        b.send_message("bob", send(&room.id, "after removal"))
+            .await
+            .expect_err("node B saw the removal")
+            .code(),
+        "forbidden"
+    );
+    // A removal on the same node ends it too, even with nobody subscribed here.
+    let c = Hub::new(store.clone(), Arc::new(bus.node()));
+    a.add_member("alice", &room.id, "bob", Role::Member)
+        .await
+        .expect("add again");
+    c.send_message("bob", send(&room.id, "via REST on C"))
+        .await
+        .expect("posted");
+    c.remove_member("alice", &room.id, "bob")
+        .await
+        .expect("remove on C");
+    assert_eq!(
+        c.send_message("bob", send(&room.id, "again"))
+            .await
+            .expect_err("removed")
+            .code(),
+        "forbidden"
+    );
+}

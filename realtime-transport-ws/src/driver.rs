@@ -9,6 +9,7 @@
 
 use crate::frame::{Frame, WsError, close};
 use crate::native::{self, Command};
+use futures_util::stream::FuturesOrdered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use realtime_core::{
@@ -20,6 +21,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// The ack (or error) of one pipelined `send`, once committed.
+type PendingReply = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Frame>> + Send>>;
 
 /// Connection settings. Defaults suit a chat server.
 #[derive(Debug, Clone)]
@@ -44,6 +48,9 @@ pub struct WsConfig {
     pub rate_strikes: u32,
     /// Frames the writer takes per flush (default 64).
     pub batch_frames: usize,
+    /// `send` commands one connection may have waiting for the group commit before the
+    /// next command waits (default 32). Acks come back in the order the sends arrived.
+    pub pipelined_sends: usize,
     /// Read buffer, bytes (default 4 KiB).
     pub read_buffer_bytes: usize,
     /// Write buffer, bytes (default 8 KiB).
@@ -63,6 +70,7 @@ impl Default for WsConfig {
             rate_burst: NonZeroU32::new(40).unwrap_or(NonZeroU32::MIN),
             rate_strikes: 20,
             batch_frames: 64,
+            pipelined_sends: 32,
             read_buffer_bytes: 4 << 10,
             write_buffer_bytes: 8 << 10,
         }
@@ -223,12 +231,23 @@ impl WsServer {
         let mut strikes = 0u32;
         let user = identity.user_id.clone();
         let mut writer_done = false;
+        // `send`s in flight: queued for the Hub's group commit in arrival order, acked in
+        // that order as they complete; any other command waits until they are done.
+        let mut sends: FuturesOrdered<PendingReply> = FuturesOrdered::new();
         loop {
             let next = tokio::select! {
                 biased;
                 _ = &mut writer => {
                     writer_done = true;
                     break;
+                }
+                Some(reply) = sends.next(), if !sends.is_empty() => {
+                    if let Some(r) = reply
+                        && ctl_tx.send(r).await.is_err()
+                    {
+                        break;
+                    }
+                    continue;
                 }
                 r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
             };
@@ -300,6 +319,44 @@ impl WsServer {
                     continue;
                 }
             };
+            let cmd = match cmd {
+                Command::Send(req) if sends.len() < cfg.pipelined_sends => {
+                    match self.inner.hub.submit_message(&user, req).await {
+                        Ok(pending) => {
+                            sends.push_back(Box::pin(async move {
+                                match pending.await {
+                                    Ok(m) => id.as_ref().map(|id| {
+                                        Frame::Text(native::ack(
+                                            id,
+                                            serde_json::to_value(m).unwrap_or(Value::Null),
+                                        ))
+                                    }),
+                                    Err(e) => Some(native_error(id.as_ref(), &e)),
+                                }
+                            }));
+                        }
+                        Err(e) => {
+                            if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                cmd => cmd,
+            };
+            // Everything else sees the effect of the sends before it.
+            let mut gone = false;
+            while let Some(reply) = sends.next().await {
+                if let Some(r) = reply
+                    && ctl_tx.send(r).await.is_err()
+                {
+                    gone = true;
+                }
+            }
+            if gone {
+                break;
+            }
             let reply = match cmd {
                 Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
                 Command::Auth { .. } => {
@@ -320,6 +377,12 @@ impl WsServer {
                 && ctl_tx.send(r).await.is_err()
             {
                 break;
+            }
+        }
+        // Sends already queued are committed anyway; their acks go out if the writer lives.
+        while let Some(reply) = sends.next().await {
+            if let Some(r) = reply {
+                let _ = ctl_tx.try_send(r);
             }
         }
         drop(ctl_tx);
@@ -548,22 +611,29 @@ async fn write_loop<W>(
             },
             o = session.recv() => match o {
                 Some(Outbound::Frame(b)) => {
-                    io!(sink.feed(Frame::Text(b)));
-                    let mut n = 1;
-                    while n < cfg.batch_frames {
-                        match session.try_recv() {
-                            Some(Outbound::Frame(b)) => {
-                                io!(sink.feed(Frame::Text(b)));
-                                n += 1;
+                    // One timer for the whole batch: feed what is queued, flush once.
+                    let batch = async {
+                        sink.feed(Frame::Text(b)).await?;
+                        for _ in 1..cfg.batch_frames {
+                            match session.try_recv() {
+                                Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
+                                Some(Outbound::Close(r)) => {
+                                    sink.flush().await?;
+                                    return Ok(Some(r));
+                                }
+                                None => break,
                             }
-                            Some(Outbound::Close(r)) => {
-                                let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
-                                return;
-                            }
-                            None => break,
                         }
+                        sink.flush().await.map(|()| None)
+                    };
+                    match tokio::time::timeout(wt, batch).await {
+                        Ok(Ok(None)) => {}
+                        Ok(Ok(Some(r))) => {
+                            let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
+                            return;
+                        }
+                        _ => return,
                     }
-                    io!(sink.flush());
                 }
                 Some(Outbound::Close(r)) => {
                     let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;

@@ -4,9 +4,10 @@ use futures_util::{SinkExt, StreamExt};
 use realtime_core::{
     Claims, CreateRoom, Hub, Identity, JwtAuthenticator, MessageKind, SendMessage,
 };
-use realtime_transport_ws::WsServer;
+use realtime_transport_ws::{WsConfig, WsServer};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -17,7 +18,17 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn server(hub: &Hub) -> WsServer {
-    WsServer::new(hub.clone(), Arc::new(JwtAuthenticator::hs256(SECRET)))
+    // A burst big enough for the pipelining check; the rate limit has its own test.
+    let config = WsConfig {
+        rate_burst: NonZeroU32::new(100).expect("non-zero"),
+        ..WsConfig::default()
+    };
+    WsServer::with_config(
+        hub.clone(),
+        Arc::new(JwtAuthenticator::hs256(SECRET)),
+        config,
+        None,
+    )
 }
 
 fn token(sub: &str) -> String {
@@ -109,6 +120,47 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
         .await
         .expect("send");
     assert_eq!(until(&mut ws, "ack").await["data"]["content"], "from ws");
+    // Pipelined: 40 sends back to back (more than the 32 the driver keeps in flight), one
+    // bad one among them, then a ping. Acks come in send order, the ping's pong after them.
+    for i in 0..40 {
+        let content = if i == 7 {
+            String::new()
+        } else {
+            format!("p{i}")
+        };
+        let f = json!({"type": "send", "id": i, "data": {"room_id": room.id, "content": content}});
+        ws.send(Message::Text(f.to_string().into()))
+            .await
+            .expect("send");
+    }
+    ws.send(Message::Text(
+        json!({"type": "ping", "id": "after"}).to_string().into(),
+    ))
+    .await
+    .expect("ping");
+    let mut acked = Vec::new();
+    let mut seqs = Vec::new();
+    loop {
+        let v = next_json(&mut ws).await;
+        match v["type"].as_str() {
+            Some("ack") => {
+                acked.push(v["id"].as_i64().expect("id"));
+                seqs.push(v["data"]["seq"].as_u64().expect("seq"));
+            }
+            Some("error") => assert_eq!(v["id"], 7, "only the empty one is refused: {v}"),
+            Some("pong") => {
+                assert_eq!(v["id"], "after");
+                break;
+            }
+            _ => {}
+        }
+    }
+    let want: Vec<i64> = (0..40).filter(|i| *i != 7).collect();
+    assert_eq!(acked, want, "acks in send order, all before the pong");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gapless: {seqs:?}"
+    );
     let huge = format!("{{\"type\":\"ping\",\"x\":\"{}\"}}", "x".repeat(2 << 20));
     let _ = ws.send(Message::Text(huge.into())).await;
     let code = loop {

@@ -244,7 +244,73 @@ struct Stats {
     failed: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
     stop: AtomicBool,
-    latencies: std::sync::Mutex<Vec<u32>>,
+    latency: Histogram,
+}
+
+/// Latencies in µs, log-linear buckets (exact below 64 µs, then 64 per power of two:
+/// within 1.6 %), lock-free so every reader records into it directly.
+struct Histogram {
+    buckets: Vec<AtomicU64>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: (0..64 * 40).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    fn index(v: u64) -> usize {
+        if v < 64 {
+            return v as usize;
+        }
+        let exp = 63 - v.leading_zeros() as usize; // ≥ 6
+        let mantissa = ((v >> (exp - 6)) & 63) as usize;
+        (exp - 5) * 64 + mantissa
+    }
+
+    fn value(i: usize) -> u64 {
+        if i < 64 {
+            return i as u64;
+        }
+        let exp = i / 64 + 5;
+        ((64 + (i % 64)) as u64) << (exp - 6)
+    }
+
+    fn record(&self, v: u64) {
+        let i = Self::index(v).min(self.buckets.len() - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn clear(&self) {
+        for b in &self.buckets {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The value at quantile `q` (0..=1), 0 when empty.
+    fn quantile(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((total - 1) as f64 * q) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen > rank {
+                return Self::value(i);
+            }
+        }
+        0
+    }
 }
 
 impl Stats {
@@ -298,15 +364,10 @@ async fn read_loop(
     stats: Arc<Stats>,
     on_message: impl Fn(usize),
 ) {
-    let mut mine = Vec::new();
-    loop {
-        let next = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
-        let m = match next {
-            Ok(Some(Ok(m))) => m,
-            Ok(_) => break,
-            Err(_) if stats.stop.load(Ordering::Relaxed) => break,
-            Err(_) => continue,
-        };
+    while let Some(Ok(m)) = stream.next().await {
+        if stats.stop.load(Ordering::Relaxed) {
+            break;
+        }
         let Message::Text(t) = m else { continue };
         let s = t.as_str();
         if s == "2" {
@@ -316,11 +377,10 @@ async fn read_loop(
         let Some((num, ts)) = parse_payload(s) else {
             continue;
         };
-        mine.push(now_us().saturating_sub(ts).min(u64::from(u32::MAX)) as u32);
+        stats.latency.record(now_us().saturating_sub(ts));
         stats.delivered.fetch_add(1, Ordering::Relaxed);
         on_message(num);
     }
-    stats.latencies.lock().expect("lock").extend(mine);
 }
 
 /// A connected client: its reader runs in a task; frames to send go through `tx`.
@@ -369,15 +429,7 @@ fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
         setup,
     } = m;
     let got = stats.delivered.load(Ordering::Relaxed);
-    let mut l = std::mem::take(&mut *stats.latencies.lock().expect("lock"));
-    l.sort_unstable();
-    let pct = |p: f64| {
-        if l.is_empty() {
-            0
-        } else {
-            l[((l.len() - 1) as f64 * p) as usize]
-        }
-    };
+    let pct = |p: f64| stats.latency.quantile(p);
     json!({
         "workload": format!("{:?}", g.args.workload).to_lowercase(), "protocol": g.protocol(),
         "clients": g.args.clients, "setup_seconds": setup, "seconds": wall,
@@ -526,7 +578,6 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
     stats.stop.store(true, Ordering::Relaxed);
     drain.abort();
-    tokio::time::sleep(Duration::from_millis(300)).await; // readers see `stop`
     let m = Measured {
         sent: sent as u64,
         expected,
@@ -616,7 +667,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     eprintln!("loadgen: set-up done in {setup:.1} s");
     tokio::time::sleep(Duration::from_millis(500)).await; // set-up traffic settles
     stats.delivered.store(0, Ordering::Relaxed);
-    stats.latencies.lock().expect("lock").clear();
+    stats.latency.clear();
     let cpu0 = server_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
     let t0 = Instant::now();
@@ -632,7 +683,6 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
     stats.stop.store(true, Ordering::Relaxed);
     let total = sent.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(300)).await; // readers see `stop`
     let m = Measured {
         sent: total,
         expected: expected(),
@@ -648,7 +698,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     r
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     let auth = JwtAuthenticator::hs256(args.secret.as_bytes());
@@ -665,4 +715,40 @@ async fn main() {
         Workload::W3 => w3(g.clone()).await,
     };
     println!("{report}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    #[test]
+    fn histogram_buckets_are_within_two_percent_and_quantiles_ordered() {
+        for v in [
+            0u64,
+            1,
+            63,
+            64,
+            65,
+            100,
+            1_000,
+            12_345,
+            999_999,
+            5_000_000_000,
+        ] {
+            let back = Histogram::value(Histogram::index(v));
+            assert!(back <= v, "{v} -> {back}");
+            assert!((v - back) as f64 <= v as f64 * 0.016 + 1.0, "{v} -> {back}");
+        }
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), 0, "empty");
+        for v in 1..=1000 {
+            h.record(v);
+        }
+        let (p50, p99, max) = (h.quantile(0.5), h.quantile(0.99), h.quantile(1.0));
+        assert!((490..=500).contains(&p50), "{p50}");
+        assert!((975..=990).contains(&p99), "{p99}");
+        assert!((985..=1000).contains(&max), "{max}");
+        h.clear();
+        assert_eq!(h.quantile(1.0), 0);
+    }
 }
