@@ -557,6 +557,19 @@ pub async fn batch_inserts(store: &dyn Store) {
         "a repeat inside the batch returns the first"
     );
     assert_eq!(out[4].message.content, "a3");
+    let next_b = store
+        .insert_message(new_msg(&b.id, &owner, "b2", None))
+        .await
+        .expect("b2");
+    assert_eq!(
+        next_b.message.seq, 2,
+        "each room's counter moved by the batch"
+    );
+    let next_a = store
+        .insert_messages(vec![new_msg(&a.id, &owner, "a4", None)])
+        .await
+        .expect("a4");
+    assert_eq!(next_a[0].message.seq, 4);
     let retry = store
         .insert_messages(vec![new_msg(&a.id, &owner, "late retry", Some("cid-1"))])
         .await
@@ -564,7 +577,7 @@ pub async fn batch_inserts(store: &dyn Store) {
     assert!(!retry[0].created);
     assert_eq!(retry[0].message.id, out[2].message.id);
     let bad = vec![
-        new_msg(&a.id, &owner, "would be a4", None),
+        new_msg(&a.id, &owner, "would be a5", None),
         new_msg(&uid("none"), &owner, "x", None),
     ];
     assert!(
@@ -576,7 +589,7 @@ pub async fn batch_inserts(store: &dyn Store) {
     );
     assert_eq!(
         store.latest_seq(&a.id).await.expect("seq"),
-        3,
+        4,
         "a failed batch stores nothing"
     );
     let dup = new_msg(&a.id, &owner, "dup id", None);
@@ -588,10 +601,10 @@ pub async fn batch_inserts(store: &dyn Store) {
         ),
         "duplicate id fails the batch"
     );
-    assert_eq!(store.latest_seq(&a.id).await.expect("seq"), 3);
+    assert_eq!(store.latest_seq(&a.id).await.expect("seq"), 4);
     assert_eq!(
         store.messages_after(&a.id, 0, 10).await.expect("all").len(),
-        3
+        4
     );
 }
 

@@ -415,19 +415,27 @@ macro_rules! impl_store {
                 // otherwise roll back and redo it exactly, looking each client id up.
                 for optimistic in [true, false] {
                     let mut tx = self.begin_write().await?;
-                    // Lock every room's counter, in a fixed order so concurrent batches cannot deadlock.
+                    // Lock every room's counter with one statement (rows are visited in
+                    // primary-key order, the same for every batch, so batches cannot deadlock).
                     let mut rooms: Vec<String> = batch.iter().map(|m| m.room_id.clone()).collect();
                     rooms.sort();
                     rooms.dedup();
                     let mut last: HashMap<String, (i64, i64)> = HashMap::new();
-                    for r in rooms {
-                        let row = sqlx::query("UPDATE realtime_rooms SET last_seq = last_seq WHERE id = $1 RETURNING last_seq")
-                            .bind(&r).fetch_optional(&mut *tx).await.map_err(store_err)?;
-                        let Some(row) = row else {
-                            return Err(realtime_core::Error::NotFound { kind: "room", id: r });
-                        };
-                        let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
-                        last.insert(r, (seq, seq));
+                    for chunk in rooms.chunks(500) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE realtime_rooms SET last_seq = last_seq WHERE id IN (");
+                        let mut ids = qb.separated(", ");
+                        for r in chunk {
+                            ids.push_bind(r.clone());
+                        }
+                        qb.push(") RETURNING id, last_seq");
+                        for row in qb.build().fetch_all(&mut *tx).await.map_err(store_err)? {
+                            let id: String = row.try_get("id").map_err(store_err)?;
+                            let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
+                            last.insert(id, (seq, seq));
+                        }
+                    }
+                    if let Some(r) = rooms.iter().find(|r| !last.contains_key(*r)) {
+                        return Err(realtime_core::Error::NotFound { kind: "room", id: r.clone() });
                     }
                     let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
                     let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
@@ -490,11 +498,20 @@ macro_rules! impl_store {
                         }
                         return Err(realtime_core::Error::Store("a concurrent insert took a client id".into()));
                     }
-                    for (room, (before, after)) in &last {
-                        if after != before {
-                            sqlx::query("UPDATE realtime_rooms SET last_seq = $2 WHERE id = $1")
-                                .bind(room).bind(*after).execute(&mut *tx).await.map_err(store_err)?;
+                    // Every moved counter in one statement: `CASE id WHEN … THEN … END`.
+                    let moved: Vec<(&String, i64)> = last.iter().filter(|(_, (b, a))| a != b).map(|(r, (_, a))| (r, *a)).collect();
+                    for chunk in moved.chunks(500) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE realtime_rooms SET last_seq = CASE id");
+                        for (room, seq) in chunk {
+                            qb.push(" WHEN ").push_bind((*room).clone()).push(" THEN ").push_bind(*seq);
                         }
+                        qb.push(" ELSE last_seq END WHERE id IN (");
+                        let mut ids = qb.separated(", ");
+                        for (room, _) in chunk {
+                            ids.push_bind((*room).clone());
+                        }
+                        qb.push(")");
+                        qb.build().execute(&mut *tx).await.map_err(store_err)?;
                     }
                     tx.commit().await.map_err(store_err)?;
                     return Ok(out);
