@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The ack (or error) of one pipelined `send`, once committed.
 type PendingReply = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Frame>> + Send>>;
@@ -51,7 +50,9 @@ pub struct WsConfig {
     /// `send` commands one connection may have waiting for the group commit before the
     /// next command waits (default 32). Acks come back in the order the sends arrived.
     pub pipelined_sends: usize,
-    /// Read buffer, bytes (default 4 KiB).
+    /// Initial read buffer, bytes (default 1 KiB: an idle connection holds it all the
+    /// time). A frame larger than it is still read whole: tungstenite reserves a frame's
+    /// full length once its header is in; small frames are read up to this many at once.
     pub read_buffer_bytes: usize,
     /// Write buffer, bytes (default 8 KiB).
     pub write_buffer_bytes: usize,
@@ -71,7 +72,7 @@ impl Default for WsConfig {
             rate_strikes: 20,
             batch_frames: 64,
             pipelined_sends: 32,
-            read_buffer_bytes: 4 << 10,
+            read_buffer_bytes: 1 << 10,
             write_buffer_bytes: 8 << 10,
         }
     }
@@ -200,22 +201,22 @@ impl WsServer {
             },
         };
         let hub = &self.inner.hub;
-        let session = match hub
-            .connect(&identity, self.inner.dialect, info.user_agent.clone())
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                let code = if matches!(e, Error::Forbidden(_)) {
-                    close::TOO_MANY_CONNECTIONS
-                } else {
-                    1011
-                };
-                let _ = sink.send(native_error(None, &e)).await;
-                let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
-                return;
-            }
-        };
+        // Boxed here and below: a large future held inline would make every idle
+        // connection's task carry its space.
+        let session =
+            match Box::pin(hub.connect(&identity, self.inner.dialect, info.user_agent)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let code = if matches!(e, Error::Forbidden(_)) {
+                        close::TOO_MANY_CONNECTIONS
+                    } else {
+                        1011
+                    };
+                    let _ = sink.send(native_error(None, &e)).await;
+                    let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
+                    return;
+                }
+            };
         if sink
             .send(Frame::Text(native::auth_ok(&identity.user_id)))
             .await
@@ -224,12 +225,18 @@ impl WsServer {
             return;
         }
         let session_id = session.id();
-        let (ctl_tx, ctl_rx) = mpsc::channel::<Frame>(64);
+        // Only the id is needed from here on; the claims go now, not at the end.
+        let Identity {
+            user_id: user,
+            username,
+            claims,
+        } = identity;
+        drop((username, claims));
+        let (ctl_tx, ctl_rx) = ctl::channel(64);
         let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, cfg.clone()));
         let limiter: DefaultDirectRateLimiter =
             RateLimiter::direct(Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst));
         let mut strikes = 0u32;
-        let user = identity.user_id.clone();
         let mut writer_done = false;
         // `send`s in flight: queued for the Hub's group commit in arrival order, acked in
         // that order as they complete; any other command waits until they are done.
@@ -321,7 +328,7 @@ impl WsServer {
             };
             let cmd = match cmd {
                 Command::Send(req) if sends.len() < cfg.pipelined_sends => {
-                    match self.inner.hub.submit_message(&user, req).await {
+                    match Box::pin(self.inner.hub.submit_message(&user, req)).await {
                         Ok(pending) => {
                             sends.push_back(Box::pin(async move {
                                 match pending.await {
@@ -391,7 +398,7 @@ impl WsServer {
             let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
         }
         writer.abort();
-        hub.disconnect(session_id).await;
+        Box::pin(hub.disconnect(session_id)).await;
     }
 
     async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<Identity>
@@ -439,7 +446,7 @@ impl WsServer {
         user: &str,
         session: u64,
         cmd: Command,
-        ctl: &mpsc::Sender<Frame>,
+        ctl: &ctl::Sender,
     ) -> Result<Value, Error> {
         let hub = &self.inner.hub;
         Ok(match cmd {
@@ -518,7 +525,7 @@ impl WsServer {
         session: u64,
         channel: &Channel,
         since: Option<realtime_core::Since>,
-        ctl: &mpsc::Sender<Frame>,
+        ctl: &ctl::Sender,
     ) -> Result<Value, Error> {
         let hub = &self.inner.hub;
         hub.subscribe(session, channel).await?;
@@ -560,12 +567,8 @@ fn close_code(reason: &CloseReason) -> u16 {
     }
 }
 
-async fn write_loop<W>(
-    mut sink: W,
-    mut session: Session,
-    mut ctl: mpsc::Receiver<Frame>,
-    cfg: WsConfig,
-) where
+async fn write_loop<W>(mut sink: W, mut session: Session, mut ctl: ctl::Receiver, cfg: WsConfig)
+where
     W: Sink<Frame, Error = WsError> + Unpin,
 {
     // Random first ping offset so reconnect storms do not ping in lockstep.
@@ -598,7 +601,7 @@ async fn write_loop<W>(
                 }
                 Some(f) => {
                     io!(sink.feed(f));
-                    while let Ok(more) = ctl.try_recv() {
+                    while let Some(more) = ctl.try_recv() {
                         let done = matches!(more, Frame::Close(_));
                         io!(sink.feed(more));
                         if done {
@@ -611,7 +614,9 @@ async fn write_loop<W>(
             },
             o = session.recv() => match o {
                 Some(Outbound::Frame(b)) => {
-                    // One timer for the whole batch: feed what is queued, flush once.
+                    // One timer for the whole batch: feed what is queued — pushes, then
+                    // replies waiting too (a sender's ack and its own message go out in one
+                    // write) — and flush once.
                     let batch = async {
                         sink.feed(Frame::Text(b)).await?;
                         for _ in 1..cfg.batch_frames {
@@ -619,17 +624,24 @@ async fn write_loop<W>(
                                 Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
                                 Some(Outbound::Close(r)) => {
                                     sink.flush().await?;
-                                    return Ok(Some(r));
+                                    return Ok(Some(Frame::Close(Some((close_code(&r), r.text().to_owned())))));
                                 }
                                 None => break,
                             }
+                        }
+                        while let Some(f) = ctl.try_recv() {
+                            if matches!(f, Frame::Close(_)) {
+                                sink.flush().await?;
+                                return Ok(Some(f));
+                            }
+                            sink.feed(f).await?;
                         }
                         sink.flush().await.map(|()| None)
                     };
                     match tokio::time::timeout(wt, batch).await {
                         Ok(Ok(None)) => {}
-                        Ok(Ok(Some(r))) => {
-                            let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
+                        Ok(Ok(Some(close))) => {
+                            let _ = tokio::time::timeout(wt, sink.send(close)).await;
                             return;
                         }
                         _ => return,
@@ -644,6 +656,128 @@ async fn write_loop<W>(
             _ = ping.tick() => {
                 io!(sink.send(Frame::Ping(bytes::Bytes::new())));
             }
+        }
+    }
+}
+
+/// The reader's replies to the writer: a bounded single-producer, single-consumer queue.
+/// Unlike a channel it allocates nothing until used, which idle connections notice.
+mod ctl {
+    use crate::frame::Frame;
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use tokio::sync::{Notify, Semaphore};
+
+    struct Shared {
+        queue: Mutex<VecDeque<Frame>>,
+        room: Semaphore,
+        ready: Notify,
+        sender_gone: AtomicBool,
+    }
+
+    impl Shared {
+        fn queue(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+            self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        }
+    }
+
+    /// The reader's end.
+    pub(crate) struct Sender(Arc<Shared>);
+    /// The writer's end.
+    pub(crate) struct Receiver(Arc<Shared>);
+
+    /// A queue of at most `cap` frames.
+    pub(crate) fn channel(cap: usize) -> (Sender, Receiver) {
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            room: Semaphore::new(cap.max(1)),
+            ready: Notify::new(),
+            sender_gone: AtomicBool::new(false),
+        });
+        (Sender(shared.clone()), Receiver(shared))
+    }
+
+    impl Sender {
+        /// Queue `f`, waiting for room; `Err` once the writer is gone.
+        pub(crate) async fn send(&self, f: Frame) -> Result<(), Frame> {
+            match self.0.room.acquire().await {
+                Ok(p) => p.forget(),
+                Err(_) => return Err(f),
+            }
+            self.0.queue().push_back(f);
+            self.0.ready.notify_one();
+            Ok(())
+        }
+
+        /// Queue `f` if there is room now.
+        pub(crate) fn try_send(&self, f: Frame) -> Result<(), Frame> {
+            match self.0.room.try_acquire() {
+                Ok(p) => p.forget(),
+                Err(_) => return Err(f),
+            }
+            self.0.queue().push_back(f);
+            self.0.ready.notify_one();
+            Ok(())
+        }
+    }
+
+    impl Drop for Sender {
+        fn drop(&mut self) {
+            self.0.sender_gone.store(true, Ordering::Release);
+            self.0.ready.notify_one();
+        }
+    }
+
+    impl Receiver {
+        /// The next frame; `None` once the sender is gone and the queue is empty.
+        pub(crate) async fn recv(&mut self) -> Option<Frame> {
+            loop {
+                if let Some(f) = self.try_recv() {
+                    return Some(f);
+                }
+                if self.0.sender_gone.load(Ordering::Acquire) {
+                    return self.try_recv();
+                }
+                self.0.ready.notified().await;
+            }
+        }
+
+        /// The next frame if one is queued.
+        pub(crate) fn try_recv(&mut self) -> Option<Frame> {
+            let f = self.0.queue().pop_front()?;
+            self.0.room.add_permits(1);
+            Some(f)
+        }
+    }
+
+    impl Drop for Receiver {
+        fn drop(&mut self) {
+            self.0.room.close();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[tokio::test]
+        async fn bounded_in_order_and_ends_with_the_sender() {
+            let (tx, mut rx) = channel(2);
+            tx.send(Frame::Ping(bytes::Bytes::new()))
+                .await
+                .expect("room");
+            tx.try_send(Frame::Pong(bytes::Bytes::new())).expect("room");
+            assert!(tx.try_send(Frame::Close(None)).is_err(), "full at 2");
+            assert!(matches!(rx.recv().await, Some(Frame::Ping(_))));
+            tx.try_send(Frame::Close(None)).expect("room again");
+            drop(tx);
+            assert!(matches!(rx.recv().await, Some(Frame::Pong(_))));
+            assert!(matches!(rx.recv().await, Some(Frame::Close(None))));
+            assert!(rx.recv().await.is_none(), "sender gone, queue empty");
+            let (tx, rx) = channel(1);
+            drop(rx);
+            assert!(tx.send(Frame::Close(None)).await.is_err(), "writer gone");
         }
     }
 }
