@@ -1,6 +1,7 @@
 //! SQLite: the embedded default. A file (`sqlite://chat.db`, created if missing) or
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
-//! timeout, and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
+//! checkpointed by a background task every second (not inside commits), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing.
 
 use crate::PoolConfig;
@@ -11,12 +12,19 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A [`realtime_core::Store`] on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Dropped with the last clone: stops the background checkpointer.
+    _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
+
+/// How often the background task checkpoints the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteStore {
     /// Connect to `url` (`sqlite://path/to/file.db`, `sqlite:file.db`, `sqlite::memory:`)
@@ -44,8 +52,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(config.busy_timeout);
+            .busy_timeout(config.busy_timeout)
+            // Statement journals (every multi-row insert that may roll back alone) in
+            // memory, not in a temporary file; a 16 MiB page cache per connection.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16384");
         let memory = url.contains(":memory:") || url.contains("mode=memory");
+        // Files: no checkpoint inside a commit (its fsync would stall every writer behind
+        // it for tens of milliseconds); a background task checkpoints passively instead.
+        let options = if memory {
+            options
+        } else {
+            options.pragma("wal_autocheckpoint", "0")
+        };
         let pool = if memory {
             SqlitePoolOptions::new()
                 .max_connections(1)
@@ -62,7 +81,11 @@ impl SqliteStore {
         .connect_with(options)
         .await
         .map_err(store_err)?;
-        Self::from_pool(pool).await
+        let mut store = Self::from_pool(pool).await?;
+        if !memory {
+            store._checkpointer = Some(Arc::new(spawn_checkpointer(store.pool.clone())));
+        }
+        Ok(store)
     }
 
     /// Use an existing pool; applies migrations.
@@ -71,7 +94,10 @@ impl SqliteStore {
     /// [`Error::Store`] when migrations fail.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         crate::migrate::run(crate::migrate::SQLITE, &pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            _checkpointer: None,
+        })
     }
 
     /// The pool, for the host's own queries.
@@ -85,6 +111,27 @@ impl SqliteStore {
             .await
             .map_err(store_err)
     }
+}
+
+/// Checkpoint the WAL every [`CHECKPOINT_EVERY`] (`PASSIVE`: never waits for readers or
+/// writers) until the returned sender is dropped.
+fn spawn_checkpointer(pool: SqlitePool) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = every.tick() => {
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                        tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+                    }
+                }
+            }
+        }
+    });
+    stop
 }
 
 impl_store!(SqliteStore, Sqlite, SqliteRow);

@@ -26,3 +26,58 @@ async fn sqlite_file_passes_the_store_suite() {
         .expect("count");
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_leave_checkpoints_to_the_background_task() {
+    use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
+    let db = common::TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.expect("connect");
+    let autock: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma");
+    assert_eq!(autock, 0, "no checkpoint inside commits");
+    let now = chrono::Utc::now();
+    let room = Room {
+        id: "r1".into(),
+        name: "r".into(),
+        kind: RoomKind::Group,
+        description: None,
+        is_private: false,
+        created_by: "owner".into(),
+        created_at: now,
+        updated_at: now,
+        epoch: "e1".into(),
+    };
+    let owner = Member {
+        room_id: "r1".into(),
+        user_id: "owner".into(),
+        role: Role::Owner,
+        joined_at: now,
+    };
+    store.create_room(&room, &[owner]).await.expect("room");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = std::fs::metadata(&db.0).expect("db file").len();
+    let batch: Vec<NewMessage> = (0..2000)
+        .map(|i| NewMessage {
+            id: format!("m{i:05}"),
+            room_id: "r1".into(),
+            sender_id: "owner".into(),
+            client_id: None,
+            content: "x".repeat(200),
+            kind: MessageKind::Text,
+            created_at: now,
+        })
+        .collect();
+    store.insert_messages(batch).await.expect("insert");
+    assert_eq!(
+        std::fs::metadata(&db.0).expect("db file").len(),
+        before,
+        "the commit wrote the WAL only"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(
+        std::fs::metadata(&db.0).expect("db file").len() > before,
+        "the background checkpoint copied the pages into the database file"
+    );
+}

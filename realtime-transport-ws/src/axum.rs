@@ -10,9 +10,15 @@
 //! let ws = WsServer::new(hub.clone(), Arc::new(JwtAuthenticator::hs256(b"secret")));
 //! let app: axum::Router = axum::Router::new().route("/ws", realtime_transport_ws::axum::route(ws));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! // Small realtime frames should leave at once: turn Nagle's algorithm off.
+//! use axum::serve::ListenerExt;
+//! let listener = listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
 //! # }
 //! ```
+//!
+//! Set `TCP_NODELAY` on accepted sockets as above: without it, a frame written while the
+//! previous one is unacknowledged can wait for the peer's delayed ACK (40 ms on Linux).
 //!
 //! The route authenticates before upgrading: a request with an invalid or expired token
 //! (`?token=` or `Authorization: Bearer`) gets HTTP 401 with seed 004's error body; one

@@ -159,7 +159,8 @@ impl Gen {
             }
             Protocol::Raw => format!("{}/?room={room}", self.ws_base),
         };
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        // TCP_NODELAY: a client's small frames go out at once, as a browser's do.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         match self.args.protocol {
@@ -450,6 +451,8 @@ fn setup_failed(g: &Gen, stats: &Stats, e: String) -> serde_json::Value {
         "clients": g.args.clients, "error": e,
         "connected": stats.connected.load(Ordering::Relaxed),
         "setup_timeout_seconds": g.args.setup_timeout,
+        "inflight": if g.args.rate.is_none() { json!(g.args.inflight) } else { serde_json::Value::Null },
+        "rate": g.args.rate, "rate_per_client": g.args.rate.unwrap_or(20.0),
     })
 }
 

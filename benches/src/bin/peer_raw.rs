@@ -23,6 +23,7 @@ async fn main() {
     let rooms: Rooms = Arc::default();
     let mut next = 0u64;
     while let Ok((tcp, _)) = listener.accept().await {
+        let _ = tcp.set_nodelay(true); // as every server in the comparison
         next += 1;
         let (id, rooms) = (next, rooms.clone());
         tokio::spawn(async move {

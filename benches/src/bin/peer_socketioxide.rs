@@ -35,5 +35,9 @@ async fn main() {
     });
     let app = axum::Router::new().fallback_service(svc);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+    // TCP_NODELAY, as every server in the comparison.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await.expect("serve");
 }

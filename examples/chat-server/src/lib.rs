@@ -242,6 +242,12 @@ pub async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "chat-server listening");
     let hub = app.hub.clone();
+    // Realtime frames are small: send each at once (no Nagle delay behind delayed ACKs).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app.router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
