@@ -94,6 +94,9 @@ export class RealtimeClient extends EventTarget {
     if (f.type === "auth") {
       this._retry = 0;
       this._setStatus("connected");
+      // App-wide presence: servers with AUTO_SUBSCRIBE_PRESENCE=false send it only to
+      // clients that ask (a no-op where every connection already gets it).
+      this.request("subscribe", { channel: "presence" }).catch(() => {});
       // Rejoin every room, asking for what was missed.
       for (const [room_id, pos] of this.rooms) {
         const since = pos.epoch ? { seq: pos.seq, epoch: pos.epoch } : undefined;
