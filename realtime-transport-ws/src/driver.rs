@@ -24,6 +24,19 @@ use std::time::Duration;
 /// The ack (or error) of one pipelined `send`, once committed.
 type PendingReply = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Frame>> + Send>>;
 
+/// What the reading side of one connection keeps between frames.
+struct Conn {
+    limiter: DefaultDirectRateLimiter,
+    /// Refused commands in a row.
+    strikes: u32,
+    /// `send`s in flight: queued for the Hub's group commit in arrival order, acked in
+    /// that order as they complete; any other command waits until they are done.
+    sends: FuturesOrdered<PendingReply>,
+    ctl_tx: ctl::Sender,
+    user: String,
+    session_id: realtime_core::SessionId,
+}
+
 /// Connection settings. Defaults suit a chat server.
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -234,13 +247,17 @@ impl WsServer {
         drop((username, claims));
         let (ctl_tx, ctl_rx) = ctl::channel(64);
         let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, cfg.clone()));
-        let limiter: DefaultDirectRateLimiter =
-            RateLimiter::direct(Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst));
-        let mut strikes = 0u32;
+        let mut st = Conn {
+            limiter: RateLimiter::direct(
+                Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
+            ),
+            strikes: 0,
+            sends: FuturesOrdered::new(),
+            ctl_tx,
+            user,
+            session_id,
+        };
         let mut writer_done = false;
-        // `send`s in flight: queued for the Hub's group commit in arrival order, acked in
-        // that order as they complete; any other command waits until they are done.
-        let mut sends: FuturesOrdered<PendingReply> = FuturesOrdered::new();
         loop {
             let next = tokio::select! {
                 biased;
@@ -248,9 +265,9 @@ impl WsServer {
                     writer_done = true;
                     break;
                 }
-                Some(reply) = sends.next(), if !sends.is_empty() => {
+                Some(reply) = st.sends.next(), if !st.sends.is_empty() => {
                     if let Some(r) = reply
-                        && ctl_tx.send(r).await.is_err()
+                        && st.ctl_tx.send(r).await.is_err()
                     {
                         break;
                     }
@@ -258,147 +275,165 @@ impl WsServer {
                 }
                 r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
             };
-            let frame = match next {
-                Err(_) => {
-                    let _ = ctl_tx
-                        .send(Frame::Close(Some((close::IDLE, "idle timeout".into()))))
-                        .await;
-                    break;
-                }
-                Ok(None) | Ok(Some(Ok(Frame::Close(_)))) => break,
-                Ok(Some(Err(WsError::TooLarge))) => {
-                    let _ = ctl_tx
-                        .send(Frame::Close(Some((
-                            close::TOO_LARGE,
-                            "message too large".into(),
-                        ))))
-                        .await;
-                    break;
-                }
-                Ok(Some(Err(_))) => break,
-                Ok(Some(Ok(f))) => f,
-            };
-            let text = match frame {
-                Frame::Text(t) => t,
-                Frame::Binary(_) => {
-                    let e = Error::Invalid {
-                        field: "frame",
-                        reason: "binary frames are not supported; send JSON text".into(),
-                    };
-                    if ctl_tx.send(native_error(None, &e)).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_) => continue,
-            };
-            if let Err(not_until) = limiter.check() {
-                strikes += 1;
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
-                let e = Error::RateLimited {
-                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-                };
-                let id = native::parse(&text).ok().and_then(|(id, _)| id);
-                if strikes > cfg.rate_strikes {
-                    let _ = ctl_tx.send(native_error(id.as_ref(), &e)).await;
-                    let _ = ctl_tx
-                        .send(Frame::Close(Some((
-                            close::RATE_LIMITED,
-                            "rate limit".into(),
-                        ))))
-                        .await;
-                    break;
-                }
-                if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
-                    break;
-                }
-                continue;
-            }
-            strikes = 0;
-            let (id, cmd) = match native::parse(&text) {
-                Ok(x) => x,
-                Err((id, e)) => {
-                    if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            let cmd = match cmd {
-                Command::Send(req) if sends.len() < cfg.pipelined_sends => {
-                    match Box::pin(self.inner.hub.submit_message(&user, req)).await {
-                        Ok(pending) => {
-                            sends.push_back(Box::pin(async move {
-                                match pending.await {
-                                    Ok(m) => id.as_ref().map(|id| {
-                                        Frame::Text(native::ack(
-                                            id,
-                                            serde_json::to_value(m).unwrap_or(Value::Null),
-                                        ))
-                                    }),
-                                    Err(e) => Some(native_error(id.as_ref(), &e)),
-                                }
-                            }));
-                        }
-                        Err(e) => {
-                            if ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    continue;
-                }
-                cmd => cmd,
-            };
-            // Everything else sees the effect of the sends before it.
-            let mut gone = false;
-            while let Some(reply) = sends.next().await {
-                if let Some(r) = reply
-                    && ctl_tx.send(r).await.is_err()
-                {
-                    gone = true;
-                }
-            }
-            if gone {
-                break;
-            }
-            let reply = match cmd {
-                Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
-                Command::Auth { .. } => {
-                    let e = Error::Invalid {
-                        field: "type",
-                        reason: "already authenticated".into(),
-                    };
-                    Some(native_error(id.as_ref(), &e))
-                }
-                // Boxed: the Hub operations' futures are large, and an idle connection
-                // should not carry their space.
-                cmd => match Box::pin(self.execute(&user, session_id, cmd, &ctl_tx)).await {
-                    Ok(data) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
-                    Err(e) => Some(native_error(id.as_ref(), &e)),
-                },
-            };
-            if let Some(r) = reply
-                && ctl_tx.send(r).await.is_err()
-            {
+            if !Box::pin(self.on_frame(next, &mut st)).await {
                 break;
             }
         }
         // Sends already queued are committed anyway; their acks go out if the writer lives.
-        while let Some(reply) = sends.next().await {
+        while let Some(reply) = st.sends.next().await {
             if let Some(r) = reply {
-                let _ = ctl_tx.try_send(r);
+                let _ = st.ctl_tx.try_send(r);
             }
         }
-        drop(ctl_tx);
+        drop(st);
         // A finished JoinHandle must not be polled again.
         if !writer_done {
             let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
         }
         writer.abort();
         Box::pin(hub.disconnect(session_id)).await;
+    }
+
+    /// One frame from the client (or the end of the stream): run it, queue the reply.
+    /// Returns whether to go on reading. Kept out of `serve` and boxed there, so an idle
+    /// connection's task does not carry the space of every command's futures.
+    async fn on_frame(
+        &self,
+        next: Result<Option<Result<Frame, WsError>>, tokio::time::error::Elapsed>,
+        st: &mut Conn,
+    ) -> bool {
+        let cfg = &self.inner.config;
+        let frame = match next {
+            Err(_) => {
+                let _ = st
+                    .ctl_tx
+                    .send(Frame::Close(Some((close::IDLE, "idle timeout".into()))))
+                    .await;
+                return false;
+            }
+            Ok(None) | Ok(Some(Ok(Frame::Close(_)))) => return false,
+            Ok(Some(Err(WsError::TooLarge))) => {
+                let _ = st
+                    .ctl_tx
+                    .send(Frame::Close(Some((
+                        close::TOO_LARGE,
+                        "message too large".into(),
+                    ))))
+                    .await;
+                return false;
+            }
+            Ok(Some(Err(_))) => return false,
+            Ok(Some(Ok(f))) => f,
+        };
+        let text = match frame {
+            Frame::Text(t) => t,
+            Frame::Binary(_) => {
+                let e = Error::Invalid {
+                    field: "frame",
+                    reason: "binary frames are not supported; send JSON text".into(),
+                };
+                if st.ctl_tx.send(native_error(None, &e)).await.is_err() {
+                    return false;
+                }
+                return true;
+            }
+            Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_) => return true,
+        };
+        if let Err(not_until) = st.limiter.check() {
+            st.strikes += 1;
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let e = Error::RateLimited {
+                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+            };
+            let id = native::parse(&text).ok().and_then(|(id, _)| id);
+            if st.strikes > cfg.rate_strikes {
+                let _ = st.ctl_tx.send(native_error(id.as_ref(), &e)).await;
+                let _ = st
+                    .ctl_tx
+                    .send(Frame::Close(Some((
+                        close::RATE_LIMITED,
+                        "rate limit".into(),
+                    ))))
+                    .await;
+                return false;
+            }
+            if st.ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                return false;
+            }
+            return true;
+        }
+        st.strikes = 0;
+        let (id, cmd) = match native::parse(&text) {
+            Ok(x) => x,
+            Err((id, e)) => {
+                if st.ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                    return false;
+                }
+                return true;
+            }
+        };
+        let cmd = match cmd {
+            Command::Send(req) if st.sends.len() < cfg.pipelined_sends => {
+                match Box::pin(self.inner.hub.submit_message(&st.user, req)).await {
+                    Ok(pending) => {
+                        st.sends.push_back(Box::pin(async move {
+                            match pending.await {
+                                Ok(m) => id.as_ref().map(|id| {
+                                    Frame::Text(native::ack(
+                                        id,
+                                        serde_json::to_value(m).unwrap_or(Value::Null),
+                                    ))
+                                }),
+                                Err(e) => Some(native_error(id.as_ref(), &e)),
+                            }
+                        }));
+                    }
+                    Err(e) => {
+                        if st.ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
+                            return false;
+                        }
+                    }
+                }
+                return true;
+            }
+            cmd => cmd,
+        };
+        // Everything else sees the effect of the st.sends before it.
+        let mut gone = false;
+        while let Some(reply) = st.sends.next().await {
+            if let Some(r) = reply
+                && st.ctl_tx.send(r).await.is_err()
+            {
+                gone = true;
+            }
+        }
+        if gone {
+            return false;
+        }
+        let reply = match cmd {
+            Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
+            Command::Auth { .. } => {
+                let e = Error::Invalid {
+                    field: "type",
+                    reason: "already authenticated".into(),
+                };
+                Some(native_error(id.as_ref(), &e))
+            }
+            // Boxed: the Hub operations' futures are large, and an idle connection
+            // should not carry their space.
+            cmd => match Box::pin(self.execute(&st.user, st.session_id, cmd, &st.ctl_tx)).await {
+                Ok(data) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
+                Err(e) => Some(native_error(id.as_ref(), &e)),
+            },
+        };
+        if let Some(r) = reply
+            && st.ctl_tx.send(r).await.is_err()
+        {
+            return false;
+        }
+        true
     }
 
     async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<Identity>
