@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the peer comparison on this machine and prints Markdown tables.
 #   bash benches/run.sh [runs] [seconds]     (default 3 runs of every cell, 8 s of publishing)
+#   BENCH_CELLS="w1-10000-16 w3" bash benches/run.sh   (only those cells: w1-<C>-2|16|rate,
+#                                                      w2-1|10|20|40, w3)
 # Servers are pinned to core 0 and the generator to core 1 (taskset); every Rust server runs
 # a single-threaded tokio runtime; release builds. Every process this script starts is
 # stopped by its PID. Loopback only; each workload is bounded in time (`timeout`).
@@ -41,6 +43,9 @@ start() { # server port -> sets PID
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }
 proto() { case "$1" in realtime*) echo native ;; raw) echo raw ;; *) echo socketio ;; esac; }
 port=18100
+want() { # cell -> whether BENCH_CELLS (space-separated, default: all) includes it
+  [ -z "${BENCH_CELLS:-}" ] || [[ " $BENCH_CELLS " == *" $1 "* ]]
+}
 run() { # server args... -> one result line in results.jsonl
   local name=$1; shift
   port=$((port+1)); start "$name" $port
@@ -53,16 +58,16 @@ for run_no in $(seq 1 "$RUNS"); do
   for name in realtime socketioxide node-socketio raw; do
     for clients in 1000 10000; do
       rate=$(( clients == 1000 ? 100 : 20 ))   # 100,000 and 200,000 deliveries/s offered
-      run "$name" --workload w1 --clients $clients --inflight 2 --seconds "$SECS"
-      run "$name" --workload w1 --clients $clients --inflight 16 --seconds "$SECS"
-      run "$name" --workload w1 --clients $clients --rate $rate --seconds "$SECS"
+      if want w1-$clients-2; then run "$name" --workload w1 --clients $clients --inflight 2 --seconds "$SECS"; fi
+      if want w1-$clients-16; then run "$name" --workload w1 --clients $clients --inflight 16 --seconds "$SECS"; fi
+      if want w1-$clients-rate; then run "$name" --workload w1 --clients $clients --rate $rate --seconds "$SECS"; fi
     done
     for rate in 1 10 20 40; do
-      run "$name" --workload w2 --clients 1000 --room-size 10 --rate $rate --seconds "$SECS"
+      if want w2-$rate; then run "$name" --workload w2 --clients 1000 --room-size 10 --rate $rate --seconds "$SECS"; fi
     done
-    run "$name" --workload w3 --clients 10000
+    if want w3; then run "$name" --workload w3 --clients 10000; fi
   done
-  run realtime-presence --workload w3 --clients 10000
+  if want w3; then run realtime-presence --workload w3 --clients 10000; fi
 done
 python3 benches/table.py "$OUT/results.jsonl"
 echo "raw results: $OUT/results.jsonl"
