@@ -47,6 +47,17 @@ def delivery_row(label, rs):
     )
 
 
+def delivery_table(title, head, rs_all):
+    print(title)
+    print()
+    print(head)
+    for s in SERVERS:
+        rs = [r for r in rs_all if r["server"] == s]
+        if rs:
+            print(delivery_row(s, rs))
+    print()
+
+
 def main(path):
     results = [json.loads(line) for line in open(path) if line.strip()]
     head = (
@@ -67,26 +78,12 @@ def main(path):
             if not rs_all:
                 continue
             rate = next((r.get("rate") for r in rs_all if r.get("rate")), None)
-            print(f"**{title}**" + (f" ({rate:g} msg/s)" if rate else ""))
-            print()
-            print(head)
-            for s in SERVERS:
-                rs = [r for r in rs_all if r["server"] == s]
-                if rs:
-                    print(delivery_row(s, rs))
-            print()
+            delivery_table(f"**{title}**" + (f" ({rate:g} msg/s)" if rate else ""), head, rs_all)
     for rate in [1, 10, 20, 40]:
         rs_all = [r for r in rows(results, workload="w2") if r.get("rate_per_client") == rate]
-        if not rs_all:
-            continue
-        print(f"**W2 many rooms: 1,000 clients in rooms of 10, {rate} msg/s each**")
-        print()
-        print(head)
-        for s in SERVERS:
-            rs = [r for r in rs_all if r["server"] == s]
-            if rs:
-                print(delivery_row(s, rs))
-        print()
+        if rs_all:
+            title = f"**W2 many rooms: 1,000 clients in rooms of 10, {rate} msg/s each**"
+            delivery_table(title, head, rs_all)
     print("**W3 idle: 10,000 authenticated connections**")
     print()
     print("| server | runs | RSS with 0, MiB | RSS with 10,000, MiB | KiB per connection median (min–max) |")

@@ -320,8 +320,17 @@ impl Stats {
         self.first_error.lock().expect("lock").get_or_insert(e);
     }
 
-    /// Wait until every client connected or failed, or the set-up time ran out.
-    async fn wait_setup(&self, clients: usize, timeout: Duration) -> Result<f64, String> {
+    /// Wait until every client connected or failed, or the set-up time ran out; the
+    /// set-up time in seconds.
+    async fn wait_setup(&self, g: &Gen) -> Result<f64, String> {
+        let took = self
+            .wait_connected(g.args.clients, Duration::from_secs(g.args.setup_timeout))
+            .await?;
+        eprintln!("loadgen: set-up done in {took:.1} s");
+        Ok(took)
+    }
+
+    async fn wait_connected(&self, clients: usize, timeout: Duration) -> Result<f64, String> {
         let t = Instant::now();
         loop {
             let (ok, bad) = (
@@ -529,14 +538,10 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             }
         }));
     }
-    let setup = match stats
-        .wait_setup(g.args.clients, Duration::from_secs(g.args.setup_timeout))
-        .await
-    {
+    let setup = match stats.wait_setup(&g).await {
         Ok(s) => s,
         Err(e) => return setup_failed(&g, &stats, e),
     };
-    eprintln!("loadgen: set-up done in {setup:.1} s");
     // The publisher is in the room too: drain what it receives so it is never a slow consumer.
     let (mut publisher, mut pub_in) = match g.connect("publisher", "bench").await {
         Ok(ws) => ws.split(),
@@ -660,14 +665,10 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
             }
         });
     }
-    let setup = match stats
-        .wait_setup(g.args.clients, Duration::from_secs(g.args.setup_timeout))
-        .await
-    {
+    let setup = match stats.wait_setup(&g).await {
         Ok(s) => s,
         Err(e) => return setup_failed(&g, &stats, e),
     };
-    eprintln!("loadgen: set-up done in {setup:.1} s");
     tokio::time::sleep(Duration::from_millis(500)).await; // set-up traffic settles
     stats.delivered.store(0, Ordering::Relaxed);
     stats.latency.clear();
