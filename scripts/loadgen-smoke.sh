@@ -14,8 +14,11 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done
 w1=$("$TARGET/debug/loadgen" --server "http://127.0.0.1:$port" --workload w1 --clients 20 --inflight 4 --seconds 2 --server-pid $pid)
+w2=$("$TARGET/debug/loadgen" --server "http://127.0.0.1:$port" --workload w2 --clients 20 --room-size 5 --rate 5 --seconds 2 --server-pid $pid)
 w3=$("$TARGET/debug/loadgen" --server "http://127.0.0.1:$port" --workload w3 --clients 50 --server-pid $pid)
 echo "loadgen smoke: $w1"
+echo "loadgen smoke: $w2"
 echo "loadgen smoke: $w3"
 echo "$w1" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["deliveries"] > 0 and r["losses"] == 0, r'
 echo "$w3" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["server_rss_kib_idle_n"] > 0, r'
+echo "$w2" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["deliveries"] > 0 and r["losses"] == 0, r'
