@@ -333,11 +333,53 @@ struct Inner {
     /// The group-commit queue of [`Hub::submit_message`]; `None` without a runtime.
     commits: Option<tokio::sync::mpsc::Sender<SendJob>>,
     /// (room, user) pairs recently checked as members, for [`HubConfig::membership_cache_ttl`].
-    may_post: Mutex<HashMap<(RoomId, UserId), std::time::Instant>>,
+    may_post: Mutex<MayPost>,
 }
 
 /// Most entries of `Inner::may_post` before it is cleared (bounded memory).
 const MAY_POST_MAX: usize = 100_000;
+
+/// When each (room, user) pair was last checked as a member: room → user → time.
+#[derive(Default)]
+struct MayPost {
+    rooms: HashMap<RoomId, HashMap<UserId, std::time::Instant>>,
+    entries: usize,
+}
+
+impl MayPost {
+    fn fresh(&self, room: &str, user: &str, ttl: Duration) -> bool {
+        self.rooms
+            .get(room)
+            .and_then(|users| users.get(user))
+            .is_some_and(|t| t.elapsed() < ttl)
+    }
+
+    fn insert(&mut self, room: &str, user: &str) {
+        if self.entries >= MAY_POST_MAX {
+            *self = MayPost::default();
+        }
+        let users = self.rooms.entry(room.to_owned()).or_default();
+        if users
+            .insert(user.to_owned(), std::time::Instant::now())
+            .is_none()
+        {
+            self.entries += 1;
+        }
+    }
+
+    /// Forget `user` in `room`, or everyone in `room`.
+    fn forget(&mut self, room: &str, user: Option<&str>) {
+        let gone = match user {
+            Some(u) => self
+                .rooms
+                .get_mut(room)
+                .and_then(|users| users.remove(u))
+                .map_or(0, |_| 1),
+            None => self.rooms.remove(room).map_or(0, |users| users.len()),
+        };
+        self.entries -= gone;
+    }
+}
 
 /// A validated send waiting for the committer.
 struct SendJob {
@@ -552,13 +594,7 @@ impl DeliveryHandler for HubDelivery {
 impl Inner {
     /// Drop cached memberships of `room` (of `user` only, when given).
     fn forget_members(&self, room: &str, user: Option<&str>) {
-        let mut cache = lock(&self.may_post);
-        match user {
-            Some(u) => {
-                cache.remove(&(room.to_owned(), u.to_owned()));
-            }
-            None => cache.retain(|(r, _), _| r != room),
-        }
+        lock(&self.may_post).forget(room, user);
     }
 
     fn fan_out(&self, channel: &Channel, event: &Event) {
@@ -796,13 +832,20 @@ impl Hub {
     /// that copy, so nobody gets an event twice.
     async fn emit_to(&self, events: Vec<Event>, users: &[&str]) {
         for ev in events {
-            let ev = Arc::new(ev);
-            self.record(&ev).await;
             let extra = users.iter().filter_map(|u| Channel::user(u).ok());
-            for ch in event_channels(&ev).into_iter().chain(extra) {
-                if let Err(e) = self.publish_arc(&ch, ev.clone()).await {
-                    tracing::warn!(error = %e, channel = %ch, "publish failed");
-                }
+            let channels: Vec<Channel> = event_channels(&ev).into_iter().chain(extra).collect();
+            self.record_and_publish(ev, channels).await;
+        }
+    }
+
+    /// Record `ev` in the history and publish it to each of `channels` (a broker failure
+    /// is logged: the state change is committed and recoverable).
+    async fn record_and_publish(&self, ev: Event, channels: Vec<Channel>) {
+        let ev = Arc::new(ev);
+        self.record(&ev).await;
+        for ch in channels {
+            if let Err(e) = self.publish_arc(&ch, ev.clone()).await {
+                tracing::warn!(error = %e, channel = %ch, "publish failed");
             }
         }
     }
@@ -829,11 +872,7 @@ impl Hub {
         }
         let Ok(ch) = Channel::user(user) else { return };
         for ev in events {
-            let ev = Arc::new(ev);
-            self.record(&ev).await;
-            if let Err(e) = self.publish_arc(&ch, ev).await {
-                tracing::warn!(error = %e, channel = %ch, "publish failed");
-            }
+            self.record_and_publish(ev, vec![ch.clone()]).await;
         }
     }
 
@@ -1693,53 +1732,42 @@ impl Hub {
             return Err(Error::forbidden("SYSTEM messages are sent by the server"));
         }
         validate_id("room_id", &req.room_id)?;
-        let job = match &self.inner.commits {
-            Some(tx) => {
-                let (reply, rx) = tokio::sync::oneshot::channel();
-                let job = SendJob {
-                    actor: actor.to_owned(),
-                    req,
-                    reply,
-                };
-                match tx.send(job).await {
-                    Ok(()) => return Ok(PendingMessage(PendingState::Queued(rx))),
-                    Err(e) => e.0, // the committer is gone: commit here
+        if let Some(tx) = &self.inner.commits {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let job = SendJob {
+                actor: actor.to_owned(),
+                req,
+                reply,
+            };
+            return match tx.send(job).await {
+                Ok(()) => Ok(PendingMessage(PendingState::Queued(rx))),
+                // The committer is gone: commit here.
+                Err(e) => {
+                    let SendJob { actor, req, .. } = e.0;
+                    let r = self.commit_one(&actor, req).await;
+                    Ok(PendingMessage(PendingState::Done(Some(r))))
                 }
-            }
-            None => {
-                let (reply, _) = tokio::sync::oneshot::channel();
-                SendJob {
-                    actor: actor.to_owned(),
-                    req,
-                    reply,
-                }
-            }
-        };
-        let r = match self.check_post(&job.actor, &job.req.room_id).await {
-            Ok(()) => self.insert_and_publish(&job.actor, job.req).await,
-            Err(e) => Err(e),
-        };
+            };
+        }
+        let r = self.commit_one(actor, req).await;
         Ok(PendingMessage(PendingState::Done(Some(r))))
+    }
+
+    /// Check and store one send, without the committer (no runtime, or it is gone).
+    async fn commit_one(&self, actor: &str, req: SendMessage) -> Result<Message> {
+        self.check_post(actor, &req.room_id).await?;
+        self.insert_and_publish(actor, req).await
     }
 
     async fn check_post(&self, actor: &str, room_id: &str) -> Result<()> {
         let ttl = self.inner.config.membership_cache_ttl;
-        let key = (room_id.to_owned(), actor.to_owned());
-        if !ttl.is_zero()
-            && lock(&self.inner.may_post)
-                .get(&key)
-                .is_some_and(|t| t.elapsed() < ttl)
-        {
+        if !ttl.is_zero() && lock(&self.inner.may_post).fresh(room_id, actor, ttl) {
             return Ok(());
         }
         let (room, member) = self.room_and_member(actor, room_id).await?;
         room.check_post(member.as_ref())?;
         if !ttl.is_zero() {
-            let mut cache = lock(&self.inner.may_post);
-            if cache.len() >= MAY_POST_MAX {
-                cache.clear();
-            }
-            cache.insert(key, std::time::Instant::now());
+            lock(&self.inner.may_post).insert(room_id, actor);
         }
         Ok(())
     }
@@ -1765,28 +1793,21 @@ impl Hub {
                 let _ = job.reply.send(Err(e));
                 continue;
             }
-            batch.push(NewMessage {
-                id: new_id(),
-                room_id: job.req.room_id.clone(),
-                sender_id: job.actor.clone(),
-                client_id: job.req.client_id.clone(),
-                content: job.req.content.clone(),
-                kind: job.req.kind,
-                created_at: self.now(),
-            });
+            batch.push(self.new_message(&job));
             accepted.push(job);
         }
         let store = &self.inner.store;
         let results: Vec<Result<Inserted>> = match batch.len() {
             0 => return,
             1 => vec![store.insert_message(batch.remove(0)).await],
-            _ => match store.insert_messages(batch.clone()).await {
+            _ => match store.insert_messages(batch).await {
                 Ok(v) => v.into_iter().map(Ok).collect(),
                 Err(e) => {
+                    // Nothing of the batch was stored; each again from its request.
                     tracing::debug!(error = %e, "batch commit failed; committing one by one");
-                    let mut v = Vec::with_capacity(batch.len());
-                    for m in batch {
-                        v.push(store.insert_message(m).await);
+                    let mut v = Vec::with_capacity(accepted.len());
+                    for job in &accepted {
+                        v.push(store.insert_message(self.new_message(job)).await);
                     }
                     v
                 }
@@ -1801,6 +1822,18 @@ impl Hub {
                 Err(e) => Err(e),
             };
             let _ = job.reply.send(r);
+        }
+    }
+
+    fn new_message(&self, job: &SendJob) -> NewMessage {
+        NewMessage {
+            id: new_id(),
+            room_id: job.req.room_id.clone(),
+            sender_id: job.actor.clone(),
+            client_id: job.req.client_id.clone(),
+            content: job.req.content.clone(),
+            kind: job.req.kind,
+            created_at: self.now(),
         }
     }
 

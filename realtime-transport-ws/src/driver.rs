@@ -376,7 +376,7 @@ impl WsServer {
         };
         let cmd = match cmd {
             Command::Send(req) if st.sends.len() < cfg.pipelined_sends => {
-                match Box::pin(self.inner.hub.submit_message(&st.user, req)).await {
+                match self.inner.hub.submit_message(&st.user, req).await {
                     Ok(pending) => {
                         st.sends.push_back(Box::pin(async move {
                             match pending.await {
