@@ -6,18 +6,32 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// SQLite migrations, oldest first.
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "partial client id index",
+        include_str!("../migrations/sqlite/0002_partial_client_id_index.sql"),
+    ),
+];
 /// PostgreSQL migrations, oldest first.
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "partial client id index",
+        include_str!("../migrations/postgres/0002_partial_client_id_index.sql"),
+    ),
+];
 
 /// The migrations table.
 pub const MIGRATIONS_TABLE: &str = "_realtime_migrations";

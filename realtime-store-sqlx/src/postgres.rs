@@ -69,6 +69,33 @@ impl PgStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(store_err)
     }
+
+    /// Lock the counters of `rooms` (row locks until the transaction ends) and read them:
+    /// `(room id, last_seq)` for each room that exists.
+    async fn lock_counters(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        rooms: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        use sqlx::Row;
+        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+            "UPDATE realtime_rooms SET last_seq = last_seq WHERE id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for r in rooms {
+            ids.push_bind(r.clone());
+        }
+        qb.push(") RETURNING id, last_seq");
+        let rows = qb.build().fetch_all(&mut **tx).await.map_err(store_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id").map_err(store_err)?,
+                    row.try_get("last_seq").map_err(store_err)?,
+                ))
+            })
+            .collect()
+    }
 }
 
 impl_store!(PgStore, Postgres, PgRow);

@@ -71,9 +71,11 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
     Error::Store(e.to_string())
 }
 
-/// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>` and an
+/// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>`, an
 /// inherent `async fn begin_write(&self) -> Result<Transaction<'static, $db>>` that opens
-/// a transaction able to write without upgrade deadlocks.
+/// a transaction able to write without upgrade deadlocks, and an inherent
+/// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
+/// that locks the rooms' `last_seq` counters for the transaction and reads them.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         mod rows {
@@ -405,7 +407,6 @@ macro_rules! impl_store {
             async fn insert_messages(&self, batch: Vec<realtime_core::NewMessage>) -> realtime_core::Result<Vec<realtime_core::Inserted>> {
                 use crate::sql::{db_err, micros, store_err, to_u64};
                 use realtime_core::{Inserted, Message};
-                use sqlx::Row;
                 use std::collections::HashMap;
                 if batch.is_empty() {
                     return Ok(Vec::new());
@@ -415,22 +416,15 @@ macro_rules! impl_store {
                 // otherwise roll back and redo it exactly, looking each client id up.
                 for optimistic in [true, false] {
                     let mut tx = self.begin_write().await?;
-                    // Lock every room's counter with one statement (rows are visited in
-                    // primary-key order, the same for every batch, so batches cannot deadlock).
+                    // Lock and read every room's counter (one statement and one result row
+                    // per 500 rooms, see `lock_counters`), in primary-key order, the same for
+                    // every batch, so batches cannot deadlock.
                     let mut rooms: Vec<String> = batch.iter().map(|m| m.room_id.clone()).collect();
                     rooms.sort();
                     rooms.dedup();
                     let mut last: HashMap<String, (i64, i64)> = HashMap::new();
                     for chunk in rooms.chunks(500) {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE realtime_rooms SET last_seq = last_seq WHERE id IN (");
-                        let mut ids = qb.separated(", ");
-                        for r in chunk {
-                            ids.push_bind(r.clone());
-                        }
-                        qb.push(") RETURNING id, last_seq");
-                        for row in qb.build().fetch_all(&mut *tx).await.map_err(store_err)? {
-                            let id: String = row.try_get("id").map_err(store_err)?;
-                            let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
+                        for (id, seq) in self.lock_counters(&mut tx, chunk).await? {
                             last.insert(id, (seq, seq));
                         }
                     }
@@ -484,12 +478,14 @@ macro_rules! impl_store {
                                 .push_bind(None::<i64>)
                                 .push_bind(None::<i64>);
                         });
-                        qb.push(" ON CONFLICT (room_id, sender_id, client_id) DO NOTHING RETURNING id");
-                        let rows = qb.build().fetch_all(&mut *tx).await.map_err(|e| {
+                        // No RETURNING: the count of inserted rows says whether any was skipped
+                        // (each returned row would be one more hand-off from SQLite's thread).
+                        qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
+                        let done = qb.build().execute(&mut *tx).await.map_err(|e| {
                             let id = chunk.first().map(|m| m.id.as_str()).unwrap_or_default();
                             db_err(e, "message", id, "room", "")
                         })?;
-                        inserted += rows.len();
+                        inserted += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
                     }
                     if inserted != fresh.len() {
                         tx.rollback().await.map_err(store_err)?;

@@ -2,7 +2,8 @@
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
 //! checkpointed by a background task every second (not inside commits), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
-//! instead of failing.
+//! instead of failing. Writing transactions of a file database share one connection of
+//! their own; reads use the pool.
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
@@ -19,6 +20,11 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writing transactions: one connection of its own for a file (its page cache stays
+    /// warm, since no other connection changes the database under it between its own
+    /// commits, and writers queue in the pool instead of spinning on the busy timeout);
+    /// the same pool otherwise.
+    writer: SqlitePool,
     /// Dropped with the last clone: stops the background checkpointer.
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -65,6 +71,7 @@ impl SqliteStore {
         } else {
             options.pragma("wal_autocheckpoint", "0")
         };
+        let writer_options = options.clone();
         let pool = if memory {
             SqlitePoolOptions::new()
                 .max_connections(1)
@@ -83,18 +90,27 @@ impl SqliteStore {
         .map_err(store_err)?;
         let mut store = Self::from_pool(pool).await?;
         if !memory {
+            store.writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_with(writer_options)
+                .await
+                .map_err(store_err)?;
             store._checkpointer = Some(Arc::new(spawn_checkpointer(store.pool.clone())));
         }
         Ok(store)
     }
 
-    /// Use an existing pool; applies migrations.
+    /// Use an existing pool (for reads and writes alike); applies migrations.
     ///
     /// # Errors
     /// [`Error::Store`] when migrations fail.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         crate::migrate::run(crate::migrate::SQLITE, &pool).await?;
         Ok(SqliteStore {
+            writer: pool.clone(),
             pool,
             _checkpointer: None,
         })
@@ -106,10 +122,35 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err)
+    }
+
+    /// Read the counters of `rooms` (`BEGIN IMMEDIATE` already holds the database's write
+    /// lock): `(room id, last_seq)` for each room that exists. One result row, a JSON
+    /// object, not a row per room: every row would be one more hand-off from sqlx's
+    /// SQLite thread to the runtime.
+    async fn lock_counters(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        rooms: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        use sqlx::Row;
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            "SELECT json_group_object(id, last_seq) AS counters FROM realtime_rooms WHERE id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for r in rooms {
+            ids.push_bind(r.clone());
+        }
+        qb.push(")");
+        let row = qb.build().fetch_one(&mut **tx).await.map_err(store_err)?;
+        let json: String = row.try_get("counters").map_err(store_err)?;
+        let counters: std::collections::HashMap<String, i64> =
+            serde_json::from_str(&json).map_err(|e| Error::Store(format!("room counters: {e}")))?;
+        Ok(counters.into_iter().collect())
     }
 }
 

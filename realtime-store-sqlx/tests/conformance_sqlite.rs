@@ -24,7 +24,15 @@ async fn sqlite_file_passes_the_store_suite() {
         .fetch_one(again.pool())
         .await
         .expect("count");
-    assert_eq!(n, 1);
+    assert_eq!(n, 2, "0001 init and 0002 partial client id index, each once");
+    // Only messages with a client id have an entry in the idempotency index.
+    let index: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'realtime_messages_client_id'",
+    )
+    .fetch_one(again.pool())
+    .await
+    .expect("index");
+    assert!(index.ends_with("WHERE client_id IS NOT NULL"), "{index}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
