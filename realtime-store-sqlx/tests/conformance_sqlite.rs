@@ -24,7 +24,10 @@ async fn sqlite_file_passes_the_store_suite() {
         .fetch_one(again.pool())
         .await
         .expect("count");
-    assert_eq!(n, 2, "0001 init and 0002 partial client id index, each once");
+    assert_eq!(
+        n, 2,
+        "0001 init and 0002 partial client id index, each once"
+    );
     // Only messages with a client id have an entry in the idempotency index.
     let index: String = sqlx::query_scalar(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'realtime_messages_client_id'",

@@ -247,14 +247,16 @@ pub enum Command {
     },
 }
 
+/// A client frame: `data` is kept as raw JSON and parsed once, straight into the
+/// command's own shape.
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     #[serde(default)]
     id: Option<Value>,
-    #[serde(default)]
-    data: Value,
+    #[serde(default, borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -329,8 +331,11 @@ struct HistoryData {
     limit: Option<u32>,
 }
 
-fn data<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T, Error> {
-    serde_json::from_value(v).map_err(|e| Error::Invalid {
+fn data<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    raw: Option<&serde_json::value::RawValue>,
+) -> Result<T, Error> {
+    serde_json::from_str(raw.map_or("null", |r| r.get())).map_err(|e| Error::Invalid {
         field: "data",
         reason: format!("{kind}: {e}").into(),
     })
@@ -343,10 +348,10 @@ fn data<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T, Error
 /// [`Error::Json`] for malformed JSON or a frame without `type`; [`Error::Invalid`] for an
 /// unknown `type`, a `data` of the wrong shape, an invalid channel or message type.
 pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Error)> {
-    let env: Envelope =
+    let env: Envelope<'_> =
         serde_json::from_slice(text).map_err(|e| (None, Error::Json(e.to_string())))?;
     let id = env.id.filter(|v| v.is_string() || v.is_number());
-    let kind = env.kind.as_str();
+    let kind: &str = &env.kind;
     let d = env.data;
     let cmd = (|| -> Result<Command, Error> {
         Ok(match kind {
@@ -508,6 +513,26 @@ mod tests {
                 .1
                 .code(),
             "invalid"
+        );
+        // `data` missing, or null: the command's shape is still checked.
+        let (id, e) = parse(br#"{"type":"join","id":3}"#).expect_err("no data");
+        assert_eq!((id, e.code()), (Some(json!(3)), "invalid"));
+        assert!(e.to_string().contains("join"), "{e}");
+        assert_eq!(
+            parse(br#"{"type":"leave","data":null}"#)
+                .expect_err("null data")
+                .1
+                .code(),
+            "invalid"
+        );
+        // Escapes in `type` and in `data` strings are decoded.
+        let (_, c) = parse(br#"{"type":"jo\u0069n","data":{"room_id":"r\"1"}}"#).expect("escapes");
+        assert_eq!(
+            c,
+            Command::Join {
+                room_id: "r\"1".into(),
+                since: None
+            }
         );
         let (_, c) = parse(br#"{"type":"send","data":{"room_id":"r","content":"hi","type":"text","client_id":"c1"}}"#).expect("send");
         assert!(matches!(
