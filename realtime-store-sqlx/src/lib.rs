@@ -54,7 +54,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Pool settings. Defaults: up to 10 connections, none kept idle, 5 s to acquire one,
-/// idle ones closed after 10 min, SQLite busy timeout 5 s.
+/// idle ones closed after 10 min, SQLite busy timeout 5 s and a WAL checkpoint every
+/// 100 ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
     /// Most open connections.
@@ -67,6 +68,11 @@ pub struct PoolConfig {
     pub idle_timeout: Option<Duration>,
     /// SQLite only: how long a writer waits for the database lock.
     pub busy_timeout: Duration,
+    /// SQLite files only: how often a background task checkpoints the WAL into the
+    /// database file (`PRAGMA wal_checkpoint(PASSIVE)`; commits never checkpoint). Short
+    /// intervals keep each checkpoint short: a 1 s interval showed in delivery latency
+    /// (BENCHMARKS.md, session 3).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for PoolConfig {
@@ -77,6 +83,7 @@ impl Default for PoolConfig {
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
             busy_timeout: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_millis(100),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! SQLite: the embedded default. A file (`sqlite://chat.db`, created if missing) or
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
-//! checkpointed by a background task every second (not inside commits), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (100 ms;
+//! not inside commits), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Writing transactions of a file database share one connection of
 //! their own; reads use the pool.
 
@@ -28,9 +29,6 @@ pub struct SqliteStore {
     /// Dropped with the last clone: stops the background checkpointer.
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
-
-/// How often the background task checkpoints the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteStore {
     /// Connect to `url` (`sqlite://path/to/file.db`, `sqlite:file.db`, `sqlite::memory:`)
@@ -98,7 +96,10 @@ impl SqliteStore {
                 .connect_with(writer_options)
                 .await
                 .map_err(store_err)?;
-            store._checkpointer = Some(Arc::new(spawn_checkpointer(store.pool.clone())));
+            store._checkpointer = Some(Arc::new(spawn_checkpointer(
+                store.pool.clone(),
+                config.checkpoint_interval,
+            )));
         }
         Ok(store)
     }
@@ -154,12 +155,12 @@ impl SqliteStore {
     }
 }
 
-/// Checkpoint the WAL every [`CHECKPOINT_EVERY`] (`PASSIVE`: never waits for readers or
+/// Checkpoint the WAL every `interval` (`PASSIVE`: never waits for readers or
 /// writers) until the returned sender is dropped.
-fn spawn_checkpointer(pool: SqlitePool) -> tokio::sync::oneshot::Sender<()> {
+fn spawn_checkpointer(pool: SqlitePool, interval: Duration) -> tokio::sync::oneshot::Sender<()> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        let mut every = tokio::time::interval(interval.max(Duration::from_millis(1)));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

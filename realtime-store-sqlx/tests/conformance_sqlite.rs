@@ -41,8 +41,19 @@ async fn sqlite_file_passes_the_store_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_leave_checkpoints_to_the_background_task() {
     use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
+    assert_eq!(
+        realtime_store_sqlx::PoolConfig::default().checkpoint_interval,
+        std::time::Duration::from_millis(100)
+    );
     let db = common::TempDb::new();
-    let store = SqliteStore::connect(&db.url()).await.expect("connect");
+    // Checkpoints every second here, so the commit below falls between two of them.
+    let config = realtime_store_sqlx::PoolConfig {
+        checkpoint_interval: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let store = SqliteStore::connect_with(&db.url(), &config)
+        .await
+        .expect("connect");
     let autock: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
         .fetch_one(store.pool())
         .await
