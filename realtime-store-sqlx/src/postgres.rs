@@ -78,14 +78,11 @@ impl PgStore {
         rooms: &[String],
     ) -> Result<Vec<(String, i64)>> {
         use sqlx::Row;
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
+        let mut qb = crate::sql::id_list_query::<Postgres>(
             "UPDATE realtime_rooms SET last_seq = last_seq WHERE id IN (",
+            rooms,
+            ") RETURNING id, last_seq",
         );
-        let mut ids = qb.separated(", ");
-        for r in rooms {
-            ids.push_bind(r.clone());
-        }
-        qb.push(") RETURNING id, last_seq");
         let rows = qb.build().fetch_all(&mut **tx).await.map_err(store_err)?;
         rows.iter()
             .map(|row| {

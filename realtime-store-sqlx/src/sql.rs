@@ -21,6 +21,23 @@ pub(crate) fn opt_micros(v: Option<i64>) -> realtime_core::Result<Option<DateTim
     v.map(from_micros).transpose()
 }
 
+/// `{head}$1, $2, …{tail}`, one bound parameter per id (callers keep lists to ≤ 500 ids,
+/// under SQLite's parameter limit).
+pub(crate) fn id_list_query<DB>(head: &str, ids: &[String], tail: &str) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut qb = sqlx::QueryBuilder::<DB>::new(head);
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    qb.push(tail);
+    qb
+}
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

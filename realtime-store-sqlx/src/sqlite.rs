@@ -139,14 +139,11 @@ impl SqliteStore {
         rooms: &[String],
     ) -> Result<Vec<(String, i64)>> {
         use sqlx::Row;
-        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+        let mut qb = crate::sql::id_list_query::<Sqlite>(
             "SELECT json_group_object(id, last_seq) AS counters FROM realtime_rooms WHERE id IN (",
+            rooms,
+            ")",
         );
-        let mut ids = qb.separated(", ");
-        for r in rooms {
-            ids.push_bind(r.clone());
-        }
-        qb.push(")");
         let row = qb.build().fetch_one(&mut **tx).await.map_err(store_err)?;
         let json: String = row.try_get("counters").map_err(store_err)?;
         let counters: std::collections::HashMap<String, i64> =
