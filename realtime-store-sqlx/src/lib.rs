@@ -58,7 +58,8 @@ use std::time::Duration;
 /// 100 ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Most open connections.
+    /// Most open connections (a SQLite file store opens one more, kept for writing
+    /// transactions).
     pub max_connections: u32,
     /// Connections kept open even when idle.
     pub min_connections: u32,
