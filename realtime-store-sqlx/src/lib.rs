@@ -34,6 +34,12 @@
 //! nothing; every multi-statement change is one transaction, so a dropped connection
 //! leaves no partial rows; unique and foreign-key violations come back as
 //! [`realtime_core::Error::Conflict`] / [`realtime_core::Error::NotFound`].
+//!
+//! Migrations (`migrations/sqlite`, `migrations/postgres`, recorded in
+//! [`MIGRATIONS_TABLE`]): `0001_init` creates the tables; `0002_partial_client_id_index`
+//! rebuilds the messages' client-id unique index as a partial one (`WHERE client_id IS NOT
+//! NULL`). On PostgreSQL that rebuild blocks writes to `realtime_messages` while the index
+//! builds: on a large existing table, apply it in a quiet moment.
 
 mod migrate;
 mod sql;
