@@ -78,7 +78,7 @@ pub struct PoolConfig {
     /// SQLite files only: how often a background task checkpoints the WAL into the
     /// database file (`PRAGMA wal_checkpoint(PASSIVE)`; commits never checkpoint). Short
     /// intervals keep each checkpoint short: a 1 s interval showed in delivery latency
-    /// (BENCHMARKS.md, session 3).
+    /// (BENCHMARKS.md, session 3). Zero counts as 1 ms.
     pub checkpoint_interval: Duration,
 }
 

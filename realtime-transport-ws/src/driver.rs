@@ -25,6 +25,11 @@ use std::time::Duration;
 type PendingReply = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Frame>> + Send>>;
 
 /// What the reading side of one connection keeps between frames.
+/// A close frame with `code` and `reason`.
+fn close_frame(code: u16, reason: &str) -> Frame {
+    Frame::Close(Some((code, reason.to_owned())))
+}
+
 struct Conn {
     limiter: DefaultDirectRateLimiter,
     /// Refused commands in a row.
@@ -307,7 +312,7 @@ impl WsServer {
             Err(_) => {
                 let _ = st
                     .ctl_tx
-                    .send(Frame::Close(Some((close::IDLE, "idle timeout".into()))))
+                    .send(close_frame(close::IDLE, "idle timeout"))
                     .await;
                 return false;
             }
@@ -315,10 +320,7 @@ impl WsServer {
             Ok(Some(Err(WsError::TooLarge))) => {
                 let _ = st
                     .ctl_tx
-                    .send(Frame::Close(Some((
-                        close::TOO_LARGE,
-                        "message too large".into(),
-                    ))))
+                    .send(close_frame(close::TOO_LARGE, "message too large"))
                     .await;
                 return false;
             }
@@ -352,10 +354,7 @@ impl WsServer {
                 let _ = st.ctl_tx.send(native_error(id.as_ref(), &e)).await;
                 let _ = st
                     .ctl_tx
-                    .send(Frame::Close(Some((
-                        close::RATE_LIMITED,
-                        "rate limit".into(),
-                    ))))
+                    .send(close_frame(close::RATE_LIMITED, "rate limit"))
                     .await;
                 return false;
             }
@@ -466,10 +465,7 @@ impl WsServer {
             Err(e) => {
                 let _ = sink.send(native_error(None, &e)).await;
                 let _ = sink
-                    .send(Frame::Close(Some((
-                        close::UNAUTHORIZED,
-                        "unauthorized".into(),
-                    ))))
+                    .send(close_frame(close::UNAUTHORIZED, "unauthorized"))
                     .await;
                 None
             }
