@@ -27,23 +27,33 @@
 
 use crate::driver::{ConnInfo, WsServer};
 use crate::frame::{Frame, WsError};
+use axum::body::Body;
 use axum::extract::Query;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Request;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use futures_util::{Sink, Stream};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 
 /// A `GET` route serving WebSocket connections with `server`; mount it at any path.
+///
+/// Answers, before upgrading: 400 for a request that is not a WebSocket upgrade (RFC 6455
+/// §4.2.1: `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`,
+/// `Sec-WebSocket-Key`), 426 when the connection cannot be upgraded (HTTP/2), 403 for a
+/// disallowed `Origin`, 401 for an invalid token — each with seed 004's JSON error body
+/// `{error, details, code}`.
 pub fn route<S: Clone + Send + Sync + 'static>(server: WsServer) -> MethodRouter<S> {
-    get(
-        move |headers: HeaderMap, query: Query<WsQuery>, ws: WebSocketUpgrade| {
-            let server = server.clone();
-            async move { upgrade(server, ws, query.0.token, headers).await }
-        },
-    )
+    get(move |req: Request| {
+        let server = server.clone();
+        async move { upgrade(server, req).await }
+    })
 }
 
 /// The upgrade request's query string (`?token=`).
@@ -57,12 +67,53 @@ fn error_response(status: StatusCode, error: &str, details: String) -> Response 
     (status, axum::Json(body)).into_response()
 }
 
-async fn upgrade(
-    server: WsServer,
-    ws: WebSocketUpgrade,
-    query_token: Option<String>,
-    headers: HeaderMap,
-) -> Response {
+fn bad_request(details: &str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, "Bad Request", details.to_owned())
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitive), as `Connection` does.
+fn header_lists(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+fn header_is(headers: &HeaderMap, name: HeaderName, value: &str) -> bool {
+    headers
+        .get(name)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
+}
+
+async fn upgrade(server: WsServer, mut req: Request) -> Response {
+    let headers = req.headers();
+    // The opening handshake (RFC 6455 §4.2.1), checked as axum's WebSocketUpgrade does.
+    if !header_lists(headers, header::CONNECTION, "upgrade") {
+        return bad_request("Connection header did not include 'upgrade'");
+    }
+    if !header_is(headers, header::UPGRADE, "websocket") {
+        return bad_request("`Upgrade` header did not include 'websocket'");
+    }
+    if !header_is(headers, header::SEC_WEBSOCKET_VERSION, "13") {
+        return bad_request("`Sec-WebSocket-Version` header did not include '13'");
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return bad_request("`Sec-WebSocket-Key` header missing");
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let query_token = match Query::<WsQuery>::try_from_uri(req.uri()) {
+        Ok(q) => q.0.token,
+        Err(e) => return bad_request(&e.body_text()),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return error_response(
+            StatusCode::UPGRADE_REQUIRED,
+            "Upgrade Required",
+            "this connection cannot be upgraded to a WebSocket (HTTP/1.1 only)".into(),
+        );
+    };
+    let headers = req.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !server.origin_allowed(origin) {
         return error_response(
@@ -89,18 +140,55 @@ async fn upgrade(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let cfg = server.config().clone();
-    ws.read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(cfg.write_buffer_bytes)
-        .max_write_buffer_size(cfg.write_buffer_bytes.max(cfg.max_message_bytes) * 4)
-        .max_message_size(cfg.max_message_bytes)
-        .max_frame_size(cfg.max_frame_bytes)
-        .on_upgrade(
-            move |socket| async move { server.serve(AxumSocket(socket), identity, info).await },
-        )
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve_upgraded(server, upgraded, identity, info).await,
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
 }
 
-/// axum's `WebSocket` as a stream and sink of [`Frame`]s.
+/// Serve an upgraded connection. A plain TCP connection (what `axum::serve` accepts) is
+/// taken back from hyper and split into owned halves, with no lock between reader and
+/// writer; any other I/O (TLS, a custom listener) is split with `tokio::io::split`.
+async fn serve_upgraded(
+    server: WsServer,
+    upgraded: Upgraded,
+    identity: Option<realtime_core::Identity>,
+    info: ConnInfo,
+) {
+    let tcp =
+        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
+            Ok(p) => Ok((p.io, p.read_buf)),
+            Err(upgraded) => upgraded
+                .downcast::<TokioIo<TcpStream>>()
+                .map(|p| (p.io, p.read_buf)),
+        };
+    match tcp {
+        Ok((io, read_buf)) => {
+            let (read, write) = io.into_inner().into_split();
+            let read = std::io::Cursor::new(read_buf).chain(read);
+            server.serve_io(read, write, identity, info).await;
+        }
+        Err(upgraded) => {
+            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+            server.serve_io(read, write, identity, info).await;
+        }
+    }
+}
+
+/// axum's `WebSocket` as a stream and sink of [`Frame`]s, for serving with
+/// [`WsServer::serve`] after your own `WebSocketUpgrade`. [`route`] does not use it: it
+/// serves the upgraded TCP stream directly ([`WsServer::serve_io`]), which writes faster.
 pub struct AxumSocket(pub WebSocket);
 
 fn map_err(e: axum::Error) -> WsError {

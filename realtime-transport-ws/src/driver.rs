@@ -209,7 +209,41 @@ impl WsServer {
             + Unpin
             + 'static,
     {
-        let (mut sink, mut stream) = socket.split();
+        let (sink, stream) = socket.split();
+        self.serve_halves(stream, sink, None, identity, info).await;
+    }
+
+    /// Run one connection over a raw byte stream, after the HTTP upgrade handshake: `read`
+    /// and `write` are the two halves of the upgraded connection (with any bytes read past
+    /// the HTTP request put back in front of `read`). The axum route serves this way; use
+    /// it when you do the upgrade yourself. Frames are RFC 6455's, parsed by tungstenite.
+    #[cfg(feature = "axum")]
+    pub async fn serve_io<R, W>(
+        &self,
+        read: R,
+        write: W,
+        identity: Option<Identity>,
+        info: ConnInfo,
+    ) where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let (stream, sink, replies) = crate::io::framed(read, write, &self.inner.config).await;
+        // Boxed: the connection's future would otherwise hold the reader inline twice.
+        Box::pin(self.serve_halves(stream, sink, Some(replies), identity, info)).await;
+    }
+
+    async fn serve_halves<R, W>(
+        &self,
+        mut stream: R,
+        mut sink: W,
+        replies: Option<Arc<Replies>>,
+        identity: Option<Identity>,
+        info: ConnInfo,
+    ) where
+        R: Stream<Item = Result<Frame, WsError>> + Send + Unpin + 'static,
+        W: Sink<Frame, Error = WsError> + Send + Unpin + 'static,
+    {
         let cfg = &self.inner.config;
         let identity = match identity {
             Some(i) => i,
@@ -251,7 +285,7 @@ impl WsServer {
         } = identity;
         drop((username, claims));
         let (ctl_tx, ctl_rx) = ctl::channel(64);
-        let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, cfg.clone()));
+        let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, cfg.clone()));
         let mut st = Conn {
             limiter: RateLimiter::direct(
                 Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
@@ -598,8 +632,23 @@ fn close_code(reason: &CloseReason) -> u16 {
     }
 }
 
-async fn write_loop<W>(mut sink: W, mut session: Session, mut ctl: ctl::Receiver, cfg: WsConfig)
-where
+/// Frames the reading side wrote on its own (tungstenite's pongs, on the axum path; actix-ws
+/// answers pings itself), waiting for the writer to send them between two whole frames.
+#[derive(Default)]
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) struct Replies {
+    pub(crate) bytes: std::sync::Mutex<Vec<u8>>,
+    /// Wakes the writer when `bytes` gets something.
+    pub(crate) ready: tokio::sync::Notify,
+}
+
+async fn write_loop<W>(
+    mut sink: W,
+    mut session: Session,
+    mut ctl: ctl::Receiver,
+    replies: Option<Arc<Replies>>,
+    cfg: WsConfig,
+) where
     W: Sink<Frame, Error = WsError> + Unpin,
 {
     // Random first ping offset so reconnect storms do not ping in lockstep.
@@ -686,6 +735,15 @@ where
             },
             _ = ping.tick() => {
                 io!(sink.send(Frame::Ping(bytes::Bytes::new())));
+            }
+            // Pongs owed to the client: flushing the sink writes them.
+            () = async {
+                match &replies {
+                    Some(r) => r.ready.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                io!(sink.flush());
             }
         }
     }

@@ -14,6 +14,8 @@
 
 pub mod driver;
 pub mod frame;
+#[cfg(feature = "axum")]
+mod io;
 pub mod native;
 
 #[cfg(feature = "actix")]

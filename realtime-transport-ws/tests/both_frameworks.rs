@@ -75,6 +75,25 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
         (auth["type"].as_str(), auth["data"]["user_id"].as_str()),
         (Some("auth"), Some("alice"))
     );
+    // A protocol-level ping gets its pong (RFC 6455 §5.5.2), payload echoed.
+    ws.send(Message::Ping(bytes::Bytes::from_static(b"are you there")))
+        .await
+        .expect("ping frame");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("pong in time")
+            .expect("open")
+            .expect("ok")
+        {
+            Message::Pong(p) => {
+                assert_eq!(&p[..], b"are you there");
+                break;
+            }
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
     let who = Identity {
         user_id: "bob".into(),
         username: None,
@@ -187,6 +206,144 @@ async fn axum_integration() {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     behaviour(addr, hub).await;
+}
+
+/// A listener whose connections are not plain `TcpStream`s (as with TLS): the axum route
+/// cannot take the TCP stream back from hyper and serves through `tokio::io::split`.
+struct Wrapped(tokio::net::TcpListener);
+
+struct WrappedIo(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for WrappedIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for WrappedIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl axum::serve::Listener for Wrapped {
+    type Io = WrappedIo;
+    type Addr = SocketAddr;
+    async fn accept(&mut self) -> (WrappedIo, SocketAddr) {
+        loop {
+            if let Ok((s, a)) = self.0.accept().await {
+                return (WrappedIo(s), a);
+            }
+        }
+    }
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+#[tokio::test]
+async fn axum_integration_over_other_io() {
+    let hub = Hub::in_memory();
+    let app: axum::Router =
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
+    let listener = Wrapped(
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+    );
+    let addr = listener.0.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    behaviour(addr, hub).await;
+}
+
+/// Requests that are not a WebSocket opening handshake (RFC 6455 §4.2.1) get 400 with
+/// seed 004's error body, before any token is looked at.
+#[tokio::test]
+async fn axum_refuses_bad_upgrades() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = Hub::in_memory();
+    let app: axum::Router =
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let good = [
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
+    for (missing, details) in [
+        (0, "Connection"),
+        (1, "Upgrade"),
+        (2, "Sec-WebSocket-Version"),
+        (3, "Sec-WebSocket-Key"),
+    ] {
+        let mut req = format!("GET /ws?token=forged HTTP/1.1\r\nHost: {addr}\r\n");
+        for (i, h) in good.iter().enumerate() {
+            if i != missing {
+                req.push_str(h);
+                req.push_str("\r\n");
+            }
+        }
+        req.push_str("\r\n");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            text.starts_with("HTTP/1.1 400"),
+            "without {details}: {text}"
+        );
+        let body: Value =
+            serde_json::from_str(text.split("\r\n\r\n").nth(1).expect("body")).expect("json");
+        assert_eq!(body["code"], 400);
+        assert!(
+            body["details"].as_str().expect("details").contains(details),
+            "{body}"
+        );
+    }
+    // The whole handshake: 101 with the RFC 6455 §1.3 example's accept key.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\n{}\r\n\r\n",
+        good.join("\r\n")
+    );
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(
+        text.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{text}"
+    );
 }
 
 #[actix_web::test]
