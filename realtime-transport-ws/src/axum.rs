@@ -23,7 +23,17 @@
 //! The route authenticates before upgrading: a request with an invalid or expired token
 //! (`?token=` or `Authorization: Bearer`) gets HTTP 401 with seed 004's error body; one
 //! from a browser `Origin` not in the allowed list gets 403. A request without a token is
-//! upgraded and must send an `auth` frame first.
+//! upgraded and must send an `auth` frame first. A request that is not a WebSocket
+//! opening handshake gets 400, one on a connection that cannot be upgraded 426.
+//!
+//! After the upgrade the route does not use axum's `WebSocket`: it takes the TCP stream
+//! back from hyper and serves it with [`WsServer::serve_io`] — tungstenite parses the
+//! client's frames, and the server's frames are written many to a buffer, one `write` per
+//! batch, with no lock between the reading and the writing half. Behind TLS or a custom
+//! listener (any I/O other than `TcpStream`) the upgraded connection is split with
+//! `tokio::io::split` instead, with the same behaviour. To serve from your own
+//! `WebSocketUpgrade` handler, wrap the socket in [`AxumSocket`] and call
+//! [`WsServer::serve`].
 
 use crate::driver::{ConnInfo, WsServer};
 use crate::frame::{Frame, WsError};
