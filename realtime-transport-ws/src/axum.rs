@@ -186,7 +186,11 @@ async fn serve_upgraded(
     match tcp {
         Ok((io, read_buf)) => {
             let (read, write) = io.into_inner().into_split();
-            let read = std::io::Cursor::new(read_buf).chain(read);
+            // `read_buf` is a view into hyper's read buffer (8 KiB or more): keep a copy of
+            // what it holds, and free the buffer now, not at the connection's end.
+            let rest = bytes::Bytes::copy_from_slice(&read_buf);
+            drop(read_buf);
+            let read = std::io::Cursor::new(rest).chain(read);
             server.serve_io(read, write, identity, info).await;
         }
         Err(upgraded) => {

@@ -228,109 +228,122 @@ impl WsServer {
         R: tokio::io::AsyncRead + Send + Unpin + 'static,
         W: tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        let (stream, sink, replies) = crate::io::framed(read, write, &self.inner.config).await;
-        // Boxed: the connection's future would otherwise hold the reader inline twice.
-        Box::pin(self.serve_halves(stream, sink, Some(replies), identity, info)).await;
+        // One box for the whole connection: the caller's task then holds only a pointer,
+        // not the reader under construction and the connection's state side by side.
+        let conn: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> =
+            Box::pin(async move {
+                let (stream, sink, replies) =
+                    crate::io::framed(read, write, &self.inner.config).await;
+                self.serve_halves(stream, sink, Some(replies), identity, info)
+                    .await;
+            });
+        conn.await;
     }
 
-    async fn serve_halves<R, W>(
+    /// Not an `async fn`: its arguments would be kept twice in the future (once as passed,
+    /// once moved into the body), and this future lives as long as the connection.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    fn serve_halves<R, W>(
         &self,
         mut stream: R,
         mut sink: W,
         replies: Option<Arc<Replies>>,
         identity: Option<Identity>,
         info: ConnInfo,
-    ) where
+    ) -> impl std::future::Future<Output = ()> + Send + '_
+    where
         R: Stream<Item = Result<Frame, WsError>> + Send + Unpin + 'static,
         W: Sink<Frame, Error = WsError> + Send + Unpin + 'static,
     {
-        let cfg = &self.inner.config;
-        let identity = match identity {
-            Some(i) => i,
-            None => match Box::pin(self.auth_frame(&mut stream, &mut sink)).await {
+        async move {
+            let cfg = &self.inner.config;
+            let identity = match identity {
                 Some(i) => i,
-                None => return,
-            },
-        };
-        let hub = &self.inner.hub;
-        // Boxed here and below: a large future held inline would make every idle
-        // connection's task carry its space.
-        let session =
-            match Box::pin(hub.connect(&identity, self.inner.dialect, info.user_agent)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let code = if matches!(e, Error::Forbidden(_)) {
-                        close::TOO_MANY_CONNECTIONS
-                    } else {
-                        1011
-                    };
-                    let _ = sink.send(native_error(None, &e)).await;
-                    let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
-                    return;
-                }
+                None => match Box::pin(self.auth_frame(&mut stream, &mut sink)).await {
+                    Some(i) => i,
+                    None => return,
+                },
             };
-        if sink
-            .send(Frame::Text(native::auth_ok(&identity.user_id)))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let session_id = session.id();
-        // Only the id is needed from here on; the claims go now, not at the end.
-        let Identity {
-            user_id: user,
-            username,
-            claims,
-        } = identity;
-        drop((username, claims));
-        let (ctl_tx, ctl_rx) = ctl::channel(64);
-        let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, cfg.clone()));
-        let mut st = Conn {
-            limiter: RateLimiter::direct(
-                Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
-            ),
-            strikes: 0,
-            sends: FuturesOrdered::new(),
-            ctl_tx,
-            user,
-            session_id,
-        };
-        let mut writer_done = false;
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = &mut writer => {
-                    writer_done = true;
-                    break;
-                }
-                Some(reply) = st.sends.next(), if !st.sends.is_empty() => {
-                    if let Some(r) = reply
-                        && st.ctl_tx.send(r).await.is_err()
-                    {
+            let hub = &self.inner.hub;
+            // Boxed here and below: a large future held inline would make every idle
+            // connection's task carry its space.
+            let session =
+                match Box::pin(hub.connect(&identity, self.inner.dialect, info.user_agent)).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let code = if matches!(e, Error::Forbidden(_)) {
+                            close::TOO_MANY_CONNECTIONS
+                        } else {
+                            1011
+                        };
+                        let _ = sink.send(native_error(None, &e)).await;
+                        let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
+                        return;
+                    }
+                };
+            if sink
+                .send(Frame::Text(native::auth_ok(&identity.user_id)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let session_id = session.id();
+            // Only the id is needed from here on; the claims go now, not at the end.
+            let Identity {
+                user_id: user,
+                username,
+                claims,
+            } = identity;
+            drop((username, claims));
+            let (ctl_tx, ctl_rx) = ctl::channel(64);
+            let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, cfg.clone()));
+            let mut st = Conn {
+                limiter: RateLimiter::direct(
+                    Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
+                ),
+                strikes: 0,
+                sends: FuturesOrdered::new(),
+                ctl_tx,
+                user,
+                session_id,
+            };
+            let mut writer_done = false;
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = &mut writer => {
+                        writer_done = true;
                         break;
                     }
-                    continue;
+                    Some(reply) = st.sends.next(), if !st.sends.is_empty() => {
+                        if let Some(r) = reply
+                            && st.ctl_tx.send(r).await.is_err()
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                    r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
+                };
+                if !Box::pin(self.on_frame(next, &mut st)).await {
+                    break;
                 }
-                r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
-            };
-            if !Box::pin(self.on_frame(next, &mut st)).await {
-                break;
             }
-        }
-        // Sends already queued are committed anyway; their acks go out if the writer lives.
-        while let Some(reply) = st.sends.next().await {
-            if let Some(r) = reply {
-                let _ = st.ctl_tx.try_send(r);
+            // Sends already queued are committed anyway; their acks go out if the writer lives.
+            while let Some(reply) = st.sends.next().await {
+                if let Some(r) = reply {
+                    let _ = st.ctl_tx.try_send(r);
+                }
             }
+            drop(st);
+            // A finished JoinHandle must not be polled again.
+            if !writer_done {
+                let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
+            }
+            writer.abort();
+            Box::pin(hub.disconnect(session_id)).await;
         }
-        drop(st);
-        // A finished JoinHandle must not be polled again.
-        if !writer_done {
-            let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
-        }
-        writer.abort();
-        Box::pin(hub.disconnect(session_id)).await;
     }
 
     /// One frame from the client (or the end of the stream): run it, queue the reply.
@@ -642,108 +655,115 @@ pub(crate) struct Replies {
     pub(crate) ready: tokio::sync::Notify,
 }
 
-async fn write_loop<W>(
+/// The writing half of a connection, in its own task. A plain `fn` returning an `async`
+/// block for the reason given at `serve_halves`.
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn write_loop<W>(
     mut sink: W,
     mut session: Session,
     mut ctl: ctl::Receiver,
     replies: Option<Arc<Replies>>,
     cfg: WsConfig,
-) where
-    W: Sink<Frame, Error = WsError> + Unpin,
+) -> impl std::future::Future<Output = ()> + Send
+where
+    W: Sink<Frame, Error = WsError> + Send + Unpin,
 {
-    // Random first ping offset so reconnect storms do not ping in lockstep.
-    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    let first = cfg
-        .ping_interval
-        .mul_f64(f64::from(jitter) / 1000.0)
-        .max(Duration::from_millis(1));
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.ping_interval);
-    let wt = cfg.write_timeout;
-    macro_rules! io {
-        ($e:expr) => {
-            match tokio::time::timeout(wt, $e).await {
-                Ok(Ok(())) => {}
-                _ => return,
-            }
-        };
-    }
-    loop {
-        tokio::select! {
-            biased;
-            c = ctl.recv() => match c {
-                None => {
-                    let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close::NORMAL, String::new()))))).await;
-                    return;
+    async move {
+        // Random first ping offset so reconnect storms do not ping in lockstep.
+        let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+        let first = cfg
+            .ping_interval
+            .mul_f64(f64::from(jitter) / 1000.0)
+            .max(Duration::from_millis(1));
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.ping_interval);
+        let wt = cfg.write_timeout;
+        macro_rules! io {
+            ($e:expr) => {
+                match tokio::time::timeout(wt, $e).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
                 }
-                Some(f @ Frame::Close(_)) => {
-                    let _ = tokio::time::timeout(wt, sink.send(f)).await;
-                    return;
-                }
-                Some(f) => {
-                    io!(sink.feed(f));
-                    while let Some(more) = ctl.try_recv() {
-                        let done = matches!(more, Frame::Close(_));
-                        io!(sink.feed(more));
-                        if done {
-                            let _ = tokio::time::timeout(wt, sink.flush()).await;
-                            return;
+            };
+        }
+        loop {
+            tokio::select! {
+                biased;
+                c = ctl.recv() => match c {
+                    None => {
+                        let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close::NORMAL, String::new()))))).await;
+                        return;
+                    }
+                    Some(f @ Frame::Close(_)) => {
+                        let _ = tokio::time::timeout(wt, sink.send(f)).await;
+                        return;
+                    }
+                    Some(f) => {
+                        io!(sink.feed(f));
+                        while let Some(more) = ctl.try_recv() {
+                            let done = matches!(more, Frame::Close(_));
+                            io!(sink.feed(more));
+                            if done {
+                                let _ = tokio::time::timeout(wt, sink.flush()).await;
+                                return;
+                            }
+                        }
+                        io!(sink.flush());
+                    }
+                },
+                o = session.recv() => match o {
+                    Some(Outbound::Frame(b)) => {
+                        // One timer for the whole batch: feed what is queued — pushes, then
+                        // replies waiting too (a sender's ack and its own message go out in one
+                        // write) — and flush once.
+                        let batch = async {
+                            sink.feed(Frame::Text(b)).await?;
+                            for _ in 1..cfg.batch_frames {
+                                match session.try_recv() {
+                                    Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
+                                    Some(Outbound::Close(r)) => {
+                                        sink.flush().await?;
+                                        return Ok(Some(Frame::Close(Some((close_code(&r), r.text().to_owned())))));
+                                    }
+                                    None => break,
+                                }
+                            }
+                            while let Some(f) = ctl.try_recv() {
+                                if matches!(f, Frame::Close(_)) {
+                                    sink.flush().await?;
+                                    return Ok(Some(f));
+                                }
+                                sink.feed(f).await?;
+                            }
+                            sink.flush().await.map(|()| None)
+                        };
+                        match tokio::time::timeout(wt, batch).await {
+                            Ok(Ok(None)) => {}
+                            Ok(Ok(Some(close))) => {
+                                let _ = tokio::time::timeout(wt, sink.send(close)).await;
+                                return;
+                            }
+                            _ => return,
                         }
                     }
+                    Some(Outbound::Close(r)) => {
+                        let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
+                        return;
+                    }
+                    None => return,
+                },
+                _ = ping.tick() => {
+                    io!(sink.send(Frame::Ping(bytes::Bytes::new())));
+                }
+                // Pongs owed to the client: flushing the sink writes them.
+                () = async {
+                    match &replies {
+                        Some(r) => r.ready.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
                     io!(sink.flush());
                 }
-            },
-            o = session.recv() => match o {
-                Some(Outbound::Frame(b)) => {
-                    // One timer for the whole batch: feed what is queued — pushes, then
-                    // replies waiting too (a sender's ack and its own message go out in one
-                    // write) — and flush once.
-                    let batch = async {
-                        sink.feed(Frame::Text(b)).await?;
-                        for _ in 1..cfg.batch_frames {
-                            match session.try_recv() {
-                                Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
-                                Some(Outbound::Close(r)) => {
-                                    sink.flush().await?;
-                                    return Ok(Some(Frame::Close(Some((close_code(&r), r.text().to_owned())))));
-                                }
-                                None => break,
-                            }
-                        }
-                        while let Some(f) = ctl.try_recv() {
-                            if matches!(f, Frame::Close(_)) {
-                                sink.flush().await?;
-                                return Ok(Some(f));
-                            }
-                            sink.feed(f).await?;
-                        }
-                        sink.flush().await.map(|()| None)
-                    };
-                    match tokio::time::timeout(wt, batch).await {
-                        Ok(Ok(None)) => {}
-                        Ok(Ok(Some(close))) => {
-                            let _ = tokio::time::timeout(wt, sink.send(close)).await;
-                            return;
-                        }
-                        _ => return,
-                    }
-                }
-                Some(Outbound::Close(r)) => {
-                    let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
-                    return;
-                }
-                None => return,
-            },
-            _ = ping.tick() => {
-                io!(sink.send(Frame::Ping(bytes::Bytes::new())));
-            }
-            // Pongs owed to the client: flushing the sink writes them.
-            () = async {
-                match &replies {
-                    Some(r) => r.ready.notified().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                io!(sink.flush());
             }
         }
     }
