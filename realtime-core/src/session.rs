@@ -170,7 +170,13 @@ impl SessionShared {
                 self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 return Push::Overflow;
             }
+            let was_empty = q.frames.is_empty();
             q.frames.push_back(frame.clone());
+            if !was_empty {
+                // The writer was told when the queue became non-empty and drains it to
+                // empty before it waits again: one wake-up per batch, not per frame.
+                return Push::Queued;
+            }
         }
         self.notify.notify_one();
         Push::Queued
@@ -301,4 +307,56 @@ impl Drop for Session {
 impl DialectId {
     /// The built-in dialect: each event's JSON as is ([`crate::JsonEncoder`]).
     pub const JSON: DialectId = DialectId(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn session() -> Session {
+        Session {
+            shared: Arc::new(SessionShared::new(
+                1,
+                Arc::from("u"),
+                DialectId::JSON,
+                1 << 20,
+                1024,
+            )),
+            on_drop: None,
+            done: false,
+        }
+    }
+
+    /// Only a push into an empty queue wakes the writer; the writer drains to empty before
+    /// it waits, so every frame is received, in order, whatever the interleaving.
+    #[tokio::test]
+    async fn one_wake_per_batch_loses_nothing() {
+        let mut s = session();
+        let shared = s.shared.clone();
+        let consumer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < 300 {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), s.recv()).await {
+                    Ok(Some(Outbound::Frame(b))) => got.push(b),
+                    other => panic!("stalled or ended after {}: {other:?}", got.len()),
+                }
+                if got.len() % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            got
+        });
+        for burst in 0..30 {
+            for i in 0..10 {
+                let f = Bytes::from(format!("{}", burst * 10 + i));
+                assert!(matches!(shared.push(&f), Push::Queued));
+            }
+            tokio::task::yield_now().await;
+        }
+        let got = consumer.await.expect("consumer");
+        let want: Vec<Bytes> = (0..300).map(|i| Bytes::from(i.to_string())).collect();
+        assert_eq!(got, want);
+        assert_eq!(shared.queued_frames(), 0);
+    }
 }
