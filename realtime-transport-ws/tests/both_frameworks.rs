@@ -195,16 +195,27 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
     assert_eq!(code, Some(1009), "over-size message");
 }
 
-#[tokio::test]
-async fn axum_integration() {
-    let hub = Hub::in_memory();
+/// The axum route served on a fresh loopback port; `wrapped`: through a listener whose
+/// connections are not plain `TcpStream`s (see [`Wrapped`]).
+async fn serve_axum(hub: &Hub, wrapped: bool) -> SocketAddr {
     let app: axum::Router =
-        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(hub)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    if wrapped {
+        tokio::spawn(async move { axum::serve(Wrapped(listener), app).await });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    addr
+}
+
+#[tokio::test]
+async fn axum_integration() {
+    let hub = Hub::in_memory();
+    let addr = serve_axum(&hub, false).await;
     behaviour(addr, hub).await;
 }
 
@@ -264,15 +275,7 @@ impl axum::serve::Listener for Wrapped {
 #[tokio::test]
 async fn axum_integration_over_other_io() {
     let hub = Hub::in_memory();
-    let app: axum::Router =
-        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
-    let listener = Wrapped(
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-    );
-    let addr = listener.0.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve_axum(&hub, true).await;
     behaviour(addr, hub).await;
 }
 
@@ -282,13 +285,7 @@ async fn axum_integration_over_other_io() {
 async fn axum_refuses_bad_upgrades() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let hub = Hub::in_memory();
-    let app: axum::Router =
-        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve_axum(&hub, false).await;
     let good = [
         "Connection: Upgrade",
         "Upgrade: websocket",
