@@ -1,5 +1,7 @@
 //! The connection driver: one WebSocket connection from authentication to close, generic
-//! over any stream of [`Frame`]s (the axum and actix integrations adapt their sockets).
+//! over any stream and sink of [`Frame`]s. The actix integration adapts its socket; the axum
+//! route serves the upgraded TCP stream through `WsServer::serve_io` (tungstenite reads,
+//! our own writer frames).
 //!
 //! A connection runs two halves. The reader authenticates (if the upgrade carried no
 //! token), parses commands, enforces the rate limit and the idle timeout, and calls the
