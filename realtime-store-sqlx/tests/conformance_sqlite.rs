@@ -2,6 +2,7 @@
 
 mod common;
 
+use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
 use realtime_store_sqlx::SqliteStore;
 use std::sync::Arc;
 
@@ -38,9 +39,48 @@ async fn sqlite_file_passes_the_store_suite() {
     assert!(index.ends_with("WHERE client_id IS NOT NULL"), "{index}");
 }
 
+/// Room `r1` with its owner; returns the time used for it.
+async fn room_r1(store: &SqliteStore) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    let room = Room {
+        id: "r1".into(),
+        name: "r".into(),
+        kind: RoomKind::Group,
+        description: None,
+        is_private: false,
+        created_by: "owner".into(),
+        created_at: now,
+        updated_at: now,
+        epoch: "e1".into(),
+    };
+    let owner = Member {
+        room_id: "r1".into(),
+        user_id: "owner".into(),
+        role: Role::Owner,
+        joined_at: now,
+    };
+    store.create_room(&room, &[owner]).await.expect("room");
+    now
+}
+
+/// 2,000 messages of 200 bytes into `r1`, one batch (one transaction).
+async fn insert_2000(store: &SqliteStore, now: chrono::DateTime<chrono::Utc>) {
+    let batch: Vec<NewMessage> = (0..2000)
+        .map(|i| NewMessage {
+            id: format!("m{i:05}"),
+            room_id: "r1".into(),
+            sender_id: "owner".into(),
+            client_id: None,
+            content: "x".repeat(200),
+            kind: MessageKind::Text,
+            created_at: now,
+        })
+        .collect();
+    store.insert_messages(batch).await.expect("insert");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_leave_checkpoints_to_the_background_task() {
-    use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
     assert_eq!(
         realtime_store_sqlx::PoolConfig::default().checkpoint_interval,
         std::time::Duration::from_millis(100)
@@ -59,39 +99,10 @@ async fn commits_leave_checkpoints_to_the_background_task() {
         .await
         .expect("pragma");
     assert_eq!(autock, 0, "no checkpoint inside commits");
-    let now = chrono::Utc::now();
-    let room = Room {
-        id: "r1".into(),
-        name: "r".into(),
-        kind: RoomKind::Group,
-        description: None,
-        is_private: false,
-        created_by: "owner".into(),
-        created_at: now,
-        updated_at: now,
-        epoch: "e1".into(),
-    };
-    let owner = Member {
-        room_id: "r1".into(),
-        user_id: "owner".into(),
-        role: Role::Owner,
-        joined_at: now,
-    };
-    store.create_room(&room, &[owner]).await.expect("room");
+    let now = room_r1(&store).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let before = std::fs::metadata(&db.0).expect("db file").len();
-    let batch: Vec<NewMessage> = (0..2000)
-        .map(|i| NewMessage {
-            id: format!("m{i:05}"),
-            room_id: "r1".into(),
-            sender_id: "owner".into(),
-            client_id: None,
-            content: "x".repeat(200),
-            kind: MessageKind::Text,
-            created_at: now,
-        })
-        .collect();
-    store.insert_messages(batch).await.expect("insert");
+    insert_2000(&store, now).await;
     assert_eq!(
         std::fs::metadata(&db.0).expect("db file").len(),
         before,
@@ -106,7 +117,6 @@ async fn commits_leave_checkpoints_to_the_background_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_checkpoint_interval_still_checkpoints() {
-    use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
     let db = common::TempDb::new();
     let config = realtime_store_sqlx::PoolConfig {
         checkpoint_interval: std::time::Duration::ZERO,
@@ -115,38 +125,9 @@ async fn a_zero_checkpoint_interval_still_checkpoints() {
     let store = SqliteStore::connect_with(&db.url(), &config)
         .await
         .expect("connect with a zero interval");
-    let now = chrono::Utc::now();
-    let room = Room {
-        id: "r1".into(),
-        name: "r".into(),
-        kind: RoomKind::Group,
-        description: None,
-        is_private: false,
-        created_by: "owner".into(),
-        created_at: now,
-        updated_at: now,
-        epoch: "e1".into(),
-    };
-    let owner = Member {
-        room_id: "r1".into(),
-        user_id: "owner".into(),
-        role: Role::Owner,
-        joined_at: now,
-    };
-    store.create_room(&room, &[owner]).await.expect("room");
+    let now = room_r1(&store).await;
     let before = std::fs::metadata(&db.0).expect("db file").len();
-    let batch: Vec<NewMessage> = (0..2000)
-        .map(|i| NewMessage {
-            id: format!("m{i:05}"),
-            room_id: "r1".into(),
-            sender_id: "owner".into(),
-            client_id: None,
-            content: "x".repeat(200),
-            kind: MessageKind::Text,
-            created_at: now,
-        })
-        .collect();
-    store.insert_messages(batch).await.expect("insert");
+    insert_2000(&store, now).await;
     // Zero counts as 1 ms: the checkpointer runs (a zero tokio interval would panic its task).
     let mut grew = false;
     for _ in 0..100 {

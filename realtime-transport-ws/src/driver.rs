@@ -652,9 +652,17 @@ fn close_code(reason: &CloseReason) -> u16 {
 #[derive(Default)]
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) struct Replies {
-    pub(crate) bytes: std::sync::Mutex<Vec<u8>>,
+    bytes: std::sync::Mutex<Vec<u8>>,
     /// Wakes the writer when `bytes` gets something.
     pub(crate) ready: tokio::sync::Notify,
+}
+
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+impl Replies {
+    /// The waiting bytes (whole frames only).
+    pub(crate) fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.bytes.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The writing half of a connection, in its own task. A plain `fn` returning an `async`

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::{Sink, StreamExt};
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
@@ -29,12 +29,6 @@ use tokio_tungstenite::tungstenite::{self, Message};
 const MAX_REPLY_BYTES: usize = 64 << 10;
 
 pub(crate) use crate::driver::Replies;
-
-impl Replies {
-    fn bytes(&self) -> MutexGuard<'_, Vec<u8>> {
-        self.bytes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// The read half as tungstenite sees it: reads come from the socket, writes (its
 /// automatic replies) go to [`Replies`].

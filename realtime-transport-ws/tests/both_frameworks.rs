@@ -343,6 +343,31 @@ async fn axum_refuses_bad_upgrades() {
     );
 }
 
+/// A request hyper cannot upgrade (no upgrade handle, as on HTTP/2 or in a test without a
+/// server) gets 426 with seed 004's error body, not a 101 that could never complete.
+#[tokio::test]
+async fn axum_answers_426_when_the_connection_cannot_upgrade() {
+    use tower::ServiceExt;
+    let hub = Hub::in_memory();
+    let app: axum::Router =
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(server(&hub)));
+    let req = axum::http::Request::get("/ws")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let res = app.oneshot(req).await.expect("response");
+    assert_eq!(res.status().as_u16(), 426);
+    let body = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .expect("body");
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["code"], 426);
+    assert_eq!(body["error"], "Upgrade Required");
+}
+
 #[actix_web::test]
 async fn actix_integration() {
     use actix_web::{App, HttpServer, web};
