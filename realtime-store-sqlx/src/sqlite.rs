@@ -82,6 +82,9 @@ impl SqliteStore {
                 .min_connections(config.min_connections)
                 .idle_timeout(config.idle_timeout)
         }
+        // No ping before each acquire: a local SQLite connection cannot have been hung up
+        // on, and the ping is one more hand-off to the connection's thread per query.
+        .test_before_acquire(false)
         .acquire_timeout(config.acquire_timeout)
         .connect_with(options)
         .await
@@ -92,6 +95,7 @@ impl SqliteStore {
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
+                .test_before_acquire(false)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(writer_options)
                 .await
