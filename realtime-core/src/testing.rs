@@ -367,6 +367,11 @@ pub async fn messages(store: &dyn Store) {
         .await
         .expect("other sender");
     assert!(other.created, "client ids are per sender");
+    assert_eq!(
+        other.message.seq,
+        first.message.seq + 1,
+        "a retry gives its number back: seq stays gapless"
+    );
     assert!(matches!(
         store
             .insert_message(new_msg(&uid("none"), &owner, "x", None))

@@ -95,6 +95,41 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// that locks the rooms' `last_seq` counters for the transaction and reads them.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
+        /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row
+        /// stay under SQLite's 32,766-parameter limit), skipping rows whose client id exists.
+        fn push_insert(qb: &mut sqlx::QueryBuilder<$db>, rows: &[realtime_core::Message]) {
+            use crate::sql::micros;
+            qb.push("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ");
+            qb.push_values(rows, |mut b, m| {
+                b.push_bind(m.id.clone())
+                    .push_bind(m.room_id.clone())
+                    .push_bind(crate::sql::to_i64(m.seq))
+                    .push_bind(m.client_id.clone())
+                    .push_bind(m.sender_id.clone())
+                    .push_bind(m.content.as_bytes().to_vec())
+                    .push_bind(m.kind.as_str())
+                    .push_bind(m.status.as_str())
+                    .push_bind(micros(m.created_at))
+                    .push_bind(None::<i64>)
+                    .push_bind(None::<i64>);
+            });
+            qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
+        }
+
+        /// `UPDATE realtime_rooms SET last_seq = CASE id WHEN … END` for `moved` (≤ 500).
+        fn push_counters(qb: &mut sqlx::QueryBuilder<$db>, moved: &[(&String, i64)]) {
+            qb.push("UPDATE realtime_rooms SET last_seq = CASE id");
+            for (room, seq) in moved {
+                qb.push(" WHEN ").push_bind((*room).clone()).push(" THEN ").push_bind(*seq);
+            }
+            qb.push(" ELSE last_seq END WHERE id IN (");
+            let mut ids = qb.separated(", ");
+            for (room, _) in moved {
+                ids.push_bind((*room).clone());
+            }
+            qb.push(")");
+        }
+
         mod rows {
             use super::*;
             use crate::sql::{from_micros, opt_micros, to_u64};
@@ -401,28 +436,30 @@ macro_rules! impl_store {
                     return Err(realtime_core::Error::NotFound { kind: "room", id: new.room_id.clone() });
                 };
                 let seq: i64 = row.try_get("last_seq").map_err(store_err)?;
-                if let Some(cid) = &new.client_id {
-                    let existing = sqlx::query(MSG_BY_CLIENT_ID)
-                        .bind(&new.room_id).bind(&new.sender_id).bind(cid)
-                        .fetch_optional(&mut *tx).await.map_err(store_err)?;
-                    if let Some(existing) = existing {
-                        let message = rows::message(&existing)?;
-                        tx.rollback().await.map_err(store_err)?;
-                        return Ok(realtime_core::Inserted { message, created: false });
-                    }
-                }
-                sqlx::query("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)")
+                // Insert without looking the client id up first (one hand-off less); a
+                // skipped row means the client id exists: give the number back, return that.
+                let done = sqlx::query("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL) ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING")
                     .bind(&new.id).bind(&new.room_id).bind(seq).bind(&new.client_id).bind(&new.sender_id)
                     .bind(new.content.as_bytes()).bind(new.kind.as_str()).bind(realtime_core::MessageStatus::Sent.as_str())
                     .bind(micros(new.created_at))
                     .execute(&mut *tx).await
                     .map_err(|e| db_err(e, "message", &new.id, "room", &new.room_id))?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await.map_err(store_err)?;
+                    let existing = sqlx::query(MSG_BY_CLIENT_ID)
+                        .bind(&new.room_id).bind(&new.sender_id).bind(&new.client_id)
+                        .fetch_optional(&self.pool).await.map_err(store_err)?;
+                    return match existing {
+                        Some(row) => Ok(realtime_core::Inserted { message: rows::message(&row)?, created: false }),
+                        None => Err(realtime_core::Error::Store("a message with this client id was inserted and removed concurrently".into())),
+                    };
+                }
                 tx.commit().await.map_err(store_err)?;
                 Ok(realtime_core::Inserted { message: realtime_core::Message::from_new(new, to_u64(seq)), created: true })
             }
 
             async fn insert_messages(&self, batch: Vec<realtime_core::NewMessage>) -> realtime_core::Result<Vec<realtime_core::Inserted>> {
-                use crate::sql::{db_err, micros, store_err, to_u64};
+                use crate::sql::{db_err, store_err, to_u64};
                 use realtime_core::{Inserted, Message};
                 use std::collections::HashMap;
                 if batch.is_empty() {
@@ -476,55 +513,52 @@ macro_rules! impl_store {
                         fresh.push(message.clone());
                         out.push(Inserted { message, created: true });
                     }
-                    let mut inserted = 0usize;
-                    // 11 parameters a row; 500 rows stay under SQLite's 32766-parameter limit.
-                    for chunk in fresh.chunks(500) {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ",
-                        );
-                        qb.push_values(chunk, |mut b, m| {
-                            b.push_bind(m.id.clone())
-                                .push_bind(m.room_id.clone())
-                                .push_bind(crate::sql::to_i64(m.seq))
-                                .push_bind(m.client_id.clone())
-                                .push_bind(m.sender_id.clone())
-                                .push_bind(m.content.as_bytes().to_vec())
-                                .push_bind(m.kind.as_str())
-                                .push_bind(m.status.as_str())
-                                .push_bind(micros(m.created_at))
-                                .push_bind(None::<i64>)
-                                .push_bind(None::<i64>);
-                        });
-                        // No RETURNING: the count of inserted rows says whether any was skipped
-                        // (each returned row would be one more hand-off from SQLite's thread).
-                        qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
+                    // Every moved counter: `CASE id WHEN … THEN … END`, 500 rooms a statement.
+                    let moved: Vec<(&String, i64)> = last.iter().filter(|(_, (b, a))| a != b).map(|(r, (_, a))| (r, *a)).collect();
+                    // No RETURNING: the count of inserted rows says whether any was skipped
+                    // (each returned row would be one more hand-off from SQLite's thread).
+                    let inserted = if fresh.is_empty() {
+                        0
+                    } else if MULTI_STATEMENT && fresh.len() <= 500 && moved.len() <= 500 {
+                        // One query, one hand-off: the insert, then the counters' update,
+                        // whose row count is known (every moved room exists: it was locked).
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                        push_insert(&mut qb, &fresh);
+                        if !moved.is_empty() {
+                            qb.push("; ");
+                            push_counters(&mut qb, &moved);
+                        }
                         let done = qb.build().execute(&mut *tx).await.map_err(|e| {
-                            let id = chunk.first().map(|m| m.id.as_str()).unwrap_or_default();
+                            let id = fresh.first().map(|m| m.id.as_str()).unwrap_or_default();
                             db_err(e, "message", id, "room", "")
                         })?;
-                        inserted += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
-                    }
+                        usize::try_from(done.rows_affected()).unwrap_or(usize::MAX).saturating_sub(moved.len())
+                    } else {
+                        let mut inserted = 0usize;
+                        for chunk in fresh.chunks(500) {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                            push_insert(&mut qb, chunk);
+                            let done = qb.build().execute(&mut *tx).await.map_err(|e| {
+                                let id = chunk.first().map(|m| m.id.as_str()).unwrap_or_default();
+                                db_err(e, "message", id, "room", "")
+                            })?;
+                            inserted += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+                        }
+                        if inserted == fresh.len() {
+                            for chunk in moved.chunks(500) {
+                                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                                push_counters(&mut qb, chunk);
+                                qb.build().execute(&mut *tx).await.map_err(store_err)?;
+                            }
+                        }
+                        inserted
+                    };
                     if inserted != fresh.len() {
                         tx.rollback().await.map_err(store_err)?;
                         if optimistic {
                             continue;
                         }
                         return Err(realtime_core::Error::Store("a concurrent insert took a client id".into()));
-                    }
-                    // Every moved counter in one statement: `CASE id WHEN … THEN … END`.
-                    let moved: Vec<(&String, i64)> = last.iter().filter(|(_, (b, a))| a != b).map(|(r, (_, a))| (r, *a)).collect();
-                    for chunk in moved.chunks(500) {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE realtime_rooms SET last_seq = CASE id");
-                        for (room, seq) in chunk {
-                            qb.push(" WHEN ").push_bind((*room).clone()).push(" THEN ").push_bind(*seq);
-                        }
-                        qb.push(" ELSE last_seq END WHERE id IN (");
-                        let mut ids = qb.separated(", ");
-                        for (room, _) in chunk {
-                            ids.push_bind((*room).clone());
-                        }
-                        qb.push(")");
-                        qb.build().execute(&mut *tx).await.map_err(store_err)?;
                     }
                     tx.commit().await.map_err(store_err)?;
                     return Ok(out);

@@ -8,6 +8,10 @@
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
+
+/// sqlx runs several `;`-separated statements of one SQLite query on its connection thread
+/// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
+const MULTI_STATEMENT: bool = true;
 use realtime_core::{Error, Result};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
