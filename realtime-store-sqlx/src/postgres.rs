@@ -3,12 +3,12 @@
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
-
-/// The extended query protocol takes one statement per query.
-const MULTI_STATEMENT: bool = false;
 use realtime_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use std::str::FromStr;
+
+/// The extended query protocol takes one statement per query.
+const MULTI_STATEMENT: bool = false;
 
 /// A [`realtime_core::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]

@@ -93,6 +93,8 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// a transaction able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
 /// that locks the rooms' `last_seq` counters for the transaction and reads them.
+/// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
+/// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row

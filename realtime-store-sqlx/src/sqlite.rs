@@ -8,10 +8,6 @@
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
-
-/// sqlx runs several `;`-separated statements of one SQLite query on its connection thread
-/// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
-const MULTI_STATEMENT: bool = true;
 use realtime_core::{Error, Result};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -20,6 +16,10 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// sqlx runs several `;`-separated statements of one SQLite query on its connection thread
+/// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
+const MULTI_STATEMENT: bool = true;
 
 /// A [`realtime_core::Store`] on SQLite.
 #[derive(Debug, Clone)]
