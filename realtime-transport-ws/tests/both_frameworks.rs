@@ -37,14 +37,18 @@ fn token(sub: &str) -> String {
         .expect("token")
 }
 
+/// The next frame, within 5 s, from a connection that stays open.
+async fn next_frame(ws: &mut Ws) -> Message {
+    tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("frame in time")
+        .expect("open")
+        .expect("ok")
+}
+
 async fn next_json(ws: &mut Ws) -> Value {
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("frame in time")
-            .expect("open")
-            .expect("ok")
-        {
+        match next_frame(ws).await {
             Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
             Message::Close(c) => panic!("closed: {c:?}"),
             _ => continue,
@@ -80,12 +84,7 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
         .await
         .expect("ping frame");
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("pong in time")
-            .expect("open")
-            .expect("ok")
-        {
+        match next_frame(&mut ws).await {
             Message::Pong(p) => {
                 assert_eq!(&p[..], b"are you there");
                 break;
