@@ -10,8 +10,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 /// A session's id, unique within one Hub.
 pub type SessionId = u64;
@@ -66,11 +65,14 @@ pub enum Outbound {
 }
 
 /// The outbound queue: a plain deque under a lock that is only ever held for a push or a
-/// pop (never across an await), plus a [`Notify`] for the writer. Lighter than a channel:
-/// an idle session allocates nothing for it.
+/// pop (never across an await), with the waiting writer's waker under the same lock (so a
+/// push and a writer going to sleep cannot miss each other). Lighter than a channel: an
+/// idle session allocates nothing for it, and waiting costs no registration per wait.
 #[derive(Debug, Default)]
 struct Queue {
     frames: VecDeque<Bytes>,
+    /// The writer waiting for the queue to become non-empty (or to end).
+    waker: Option<Waker>,
     /// A graceful close, delivered after the frames queued before it.
     close_behind: Option<CloseReason>,
     /// The Hub let go of the session: after the queued frames, `recv` returns `None`.
@@ -91,7 +93,6 @@ pub(crate) struct SessionShared {
     urgent: AtomicBool,
     close: Mutex<Option<CloseReason>>,
     queue: Mutex<Queue>,
-    notify: Notify,
 }
 
 /// Result of [`SessionShared::push`].
@@ -120,7 +121,6 @@ impl SessionShared {
             urgent: AtomicBool::new(false),
             close: Mutex::new(None),
             queue: Mutex::default(),
-            notify: Notify::new(),
         }
     }
 
@@ -136,8 +136,18 @@ impl SessionShared {
     /// The Hub let go of the session (disconnect, or the Hub dropped): the writer gets the
     /// frames queued so far, then `None`.
     pub(crate) fn detach(&self) {
-        self.queue().detached = true;
-        self.notify.notify_one();
+        let waker = {
+            let mut q = self.queue();
+            q.detached = true;
+            q.waker.take()
+        };
+        wake(waker);
+    }
+
+    /// Wake the waiting writer, if any.
+    fn wake_writer(&self) {
+        let waker = self.queue().waker.take();
+        wake(waker);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -158,7 +168,7 @@ impl SessionShared {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Push::Overflow;
         }
-        {
+        let waker = {
             let mut q = self.queue();
             if q.detached {
                 drop(q);
@@ -170,15 +180,13 @@ impl SessionShared {
                 self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 return Push::Overflow;
             }
-            let was_empty = q.frames.is_empty();
             q.frames.push_back(frame.clone());
-            if !was_empty {
-                // The writer was told when the queue became non-empty and drains it to
-                // empty before it waits again: one wake-up per batch, not per frame.
-                return Push::Queued;
-            }
-        }
-        self.notify.notify_one();
+            // The writer leaves its waker only when it finds the queue empty, and drains
+            // it to empty before it waits again: the first push after takes the waker,
+            // the rest of the batch finds none — one wake-up per batch, not per frame.
+            q.waker.take()
+        };
+        wake(waker);
         Push::Queued
     }
 
@@ -195,7 +203,7 @@ impl SessionShared {
             *self.close.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
             self.urgent.store(true, Ordering::Release);
         }
-        self.notify.notify_one();
+        self.wake_writer();
         true
     }
 
@@ -246,25 +254,27 @@ impl Session {
     /// the queued frames for a shutdown or kick, ahead of them for a slow consumer) or
     /// when the Hub is gone, `None`.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        loop {
-            match self.poll_queue() {
-                Poll::Ready(m) => return m,
-                Poll::Pending => self.shared.notify.notified().await,
-            }
-        }
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Session::recv`] for hand-written futures: `Ready` as `recv` would return,
+    /// `Pending` (and `cx` woken on the next push, close or detach) while nothing is
+    /// queued. Only the last context polled is woken: one writer per session.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        self.poll_queue(Some(cx))
     }
 
     /// The next frame if one is queued now (for writers that batch: `recv` one, then
     /// `try_recv` the rest before flushing).
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        match self.poll_queue() {
+        match self.poll_queue(None) {
             Poll::Ready(m) => m,
             Poll::Pending => None,
         }
     }
 
-    /// `Ready(None)` at the end, `Pending` when nothing is queued yet.
-    fn poll_queue(&mut self) -> Poll<Option<Outbound>> {
+    /// `Ready(None)` at the end, `Pending` when nothing is queued yet (registering `cx`).
+    fn poll_queue(&mut self, cx: Option<&mut Context<'_>>) -> Poll<Option<Outbound>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -288,6 +298,17 @@ impl Session {
             self.done = true;
             return Poll::Ready(None);
         }
+        if let Some(cx) = cx {
+            match &mut q.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                w => *w = Some(cx.waker().clone()),
+            }
+            // An urgent close sets its flag before it takes the waker: seen now or woken.
+            if self.shared.is_urgent() {
+                drop(q);
+                return self.poll_queue(None);
+            }
+        }
         Poll::Pending
     }
 }
@@ -301,6 +322,13 @@ impl Drop for Session {
         if let Some(f) = self.on_drop.take() {
             f(self.shared.id);
         }
+    }
+}
+
+/// Wake outside the lock that produced the waker.
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 

@@ -21,6 +21,7 @@ use realtime_core::{
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// The ack (or error) of one pipelined `send`, once committed.
@@ -311,6 +312,13 @@ impl WsServer {
                 session_id,
             };
             let mut writer_done = false;
+            // One idle timer for the connection's life, moved on lazily: a frame only
+            // records when it came, and the timer, when it fires early, sleeps again until
+            // the client has really been quiet for `idle_timeout`. A timer per frame read
+            // would be registered and removed again for nearly every frame.
+            let idle = cfg.idle_timeout;
+            let mut last_frame = tokio::time::Instant::now();
+            let mut idle_timer = std::pin::pin!(tokio::time::sleep(idle));
             loop {
                 let next = tokio::select! {
                     biased;
@@ -326,7 +334,18 @@ impl WsServer {
                         }
                         continue;
                     }
-                    r = tokio::time::timeout(cfg.idle_timeout, stream.next()) => r,
+                    r = stream.next() => {
+                        last_frame = tokio::time::Instant::now();
+                        Some(r)
+                    }
+                    () = &mut idle_timer => {
+                        let due = last_frame + idle;
+                        if due > tokio::time::Instant::now() {
+                            idle_timer.as_mut().reset(due);
+                            continue;
+                        }
+                        None
+                    }
                 };
                 if !Box::pin(self.on_frame(next, &mut st)).await {
                     break;
@@ -348,33 +367,30 @@ impl WsServer {
         }
     }
 
-    /// One frame from the client (or the end of the stream): run it, queue the reply.
+    /// One frame from the client (or the end of the stream; `None`: the idle timeout): run
+    /// it, queue the reply.
     /// Returns whether to go on reading. Kept out of `serve` and boxed there, so an idle
     /// connection's task does not carry the space of every command's futures.
-    async fn on_frame(
-        &self,
-        next: Result<Option<Result<Frame, WsError>>, tokio::time::error::Elapsed>,
-        st: &mut Conn,
-    ) -> bool {
+    async fn on_frame(&self, next: Option<Option<Result<Frame, WsError>>>, st: &mut Conn) -> bool {
         let cfg = &self.inner.config;
         let frame = match next {
-            Err(_) => {
+            None => {
                 let _ = st
                     .ctl_tx
                     .send(close_frame(close::IDLE, "idle timeout"))
                     .await;
                 return false;
             }
-            Ok(None) | Ok(Some(Ok(Frame::Close(_)))) => return false,
-            Ok(Some(Err(WsError::TooLarge))) => {
+            Some(None) | Some(Some(Ok(Frame::Close(_)))) => return false,
+            Some(Some(Err(WsError::TooLarge))) => {
                 let _ = st
                     .ctl_tx
                     .send(close_frame(close::TOO_LARGE, "message too large"))
                     .await;
                 return false;
             }
-            Ok(Some(Err(_))) => return false,
-            Ok(Some(Ok(f))) => f,
+            Some(Some(Err(_))) => return false,
+            Some(Some(Ok(f))) => f,
         };
         let text = match frame {
             Frame::Text(t) => t,
@@ -652,21 +668,89 @@ fn close_code(reason: &CloseReason) -> u16 {
 #[derive(Default)]
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) struct Replies {
-    bytes: std::sync::Mutex<Vec<u8>>,
-    /// Wakes the writer when `bytes` gets something.
-    pub(crate) ready: tokio::sync::Notify,
+    state: std::sync::Mutex<RepliesState>,
+}
+
+#[derive(Default)]
+struct RepliesState {
+    /// Whole frames only.
+    bytes: Vec<u8>,
+    /// The writer, waiting for `bytes` to get something.
+    waker: Option<std::task::Waker>,
 }
 
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 impl Replies {
-    /// The waiting bytes (whole frames only).
-    pub(crate) fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
-        self.bytes.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, RepliesState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Append whole frames and wake the writer; `Err` (nothing appended) past `max` bytes.
+    pub(crate) fn push(&self, frames: &[u8], max: usize) -> Result<(), ()> {
+        let waker = {
+            let mut st = self.state();
+            if st.bytes.len() + frames.len() > max {
+                return Err(());
+            }
+            st.bytes.extend_from_slice(frames);
+            st.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Move the waiting bytes to the end of `out`.
+    pub(crate) fn take_into(&self, out: &mut Vec<u8>) {
+        let mut st = self.state();
+        if !st.bytes.is_empty() {
+            out.extend_from_slice(&st.bytes);
+            st.bytes.clear();
+        }
+    }
+
+    /// `Ready` when bytes wait; otherwise `cx` is woken by the next [`Replies::push`].
+    pub(crate) fn poll_waiting(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut st = self.state();
+        if !st.bytes.is_empty() {
+            return Poll::Ready(());
+        }
+        match &mut st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+/// Run `fut` to completion within `limit`, arming the timer only if the first poll does
+/// not finish it: a write the socket takes at once — nearly all of them — costs no timer.
+/// `None` when the time ran out.
+async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await.ok(),
+    }
+}
+
+/// What wakes the writer.
+enum Wake {
+    Ctl(Option<Frame>),
+    Out(Option<Outbound>),
+    Ping,
+    Replies,
 }
 
 /// The writing half of a connection, in its own task. A plain `fn` returning an `async`
 /// block for the reason given at `serve_halves`.
+///
+/// It waits on all its sources at once — the reader's replies, the session's queue, the
+/// ping interval and owed pongs, in that order of priority — with one waker left in each
+/// (no future built and dropped per wait), and arms the write timeout only for a write
+/// the socket does not take at once.
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 fn write_loop<W>(
     mut sink: W,
@@ -690,90 +774,105 @@ where
         let wt = cfg.write_timeout;
         macro_rules! io {
             ($e:expr) => {
-                match tokio::time::timeout(wt, $e).await {
-                    Ok(Ok(())) => {}
+                match within(wt, $e).await {
+                    Some(Ok(())) => {}
                     _ => return,
                 }
             };
         }
         loop {
-            tokio::select! {
-                biased;
-                c = ctl.recv() => match c {
-                    None => {
-                        let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close::NORMAL, String::new()))))).await;
-                        return;
-                    }
-                    Some(f @ Frame::Close(_)) => {
-                        let _ = tokio::time::timeout(wt, sink.send(f)).await;
-                        return;
-                    }
-                    Some(f) => {
-                        io!(sink.feed(f));
-                        while let Some(more) = ctl.try_recv() {
-                            let done = matches!(more, Frame::Close(_));
-                            io!(sink.feed(more));
-                            if done {
-                                let _ = tokio::time::timeout(wt, sink.flush()).await;
-                                return;
-                            }
-                        }
-                        io!(sink.flush());
-                    }
-                },
-                o = session.recv() => match o {
-                    Some(Outbound::Frame(b)) => {
-                        // One timer for the whole batch: feed what is queued — pushes, then
-                        // replies waiting too (a sender's ack and its own message go out in one
-                        // write) — and flush once.
-                        let batch = async {
-                            sink.feed(Frame::Text(b)).await?;
-                            for _ in 1..cfg.batch_frames {
-                                match session.try_recv() {
-                                    Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
-                                    Some(Outbound::Close(r)) => {
-                                        sink.flush().await?;
-                                        return Ok(Some(Frame::Close(Some((close_code(&r), r.text().to_owned())))));
-                                    }
-                                    None => break,
-                                }
-                            }
-                            while let Some(f) = ctl.try_recv() {
-                                if matches!(f, Frame::Close(_)) {
-                                    sink.flush().await?;
-                                    return Ok(Some(f));
-                                }
-                                sink.feed(f).await?;
-                            }
-                            sink.flush().await.map(|()| None)
-                        };
-                        match tokio::time::timeout(wt, batch).await {
-                            Ok(Ok(None)) => {}
-                            Ok(Ok(Some(close))) => {
-                                let _ = tokio::time::timeout(wt, sink.send(close)).await;
-                                return;
-                            }
-                            _ => return,
-                        }
-                    }
-                    Some(Outbound::Close(r)) => {
-                        let _ = tokio::time::timeout(wt, sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned()))))).await;
-                        return;
-                    }
-                    None => return,
-                },
-                _ = ping.tick() => {
-                    io!(sink.send(Frame::Ping(bytes::Bytes::new())));
+            let wake = std::future::poll_fn(|cx| {
+                if let Poll::Ready(c) = ctl.poll_recv(cx) {
+                    return Poll::Ready(Wake::Ctl(c));
                 }
-                // Pongs owed to the client: flushing the sink writes them.
-                () = async {
-                    match &replies {
-                        Some(r) => r.ready.notified().await,
-                        None => std::future::pending().await,
+                if let Poll::Ready(o) = session.poll_recv(cx) {
+                    return Poll::Ready(Wake::Out(o));
+                }
+                if ping.poll_tick(cx).is_ready() {
+                    return Poll::Ready(Wake::Ping);
+                }
+                if let Some(r) = &replies
+                    && r.poll_waiting(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::Replies);
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Ctl(None) => {
+                    let _ = within(
+                        wt,
+                        sink.send(Frame::Close(Some((close::NORMAL, String::new())))),
+                    )
+                    .await;
+                    return;
+                }
+                Wake::Ctl(Some(f @ Frame::Close(_))) => {
+                    let _ = within(wt, sink.send(f)).await;
+                    return;
+                }
+                Wake::Ctl(Some(f)) => {
+                    io!(sink.feed(f));
+                    while let Some(more) = ctl.try_recv() {
+                        let done = matches!(more, Frame::Close(_));
+                        io!(sink.feed(more));
+                        if done {
+                            let _ = within(wt, sink.flush()).await;
+                            return;
+                        }
                     }
-                } => {
                     io!(sink.flush());
                 }
+                Wake::Out(Some(Outbound::Frame(b))) => {
+                    // One deadline for the whole batch: feed what is queued — pushes, then
+                    // replies waiting too (a sender's ack and its own message go out in one
+                    // write) — and flush once.
+                    let batch = async {
+                        sink.feed(Frame::Text(b)).await?;
+                        for _ in 1..cfg.batch_frames {
+                            match session.try_recv() {
+                                Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
+                                Some(Outbound::Close(r)) => {
+                                    sink.flush().await?;
+                                    return Ok(Some(Frame::Close(Some((
+                                        close_code(&r),
+                                        r.text().to_owned(),
+                                    )))));
+                                }
+                                None => break,
+                            }
+                        }
+                        while let Some(f) = ctl.try_recv() {
+                            if matches!(f, Frame::Close(_)) {
+                                sink.flush().await?;
+                                return Ok(Some(f));
+                            }
+                            sink.feed(f).await?;
+                        }
+                        sink.flush().await.map(|()| None)
+                    };
+                    match within(wt, batch).await {
+                        Some(Ok(None)) => {}
+                        Some(Ok(Some(close))) => {
+                            let _ = within(wt, sink.send(close)).await;
+                            return;
+                        }
+                        _ => return,
+                    }
+                }
+                Wake::Out(Some(Outbound::Close(r))) => {
+                    let _ = within(
+                        wt,
+                        sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned())))),
+                    )
+                    .await;
+                    return;
+                }
+                Wake::Out(None) => return,
+                Wake::Ping => io!(sink.send(Frame::Ping(bytes::Bytes::new()))),
+                // Pongs owed to the client: flushing the sink writes them.
+                Wake::Replies => io!(sink.flush()),
             }
         }
     }
@@ -784,20 +883,37 @@ where
 mod ctl {
     use crate::frame::Frame;
     use std::collections::VecDeque;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, MutexGuard};
-    use tokio::sync::{Notify, Semaphore};
+    use std::task::{Context, Poll, Waker};
+    use tokio::sync::Semaphore;
+
+    #[derive(Default)]
+    struct Queue {
+        frames: VecDeque<Frame>,
+        /// The writer, waiting for a frame (or the sender's end).
+        waker: Option<Waker>,
+        sender_gone: bool,
+    }
 
     struct Shared {
-        queue: Mutex<VecDeque<Frame>>,
+        queue: Mutex<Queue>,
         room: Semaphore,
-        ready: Notify,
-        sender_gone: AtomicBool,
     }
 
     impl Shared {
-        fn queue(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+        fn queue(&self) -> MutexGuard<'_, Queue> {
             self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        fn push(&self, f: Frame) {
+            let waker = {
+                let mut q = self.queue();
+                q.frames.push_back(f);
+                q.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
@@ -811,8 +927,6 @@ mod ctl {
         let shared = Arc::new(Shared {
             queue: Mutex::default(),
             room: Semaphore::new(cap.max(1)),
-            ready: Notify::new(),
-            sender_gone: AtomicBool::new(false),
         });
         (Sender(shared.clone()), Receiver(shared))
     }
@@ -824,8 +938,7 @@ mod ctl {
                 Ok(p) => p.forget(),
                 Err(_) => return Err(f),
             }
-            self.0.queue().push_back(f);
-            self.0.ready.notify_one();
+            self.0.push(f);
             Ok(())
         }
 
@@ -835,36 +948,53 @@ mod ctl {
                 Ok(p) => p.forget(),
                 Err(_) => return Err(f),
             }
-            self.0.queue().push_back(f);
-            self.0.ready.notify_one();
+            self.0.push(f);
             Ok(())
         }
     }
 
     impl Drop for Sender {
         fn drop(&mut self) {
-            self.0.sender_gone.store(true, Ordering::Release);
-            self.0.ready.notify_one();
+            let waker = {
+                let mut q = self.0.queue();
+                q.sender_gone = true;
+                q.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
     impl Receiver {
         /// The next frame; `None` once the sender is gone and the queue is empty.
+        #[cfg(test)]
         pub(crate) async fn recv(&mut self) -> Option<Frame> {
-            loop {
-                if let Some(f) = self.try_recv() {
-                    return Some(f);
-                }
-                if self.0.sender_gone.load(Ordering::Acquire) {
-                    return self.try_recv();
-                }
-                self.0.ready.notified().await;
+            std::future::poll_fn(|cx| self.poll_recv(cx)).await
+        }
+
+        /// [`Receiver::recv`] as a poll: `Pending` leaves `cx` to be woken by the next
+        /// frame or by the sender's end.
+        pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+            let mut q = self.0.queue();
+            if let Some(f) = q.frames.pop_front() {
+                drop(q);
+                self.0.room.add_permits(1);
+                return Poll::Ready(Some(f));
             }
+            if q.sender_gone {
+                return Poll::Ready(None);
+            }
+            match &mut q.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                w => *w = Some(cx.waker().clone()),
+            }
+            Poll::Pending
         }
 
         /// The next frame if one is queued.
         pub(crate) fn try_recv(&mut self) -> Option<Frame> {
-            let f = self.0.queue().pop_front()?;
+            let f = self.0.queue().frames.pop_front()?;
             self.0.room.add_permits(1);
             Some(f)
         }

@@ -49,15 +49,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
 
 impl<R: Unpin> AsyncWrite for ReadSide<R> {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        let mut q = self.replies.bytes();
-        if q.len() + b.len() > MAX_REPLY_BYTES {
-            return Poll::Ready(Err(io::Error::other("client does not read its pongs")));
-        }
         // Whole writes only, so the writer never sees half a frame.
-        q.extend_from_slice(b);
-        drop(q);
-        self.replies.ready.notify_one();
-        Poll::Ready(Ok(b.len()))
+        match self.replies.push(b, MAX_REPLY_BYTES) {
+            Ok(()) => Poll::Ready(Ok(b.len())),
+            Err(()) => Poll::Ready(Err(io::Error::other("client does not read its pongs"))),
+        }
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -153,11 +149,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         if self.closed {
             return;
         }
-        let mut q = self.replies.bytes();
-        if !q.is_empty() {
-            self.buf.extend_from_slice(&q);
-            q.clear();
-        }
+        self.replies.take_into(&mut self.buf);
     }
 
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
@@ -287,7 +279,7 @@ mod tests {
             let next = frames.next().await;
             (frames, next)
         });
-        replies.ready.notified().await;
+        std::future::poll_fn(|cx| replies.poll_waiting(cx)).await;
         // More than `limit` bytes of text: poll_ready writes out between frames.
         for i in 0..5 {
             sink.feed(Frame::Text(Bytes::from(format!("message {i}"))))

@@ -387,3 +387,63 @@ async fn actix_integration() {
     behaviour(addr, hub).await;
     handle.stop(false).await;
 }
+
+/// The idle timeout counts from the client's last frame: a client that keeps sending stays
+/// connected well past it (the one timer is moved on, not fired), a quiet one is closed
+/// with 4004.
+#[tokio::test]
+async fn idle_timeout_counts_from_the_last_frame() {
+    let hub = Hub::in_memory();
+    let config = WsConfig {
+        idle_timeout: Duration::from_millis(400),
+        // No server pings in the window: only the client's frames count.
+        ping_interval: Duration::from_secs(600),
+        ..WsConfig::default()
+    };
+    let srv = WsServer::with_config(
+        hub.clone(),
+        Arc::new(JwtAuthenticator::hs256(SECRET)),
+        config,
+        None,
+    );
+    let app: axum::Router =
+        axum::Router::new().route("/ws", realtime_transport_ws::axum::route(srv));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={}", token("alice")))
+            .await
+            .expect("connect");
+    assert_eq!(next_json(&mut ws).await["type"], "auth");
+    // 1.2 s of pings every 100 ms: three idle timeouts long, never 400 ms quiet.
+    for _ in 0..12 {
+        ws.send(Message::Ping(Default::default()))
+            .await
+            .expect("ping");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Pongs and events come back; a close here would fail the test.
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::ZERO, ws.next()).await {
+            let m = m.expect("open");
+            assert!(
+                !matches!(m, Message::Close(_)),
+                "closed while active: {m:?}"
+            );
+        }
+    }
+    assert_eq!(
+        hub.session_count(),
+        1,
+        "still connected after 3× the idle timeout"
+    );
+    // Now quiet: closed with 4004 after ~400 ms.
+    let close = loop {
+        match next_frame(&mut ws).await {
+            Message::Close(c) => break c.expect("close frame with a code"),
+            _ => continue,
+        }
+    };
+    assert_eq!(u16::from(close.code), 4004, "{close:?}");
+}
