@@ -18,12 +18,15 @@
 //! assert_eq!(back, ev);
 //! ```
 
-use crate::clock::Timestamp;
+use crate::clock::{Rfc3339, Timestamp};
 use crate::error::{Error, Result, clip};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 /// Maximum length of an event name in bytes.
 pub const MAX_EVENT_TYPE_LEN: usize = 128;
@@ -223,6 +226,149 @@ impl EventMetadata {
     }
 }
 
+/// An event's `data`: any JSON value, held as its JSON text.
+///
+/// The text is what every copy of the event carries — a dialect's frame, the broker's
+/// payload, the event store — so it is serialized once, when the event is made, and each
+/// encoding copies it as is instead of walking a [`Value`] tree again (for a chat message,
+/// building, encoding and dropping that tree was ~12 % of the server's CPU; see
+/// `BENCHMARKS.md`, session 6).
+///
+/// Reading works as on a [`Value`]: `data["content"]`, [`EventData::get`],
+/// [`EventData::value`] parse the text once, on first use, and keep the tree. To change
+/// data, build a new value and convert it (`ev.data = value.into()`).
+///
+/// ```
+/// use realtime_core::EventData;
+/// use serde_json::json;
+/// let d = EventData::from(json!({"content": "hi", "n": 1}));
+/// assert_eq!(d["content"], "hi");
+/// assert_eq!(d.get("n").and_then(|v| v.as_u64()), Some(1));
+/// assert_eq!(d.json(), r#"{"content":"hi","n":1}"#);
+/// #[derive(serde::Serialize)]
+/// struct Typed<'a> { content: &'a str }
+/// let t = EventData::from_serialize(&Typed { content: "hi" }).unwrap();
+/// assert_eq!(t["content"], "hi");
+/// ```
+pub struct EventData {
+    json: Box<RawValue>,
+    /// The parsed tree, made on first read.
+    parsed: OnceLock<Value>,
+}
+
+impl EventData {
+    /// `null`.
+    pub fn null() -> EventData {
+        EventData::from_raw(RawValue::NULL.to_owned())
+    }
+
+    fn from_raw(json: Box<RawValue>) -> EventData {
+        EventData {
+            json,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// Serialize `value` once into event data.
+    ///
+    /// # Errors
+    /// [`Error::Json`] when `value`'s `Serialize` fails (a map with non-string keys, or the
+    /// type's own error).
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<EventData> {
+        Ok(EventData::from_raw(serde_json::value::to_raw_value(value)?))
+    }
+
+    /// The JSON text, compact, as it goes on the wire.
+    pub fn json(&self) -> &str {
+        self.json.get()
+    }
+
+    /// The data as a [`Value`] tree (parsed on first use, then kept).
+    pub fn value(&self) -> &Value {
+        self.parsed.get_or_init(|| {
+            // The text came from serializing a value or from a parsed document: valid JSON.
+            serde_json::from_str(self.json.get()).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The data as an owned [`Value`] tree.
+    pub fn to_value(&self) -> Value {
+        self.value().clone()
+    }
+
+    /// `data[key]` of an object, like [`Value::get`].
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.value().get(key)
+    }
+
+    /// Deserialize the data into `T`.
+    ///
+    /// # Errors
+    /// [`Error::Json`] when the data does not have `T`'s shape.
+    pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T> {
+        Ok(serde_json::from_str(self.json.get())?)
+    }
+}
+
+impl Default for EventData {
+    fn default() -> Self {
+        EventData::null()
+    }
+}
+
+impl Clone for EventData {
+    fn clone(&self) -> Self {
+        EventData {
+            json: self.json.clone(),
+            parsed: self.parsed.clone(),
+        }
+    }
+}
+
+impl From<Value> for EventData {
+    fn from(v: Value) -> Self {
+        // A `Value` always serializes (its map keys are strings).
+        let json =
+            serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        let parsed = OnceLock::new();
+        let _ = parsed.set(v);
+        EventData { json, parsed }
+    }
+}
+
+impl PartialEq for EventData {
+    /// Equal when the JSON values are equal (key order and spacing aside).
+    fn eq(&self, other: &Self) -> bool {
+        self.json.get() == other.json.get() || self.value() == other.value()
+    }
+}
+
+impl fmt::Debug for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json.get())
+    }
+}
+
+impl<I: serde_json::value::Index> std::ops::Index<I> for EventData {
+    type Output = Value;
+    /// As indexing a [`Value`]: `Value::Null` for a missing key or index.
+    fn index(&self, index: I) -> &Value {
+        &self.value()[index]
+    }
+}
+
+impl Serialize for EventData {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(EventData::from_raw(Box::<RawValue>::deserialize(d)?))
+    }
+}
+
 /// One structured event, serialized exactly as seed 000's "Event Data Structure":
 ///
 /// ```json
@@ -239,8 +385,8 @@ pub struct Event {
     pub id: uuid::Uuid,
     /// The dotted event name.
     pub event_type: EventType,
-    /// Event-specific payload (any JSON; usually an object).
-    pub data: serde_json::Value,
+    /// Event-specific payload (any JSON; usually an object), kept as JSON text.
+    pub data: EventData,
     /// Where the event came from.
     pub metadata: EventMetadata,
     /// When the event happened, UTC, serialized as RFC 3339.
@@ -253,16 +399,16 @@ pub struct Event {
 
 impl Event {
     /// A new event stamped with the system time and a fresh UUID v7.
-    pub fn new(event_type: EventType, data: serde_json::Value) -> Event {
+    pub fn new(event_type: EventType, data: impl Into<EventData>) -> Event {
         Event::at(event_type, data, chrono::Utc::now())
     }
 
     /// A new event stamped with `timestamp` (for state machines driven by a [`crate::Clock`]).
-    pub fn at(event_type: EventType, data: serde_json::Value, timestamp: Timestamp) -> Event {
+    pub fn at(event_type: EventType, data: impl Into<EventData>, timestamp: Timestamp) -> Event {
         Event {
             id: uuid::Uuid::now_v7(),
             event_type,
-            data,
+            data: data.into(),
             metadata: EventMetadata::default(),
             timestamp,
             user_id: None,
@@ -322,9 +468,9 @@ struct WireEventRef<'a> {
     event_type: &'a EventType,
     level: &'a str,
     action: &'a str,
-    data: &'a serde_json::Value,
+    data: &'a EventData,
     metadata: &'a EventMetadata,
-    timestamp: &'a Timestamp,
+    timestamp: Rfc3339,
     user_id: &'a Option<String>,
     room_id: &'a Option<String>,
 }
@@ -339,7 +485,7 @@ struct WireEvent<'a> {
     #[serde(default, borrow)]
     action: Option<Cow<'a, str>>,
     #[serde(default)]
-    data: serde_json::Value,
+    data: Option<EventData>,
     #[serde(default)]
     metadata: EventMetadata,
     timestamp: Timestamp,
@@ -366,7 +512,7 @@ impl TryFrom<WireEvent<'_>> for Event {
         Ok(Event {
             id: w.id,
             event_type,
-            data: w.data,
+            data: w.data.unwrap_or_default(),
             metadata: w.metadata,
             timestamp: w.timestamp,
             user_id: w.user_id,
@@ -384,7 +530,7 @@ impl Serialize for Event {
             action: self.event_type.action(),
             data: &self.data,
             metadata: &self.metadata,
-            timestamp: &self.timestamp,
+            timestamp: Rfc3339(self.timestamp),
             user_id: &self.user_id,
             room_id: &self.room_id,
         }
@@ -402,6 +548,52 @@ impl<'de> Deserialize<'de> for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Event data: serialized once, read like a `Value`, equal by value, carried as is
+    /// through an event's JSON; bad input is a typed error.
+    #[test]
+    fn event_data_reads_like_a_value_and_travels_as_text() {
+        let d = EventData::from(serde_json::json!({"b": [1, 2], "a": {"x": null}}));
+        assert_eq!(d.json(), r#"{"a":{"x":null},"b":[1,2]}"#);
+        assert_eq!(d["b"][1], 2);
+        assert_eq!(d["missing"], Value::Null);
+        assert!(d.get("missing").is_none());
+        // Equal by value: other key order and spacing.
+        let same: EventData =
+            serde_json::from_str(r#"{ "b": [1,2], "a": {"x": null} }"#).expect("raw");
+        assert_eq!(same, d);
+        assert_ne!(EventData::from(serde_json::json!({"b": [2, 1]})), d);
+        assert_eq!(EventData::default().json(), "null");
+        // Typed reads, and a shape mismatch as an error, not a panic.
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct B {
+            b: Vec<u32>,
+        }
+        assert_eq!(d.deserialize::<B>().expect("typed"), B { b: vec![1, 2] });
+        assert_eq!(
+            d.deserialize::<Vec<u32>>().expect_err("shape").code(),
+            "invalid_json"
+        );
+        // A map with non-string keys cannot be event data.
+        let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert_eq!(
+            EventData::from_serialize(&bad).expect_err("keys").code(),
+            "invalid_json"
+        );
+        // Through an event's JSON and back: the text goes out as is, without re-spacing.
+        let raw: EventData = serde_json::from_str(r#"{"k":  "v"}"#).expect("raw");
+        let ev = Event::new(EventType::SYSTEM_BROADCAST, raw);
+        let text = String::from_utf8(ev.to_json_bytes()).expect("utf8");
+        assert!(text.contains(r#""data":{"k":  "v"}"#), "{text}");
+        let back = Event::from_json_bytes(text.as_bytes()).expect("parse");
+        assert_eq!(back.data["k"], "v");
+        assert_eq!(back, ev);
+        // Missing or null data reads as null.
+        let mut v = serde_json::to_value(&ev).expect("value");
+        v.as_object_mut().expect("object").remove("data");
+        let no_data: Event = serde_json::from_value(v).expect("no data");
+        assert_eq!(no_data.data.json(), "null");
+    }
 
     #[test]
     fn every_seed_name_round_trips() {

@@ -886,10 +886,12 @@ impl Hub {
             else {
                 continue;
             };
-            if let Ok(Some(u)) = self.inner.store.get_user(&uid).await
-                && let Some(obj) = ev.data.as_object_mut()
-            {
-                obj.insert("username".into(), u.username.into());
+            if let Ok(Some(u)) = self.inner.store.get_user(&uid).await {
+                let mut data = ev.data.to_value();
+                if let Some(obj) = data.as_object_mut() {
+                    obj.insert("username".into(), u.username.into());
+                    ev.data = data.into();
+                }
             }
         }
         events

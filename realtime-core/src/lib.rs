@@ -90,7 +90,7 @@ pub use broker::{Broker, DeliveryHandler, Publisher, Subscriber};
 pub use channel::{Channel, Visibility};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
-pub use event::{Event, EventMetadata, EventType};
+pub use event::{Event, EventData, EventMetadata, EventType};
 pub use ids::{MessageId, RoomId, UserId, validate_id};
 pub use message::{
     Limits, Message, MessageKind, MessageStatus, NewMessage, Reaction, ReactionSet, ReadPointer,

@@ -8,9 +8,9 @@
 //! * Reactions are a set per `(user, emoji)`: adding twice is one reaction ([`ReactionSet`]).
 //! * Read pointers only move forward ([`ReadPointer::advance`]).
 
-use crate::clock::Timestamp;
+use crate::clock::{Rfc3339, Timestamp};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventData, EventType};
 use crate::ids::{MessageId, RoomId, UserId, validate_id};
 use crate::room::Role;
 use serde::{Deserialize, Serialize};
@@ -230,10 +230,13 @@ pub struct Message {
     /// Delivery status.
     pub status: MessageStatus,
     /// When it was stored.
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub created_at: Timestamp,
     /// When it was last edited.
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub edited_at: Option<Timestamp>,
     /// When it was deleted (tombstone).
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub deleted_at: Option<Timestamp>,
 }
 
@@ -363,17 +366,45 @@ impl Message {
             .with_room(self.room_id.clone())
     }
 
-    /// The message as event data: its fields plus seed 000's `message_id` and `timestamp`.
-    pub fn to_data(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("message_id".into(), self.id.clone().into());
-            obj.insert(
-                "timestamp".into(),
-                serde_json::to_value(self.created_at).unwrap_or_default(),
-            );
+    /// The message as event data: its fields plus seed 000's `message_id` and `timestamp`,
+    /// serialized once (keys in alphabetical order).
+    pub fn to_data(&self) -> EventData {
+        /// The message's own fields plus the two seed-000 aliases, borrowed.
+        #[derive(Serialize)]
+        struct MessageData<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client_id: &'a Option<String>,
+            content: &'a str,
+            created_at: Rfc3339,
+            deleted_at: Option<Rfc3339>,
+            edited_at: Option<Rfc3339>,
+            id: &'a str,
+            message_id: &'a str,
+            room_id: &'a str,
+            sender_id: &'a str,
+            seq: u64,
+            status: MessageStatus,
+            timestamp: Rfc3339,
+            #[serde(rename = "type")]
+            kind: MessageKind,
         }
-        v
+        let data = MessageData {
+            client_id: &self.client_id,
+            content: &self.content,
+            created_at: Rfc3339(self.created_at),
+            deleted_at: self.deleted_at.map(Rfc3339),
+            edited_at: self.edited_at.map(Rfc3339),
+            id: &self.id,
+            message_id: &self.id,
+            room_id: &self.room_id,
+            sender_id: &self.sender_id,
+            seq: self.seq,
+            status: self.status,
+            timestamp: Rfc3339(self.created_at),
+            kind: self.kind,
+        };
+        // Plain strings, numbers and timestamps: serializing cannot fail.
+        EventData::from_serialize(&data).unwrap_or_default()
     }
 }
 
@@ -501,6 +532,30 @@ mod tests {
             },
             1,
         )
+    }
+
+    /// The event data is the message's own JSON plus `message_id` and `timestamp`, byte for
+    /// byte what serializing that as a `Value` gives (sorted keys), with and without the
+    /// optional fields and with content that needs escaping.
+    #[test]
+    fn event_data_is_the_message_plus_seed_aliases() {
+        let mut with_all = msg();
+        with_all.client_id = Some("c-1".into());
+        with_all.content = "line\n\"quoted\" é 📧".into();
+        with_all.edited_at = Some(Utc::now());
+        with_all.deleted_at = Some(Utc::now());
+        for m in [msg(), with_all] {
+            let mut want = serde_json::to_value(&m).expect("message");
+            let obj = want.as_object_mut().expect("object");
+            obj.insert("message_id".into(), m.id.clone().into());
+            obj.insert(
+                "timestamp".into(),
+                serde_json::to_value(m.created_at).expect("ts"),
+            );
+            let data = m.to_data();
+            assert_eq!(data.value(), &want);
+            assert_eq!(data.json(), serde_json::to_string(&want).expect("text"));
+        }
     }
 
     #[test]

@@ -611,6 +611,34 @@ pub async fn batch_inserts(store: &dyn Store) {
         store.messages_after(&a.id, 0, 10).await.expect("all").len(),
         4
     );
+    // A batch stores every field as given, whatever the content holds (quotes,
+    // backslashes, control characters, non-ASCII), and reads back equal.
+    let mut tricky = new_msg(
+        &b.id,
+        &owner,
+        "\"q\" \\ \n\t\u{1} é 📧 '; --",
+        Some("cid-x"),
+    );
+    tricky.kind = MessageKind::File;
+    let plain = new_msg(&b.id, &owner, "", None);
+    let stored = store
+        .insert_messages(vec![tricky, plain])
+        .await
+        .expect("tricky batch");
+    for inserted in &stored {
+        assert!(inserted.created);
+        let back = store
+            .get_message(&inserted.message.id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(back, inserted.message, "read back as stored");
+    }
+    assert_eq!(
+        (stored[0].message.seq, stored[1].message.seq),
+        (3, 4),
+        "b's counter moved on from 2"
+    );
 }
 
 /// Reactions, read pointers, unread counts and favorites.

@@ -80,7 +80,7 @@ pub fn frame_type(t: &EventType) -> &str {
 struct Push<'a> {
     #[serde(rename = "type")]
     frame_type: &'a str,
-    data: &'a Value,
+    data: &'a realtime_core::EventData,
     event: PushEvent<'a>,
 }
 
@@ -93,7 +93,7 @@ struct PushEvent<'a> {
     level: &'a str,
     action: &'a str,
     metadata: &'a realtime_core::EventMetadata,
-    timestamp: &'a realtime_core::Timestamp,
+    timestamp: realtime_core::clock::Rfc3339,
     user_id: &'a Option<String>,
     room_id: &'a Option<String>,
 }
@@ -110,7 +110,7 @@ pub fn encode_event(event: &Event) -> Bytes {
             level: event.level(),
             action: event.action(),
             metadata: &event.metadata,
-            timestamp: &event.timestamp,
+            timestamp: realtime_core::clock::Rfc3339(event.timestamp),
             user_id: &event.user_id,
             room_id: &event.room_id,
         },
