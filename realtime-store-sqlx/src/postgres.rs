@@ -7,9 +7,8 @@ use realtime_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use std::str::FromStr;
 
-/// No single-text batch insert: the extended query protocol takes one statement per
-/// query, so batches go through the chunked `VALUES` path (see `impl_store!`).
-const BATCH_INSERT_JSON: Option<&str> = None;
+/// The extended query protocol takes one statement per query.
+const MULTI_STATEMENT: bool = false;
 
 /// A [`realtime_core::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]

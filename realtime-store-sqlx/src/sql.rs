@@ -93,9 +93,8 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// a transaction able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
 /// that locks the rooms' `last_seq` counters for the transaction and reads them.
-/// The invoking module also defines `const BATCH_INSERT_JSON: Option<&str>`: a query that
-/// inserts a whole batch and moves its room counters, binding both as JSON arrays (see
-/// SQLite's), or `None` for the chunked `VALUES` path (PostgreSQL).
+/// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
+/// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row
@@ -522,19 +521,16 @@ macro_rules! impl_store {
                     // (each returned row would be one more hand-off from SQLite's thread).
                     let inserted = if fresh.is_empty() {
                         0
-                    } else if let Some(sql) = BATCH_INSERT_JSON {
-                        // One query, one hand-off, one cached statement: the insert, then the
-                        // counters' update, whose row count is known (every moved room exists:
-                        // it was locked).
-                        use crate::sql::{micros, to_i64};
-                        let rows: Vec<_> = fresh.iter().map(|m| (
-                            &m.id, &m.room_id, to_i64(m.seq), &m.client_id, &m.sender_id,
-                            &m.content, m.kind.as_str(), m.status.as_str(), micros(m.created_at),
-                        )).collect();
-                        let as_json = |e: serde_json::Error| realtime_core::Error::Store(format!("batch as JSON: {e}"));
-                        let rows = serde_json::to_string(&rows).map_err(as_json)?;
-                        let moved_json = serde_json::to_string(&moved).map_err(as_json)?;
-                        let done = sqlx::query(sql).bind(rows).bind(moved_json).execute(&mut *tx).await.map_err(|e| {
+                    } else if MULTI_STATEMENT && fresh.len() <= 500 && moved.len() <= 500 {
+                        // One query, one hand-off: the insert, then the counters' update,
+                        // whose row count is known (every moved room exists: it was locked).
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                        push_insert(&mut qb, &fresh);
+                        if !moved.is_empty() {
+                            qb.push("; ");
+                            push_counters(&mut qb, &moved);
+                        }
+                        let done = qb.build().execute(&mut *tx).await.map_err(|e| {
                             let id = fresh.first().map(|m| m.id.as_str()).unwrap_or_default();
                             db_err(e, "message", id, "room", "")
                         })?;

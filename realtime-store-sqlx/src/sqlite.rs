@@ -17,24 +17,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A batch insert and its room counters' update, as one query whose text is the same for
-/// every batch: the rows and the moved counters are bound as two JSON arrays and read
-/// with `json_each`. sqlx caches prepared statements by their text, so SQLite prepares
-/// this once per connection; a `VALUES` list per batch size (and a `CASE` per number of
-/// rooms) was a new text, and a new prepare, at nearly every commit — ~8 % of a W2
-/// server's instructions (callgrind; `BENCHMARKS.md`, session 6). sqlx runs the two
-/// `;`-separated statements on its connection thread in one go: one hand-off, not two.
-///
-/// `?1`: `[[id, room_id, seq, client_id, sender_id, content, kind, status, created_at], …]`;
-/// `?2`: `[[room_id, last_seq], …]`. The `WHERE true` keeps `ON CONFLICT` from being read
-/// as a join constraint (SQLite's documented parsing ambiguity of `INSERT … SELECT`).
-const BATCH_INSERT_JSON: Option<&str> = Some(
-    "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
-     SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, CAST(r.value ->> 5 AS BLOB), r.value ->> 6, r.value ->> 7, r.value ->> 8, NULL, NULL \
-     FROM json_each(?1) AS r WHERE true \
-     ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING; \
-     UPDATE realtime_rooms SET last_seq = c.value ->> 1 FROM json_each(?2) AS c WHERE realtime_rooms.id = c.value ->> 0",
-);
+/// sqlx runs several `;`-separated statements of one SQLite query on its connection thread
+/// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
+const MULTI_STATEMENT: bool = true;
 
 /// A [`realtime_core::Store`] on SQLite.
 #[derive(Debug, Clone)]
@@ -162,7 +147,9 @@ impl SqliteStore {
         rooms: &[String],
     ) -> Result<Vec<(String, i64)>> {
         use sqlx::Row;
-        // One statement text for any number of rooms (prepared once; see BATCH_INSERT_JSON).
+        // One statement text for any number of rooms, so SQLite prepares it once (sqlx caches
+        // prepared statements by their text; an `IN (?, …)` list per room count was a new
+        // text, and a new prepare, at nearly every commit).
         let ids =
             serde_json::to_string(rooms).map_err(|e| Error::Store(format!("room ids: {e}")))?;
         let row = sqlx::query(
