@@ -2,6 +2,8 @@
 # A few seconds of the load generator against a debug chat-server: it must connect,
 # deliver without loss and report. The numbers mean nothing here (debug build, CI).
 set -euo pipefail
+# Say where it stopped: a failing command under `set -e` may print nothing itself.
+trap 'echo "loadgen smoke: stopped at line $LINENO (exit $?)" >&2' ERR
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
 work=$(mktemp -d)

@@ -299,10 +299,7 @@ impl Session {
             return Poll::Ready(None);
         }
         if let Some(cx) = cx {
-            match &mut q.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
-            }
+            keep_waker(&mut q.waker, cx);
             // An urgent close sets its flag before it takes the waker: seen now or woken.
             if self.shared.is_urgent() {
                 drop(q);
@@ -322,6 +319,17 @@ impl Drop for Session {
         if let Some(f) = self.on_drop.take() {
             f(self.shared.id);
         }
+    }
+}
+
+/// Stores `cx`'s waker in `slot` for a later wake, cloning it only when `slot` holds none
+/// or one that would wake another task. A poll that returns `Pending` calls this while it
+/// holds the lock the producer takes before it takes the waker, so no wake-up is lost.
+/// (The session queue, and the WebSocket driver's reply and pong queues, wait this way.)
+pub fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        w => *w = Some(cx.waker().clone()),
     }
 }
 

@@ -716,10 +716,7 @@ impl Replies {
         if !st.bytes.is_empty() {
             return Poll::Ready(());
         }
-        match &mut st.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            w => *w = Some(cx.waker().clone()),
-        }
+        realtime_core::session::keep_waker(&mut st.waker, cx);
         Poll::Pending
     }
 }
@@ -985,10 +982,7 @@ mod ctl {
             if q.sender_gone {
                 return Poll::Ready(None);
             }
-            match &mut q.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
-            }
+            realtime_core::session::keep_waker(&mut q.waker, cx);
             Poll::Pending
         }
 
