@@ -186,6 +186,17 @@ pub trait Store: Send + Sync + 'static {
     async fn add_member(&self, member: &Member) -> Result<()>;
     /// Look up a membership.
     async fn get_member(&self, room_id: &str, user_id: &str) -> Result<Option<Member>>;
+    /// Which of `pairs` (room id, user id) are memberships: one `bool` per pair, in order.
+    /// The Hub's group committer asks it once per batch for the senders whose membership
+    /// it has not checked lately ([`crate::HubConfig::membership_cache_ttl`]). The default
+    /// asks [`Store::get_member`] pair by pair; stores should answer in one query.
+    async fn are_members(&self, pairs: &[(&str, &str)]) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (room, user) in pairs {
+            out.push(self.get_member(room, user).await?.is_some());
+        }
+        Ok(out)
+    }
     /// Remove a member; `false` if there was none.
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool>;
     /// Members of a room ordered by `joined_at`, then user id.

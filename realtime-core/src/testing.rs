@@ -217,6 +217,38 @@ pub async fn rooms_and_members(store: &dyn Store) {
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].role, Role::Owner, "members ordered by joined_at");
     assert_eq!(store.count_members(&r.id).await.expect("count_members"), 2);
+    // One answer per pair, in order, repeats and unknowns included.
+    let none = uid("none");
+    let nobody = uid("nobody");
+    assert_eq!(
+        store
+            .are_members(&[
+                (&r.id, &alice),
+                (&r.id, &nobody),
+                (&none, &alice),
+                (&r.id, &owner),
+                (&r.id, &alice),
+            ])
+            .await
+            .expect("are_members"),
+        [true, false, false, true, true]
+    );
+    assert!(store.are_members(&[]).await.expect("none asked").is_empty());
+    let many: Vec<(&str, &str)> = (0..1200)
+        .map(|i| {
+            if i % 3 == 0 {
+                (r.id.as_str(), alice.as_str())
+            } else {
+                (r.id.as_str(), nobody.as_str())
+            }
+        })
+        .collect();
+    let answers = store
+        .are_members(&many)
+        .await
+        .expect("more pairs than one query takes");
+    assert_eq!(answers.len(), 1200);
+    assert!(answers.iter().enumerate().all(|(i, a)| *a == (i % 3 == 0)));
     assert_eq!(
         store
             .count_members(&uid("none"))
@@ -639,6 +671,56 @@ pub async fn batch_inserts(store: &dyn Store) {
         (3, 4),
         "b's counter moved on from 2"
     );
+    // Batches that SQL stores pad to their statement sizes (3 → 4 rows, 300 → 500) store
+    // their own rows and nothing else (in rooms of their own).
+    let (a, b) = (room(&uid("room"), &owner), room(&uid("room"), &owner));
+    for r in [&a, &b] {
+        store
+            .create_room(r, &[member(&r.id, &owner, Role::Owner)])
+            .await
+            .expect("room");
+    }
+    for n in [3usize, 300] {
+        let (before_a, before_b) = (
+            store.latest_seq(&a.id).await.expect("seq a"),
+            store.latest_seq(&b.id).await.expect("seq b"),
+        );
+        let batch: Vec<NewMessage> = (0..n)
+            .map(|i| {
+                let r = if i % 3 == 0 { &b.id } else { &a.id };
+                new_msg(r, &owner, &format!("n{n} #{i}"), None)
+            })
+            .collect();
+        let out = store.insert_messages(batch).await.expect("padded batch");
+        assert_eq!(out.len(), n);
+        assert!(out.iter().all(|i| i.created));
+        let in_b = n.div_ceil(3) as u64;
+        let in_a = n as u64 - in_b;
+        assert_eq!(
+            store.latest_seq(&a.id).await.expect("seq a"),
+            before_a + in_a
+        );
+        assert_eq!(
+            store.latest_seq(&b.id).await.expect("seq b"),
+            before_b + in_b
+        );
+        let stored = store
+            .messages_after(&a.id, before_a, 1000)
+            .await
+            .expect("read back");
+        let want: Vec<String> = (0..n)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("n{n} #{i}"))
+            .collect();
+        assert_eq!(
+            stored.iter().map(|m| m.content.clone()).collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (before_a + 1..=before_a + in_a).collect::<Vec<_>>()
+        );
+    }
 }
 
 /// Reactions, read pointers, unread counts and favorites.

@@ -870,3 +870,84 @@ async fn pipelined_sends_commit_together_in_order_and_a_bad_one_sinks_nothing() 
         .collect::<Vec<_>>();
     assert_eq!(pushed, contents, "published in the same order");
 }
+
+#[tokio::test]
+async fn uncached_senders_are_checked_per_batch_and_each_refusal_is_exact() {
+    // No membership cache: the committer asks the store (`Store::are_members`) for every
+    // sender of every batch.
+    let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            membership_cache_ttl: std::time::Duration::ZERO,
+            ..Default::default()
+        })
+        .build();
+    let mut sessions = Vec::new();
+    for user in ["alice", "bob", "carol"] {
+        sessions.push(
+            hub.connect(&who(user), DialectId::JSON, None)
+                .await
+                .expect(user),
+        );
+    }
+    let room = hub
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "General".into(),
+                members: vec!["bob".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    let sends = [
+        ("alice", room.id.as_str(), "m0"),
+        ("carol", room.id.as_str(), "intruder"),
+        ("bob", room.id.as_str(), "m1"),
+        ("alice", "nope", "no such room"),
+        ("bob", room.id.as_str(), "m2"),
+        ("carol", room.id.as_str(), "intruder again"),
+    ];
+    let mut pending = Vec::new();
+    for (sender, room_id, text) in sends {
+        pending.push(
+            hub.submit_message(sender, send(room_id, text))
+                .await
+                .expect("queued"),
+        );
+    }
+    let mut outcomes = Vec::new();
+    for p in pending {
+        outcomes.push(match p.await {
+            Ok(m) => format!("{}#{}", m.content, m.seq),
+            Err(e) => e.code().to_owned(),
+        });
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "m0#1",
+            "forbidden",
+            "m1#2",
+            "not_found",
+            "m2#3",
+            "forbidden"
+        ]
+    );
+    // Nothing cached: a member who leaves is refused at the next send.
+    hub.leave_room("bob", &room.id).await.expect("leave");
+    assert_eq!(
+        hub.send_message("bob", send(&room.id, "after leaving"))
+            .await
+            .expect_err("left")
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        hub.send_message("alice", send(&room.id, "still here"))
+            .await
+            .expect("member")
+            .seq,
+        4
+    );
+}

@@ -10,6 +10,10 @@ use std::str::FromStr;
 /// The extended query protocol takes one statement per query.
 const MULTI_STATEMENT: bool = false;
 
+/// Batch statement texts follow the batch's size (PostgreSQL has no `json_each` upsert
+/// path here and types NULL padding rows poorly).
+const STABLE_BATCH_TEXT: bool = false;
+
 /// A [`realtime_core::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgStore {

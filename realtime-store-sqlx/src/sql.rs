@@ -38,6 +38,18 @@ where
     qb
 }
 
+/// The row count a batch insert of `n` rows (1–500) is padded to: the next of 1, 2, 4, …,
+/// 256, 500. Ten statement texts in all, each prepared once and kept in sqlx's statement
+/// cache, instead of one new text (and one SQLite prepare, ~9 % of its thread's CPU under
+/// load; `BENCHMARKS.md` session 7) for nearly every commit.
+pub(crate) fn batch_bucket(n: usize) -> usize {
+    if n > 256 {
+        500.max(n)
+    } else {
+        n.max(1).next_power_of_two()
+    }
+}
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -94,7 +106,10 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
 /// that locks the rooms' `last_seq` counters for the transaction and reads them.
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
-/// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no).
+/// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
+/// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
+/// sizes and room counters passed as JSON, so that their statement texts repeat
+/// (SQLite: yes).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row
@@ -102,24 +117,70 @@ macro_rules! impl_store {
         fn push_insert(qb: &mut sqlx::QueryBuilder<$db>, rows: &[realtime_core::Message]) {
             use crate::sql::micros;
             qb.push("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ");
-            qb.push_values(rows, |mut b, m| {
-                b.push_bind(m.id.clone())
-                    .push_bind(m.room_id.clone())
-                    .push_bind(crate::sql::to_i64(m.seq))
-                    .push_bind(m.client_id.clone())
-                    .push_bind(m.sender_id.clone())
-                    .push_bind(m.content.as_bytes().to_vec())
-                    .push_bind(m.kind.as_str())
-                    .push_bind(m.status.as_str())
-                    .push_bind(micros(m.created_at))
-                    .push_bind(None::<i64>)
-                    .push_bind(None::<i64>);
-            });
+            if STABLE_BATCH_TEXT {
+                // Padded with all-NULL rows up to a bucket size, which the `WHERE` drops:
+                // one statement text per bucket, so it stays prepared in sqlx's cache.
+                let padding = crate::sql::batch_bucket(rows.len()) - rows.len();
+                qb.push("SELECT * FROM (");
+                qb.push_values(rows.iter().map(Some).chain(std::iter::repeat_n(None, padding)), |mut b, m| match m {
+                    Some(m) => {
+                        b.push_bind(m.id.clone())
+                            .push_bind(m.room_id.clone())
+                            .push_bind(crate::sql::to_i64(m.seq))
+                            .push_bind(m.client_id.clone())
+                            .push_bind(m.sender_id.clone())
+                            .push_bind(m.content.as_bytes().to_vec())
+                            .push_bind(m.kind.as_str())
+                            .push_bind(m.status.as_str())
+                            .push_bind(micros(m.created_at))
+                            .push("NULL")
+                            .push("NULL");
+                    }
+                    None => {
+                        b.push_bind(None::<String>)
+                            .push_bind(None::<String>)
+                            .push_bind(None::<i64>)
+                            .push_bind(None::<String>)
+                            .push_bind(None::<String>)
+                            .push_bind(None::<Vec<u8>>)
+                            .push_bind(None::<String>)
+                            .push_bind(None::<String>)
+                            .push_bind(None::<i64>)
+                            .push("NULL")
+                            .push("NULL");
+                    }
+                });
+                // (The `WHERE` also settles the parse: an upsert after `INSERT … SELECT`
+                // needs one.)
+                qb.push(") WHERE column1 IS NOT NULL");
+            } else {
+                qb.push_values(rows, |mut b, m| {
+                    b.push_bind(m.id.clone())
+                        .push_bind(m.room_id.clone())
+                        .push_bind(crate::sql::to_i64(m.seq))
+                        .push_bind(m.client_id.clone())
+                        .push_bind(m.sender_id.clone())
+                        .push_bind(m.content.as_bytes().to_vec())
+                        .push_bind(m.kind.as_str())
+                        .push_bind(m.status.as_str())
+                        .push_bind(micros(m.created_at))
+                        .push_bind(None::<i64>)
+                        .push_bind(None::<i64>);
+                });
+            }
             qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
         }
 
-        /// `UPDATE realtime_rooms SET last_seq = CASE id WHEN … END` for `moved` (≤ 500).
-        fn push_counters(qb: &mut sqlx::QueryBuilder<$db>, moved: &[(&String, i64)]) {
+        /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE`, with the counters
+        /// as one JSON object (`STABLE_BATCH_TEXT`, SQLite's `json_each`), else as
+        /// `CASE id WHEN … END`.
+        fn push_counters(qb: &mut sqlx::QueryBuilder<$db>, moved: &[(&String, i64)]) -> realtime_core::Result<()> {
+            if STABLE_BATCH_TEXT {
+                let map: std::collections::BTreeMap<&str, i64> = moved.iter().map(|(r, s)| (r.as_str(), *s)).collect();
+                let json = serde_json::to_string(&map).map_err(|e| realtime_core::Error::Store(format!("room counters: {e}")))?;
+                qb.push("UPDATE realtime_rooms SET last_seq = j.value FROM json_each(").push_bind(json).push(") AS j WHERE realtime_rooms.id = j.key");
+                return Ok(());
+            }
             qb.push("UPDATE realtime_rooms SET last_seq = CASE id");
             for (room, seq) in moved {
                 qb.push(" WHEN ").push_bind((*room).clone()).push(" THEN ").push_bind(*seq);
@@ -130,6 +191,7 @@ macro_rules! impl_store {
                 ids.push_bind((*room).clone());
             }
             qb.push(")");
+            Ok(())
         }
 
         mod rows {
@@ -369,6 +431,26 @@ macro_rules! impl_store {
                 row.as_ref().map(rows::member).transpose()
             }
 
+            async fn are_members(&self, pairs: &[(&str, &str)]) -> realtime_core::Result<Vec<bool>> {
+                use sqlx::Row;
+                // One query per 500 pairs: the pairs as a `VALUES` list joined to the primary
+                // key (an index search per pair, not a scan); the members found come back.
+                let mut found: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+                for chunk in pairs.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT m.room_id, m.user_id FROM (");
+                    qb.push_values(chunk, |mut b, (room, user)| {
+                        b.push_bind(room.to_string()).push_bind(user.to_string());
+                    });
+                    qb.push(") AS v JOIN realtime_members m ON m.room_id = v.column1 AND m.user_id = v.column2");
+                    for row in qb.build().fetch_all(&self.pool).await.map_err(crate::sql::store_err)? {
+                        let room: String = row.try_get("room_id").map_err(crate::sql::store_err)?;
+                        let user: String = row.try_get("user_id").map_err(crate::sql::store_err)?;
+                        found.insert((room, user));
+                    }
+                }
+                Ok(pairs.iter().map(|(r, u)| found.contains(&((*r).to_owned(), (*u).to_owned()))).collect())
+            }
+
             async fn remove_member(&self, room_id: &str, user_id: &str) -> realtime_core::Result<bool> {
                 let r = sqlx::query("DELETE FROM realtime_members WHERE room_id = $1 AND user_id = $2")
                     .bind(room_id).bind(user_id).execute(&self.pool).await.map_err(crate::sql::store_err)?;
@@ -528,7 +610,7 @@ macro_rules! impl_store {
                         push_insert(&mut qb, &fresh);
                         if !moved.is_empty() {
                             qb.push("; ");
-                            push_counters(&mut qb, &moved);
+                            push_counters(&mut qb, &moved)?;
                         }
                         let done = qb.build().execute(&mut *tx).await.map_err(|e| {
                             let id = fresh.first().map(|m| m.id.as_str()).unwrap_or_default();
@@ -549,7 +631,7 @@ macro_rules! impl_store {
                         if inserted == fresh.len() {
                             for chunk in moved.chunks(500) {
                                 let mut qb = sqlx::QueryBuilder::<$db>::new("");
-                                push_counters(&mut qb, chunk);
+                                push_counters(&mut qb, chunk)?;
                                 qb.build().execute(&mut *tx).await.map_err(store_err)?;
                             }
                         }

@@ -21,6 +21,10 @@ use std::time::Duration;
 /// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
 const MULTI_STATEMENT: bool = true;
 
+/// Batch inserts padded to a few sizes and room counters bound as one JSON object
+/// (`json_each`): a handful of statement texts, each prepared once (see `sql::batch_bucket`).
+const STABLE_BATCH_TEXT: bool = true;
+
 /// A [`realtime_core::Store`] on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
