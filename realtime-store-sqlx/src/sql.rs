@@ -171,6 +171,127 @@ macro_rules! impl_store {
             qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
         }
 
+        /// SQLite's batch insert as one query between `BEGIN IMMEDIATE` and `COMMIT`: three
+        /// hand-offs to its connection thread instead of four. The query reads the rooms'
+        /// counters, inserts the rows with `seq` computed from them (`last_seq` + the row's
+        /// place among its room's new rows), moves the counters and reads SQLite's change
+        /// count before and after. `Ok(None)`, rolled back, when the batch is not as this
+        /// path assumes — an unknown room, a client id already stored, a failing statement
+        /// — for the exact path to redo; `Err` only when the transaction cannot begin or
+        /// commit.
+        async fn insert_batch_one_trip(
+            store: &$store,
+            batch: &[realtime_core::NewMessage],
+        ) -> realtime_core::Result<Option<Vec<realtime_core::Inserted>>> {
+            use crate::sql::{micros, store_err, to_u64};
+            use realtime_core::{Inserted, Message};
+            use sqlx::Row;
+            use std::collections::{BTreeMap, HashMap};
+            // Each send is a repeat of a client id earlier in the batch (by its index), or
+            // its room's k-th new row (by its index in `fresh`).
+            enum Slot {
+                Repeat(usize),
+                Fresh(usize),
+            }
+            let mut per_room: BTreeMap<&str, i64> = BTreeMap::new();
+            let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
+            let mut slots = Vec::with_capacity(batch.len());
+            let mut fresh: Vec<(&realtime_core::NewMessage, i64)> = Vec::with_capacity(batch.len());
+            for (i, new) in batch.iter().enumerate() {
+                if let Some(cid) = &new.client_id {
+                    let key = (new.room_id.as_str(), new.sender_id.as_str(), cid.as_str());
+                    if let Some(&first) = seen.get(&key) {
+                        slots.push(Slot::Repeat(first));
+                        continue;
+                    }
+                    seen.insert(key, i);
+                }
+                let k = per_room.entry(new.room_id.as_str()).or_insert(0);
+                *k += 1;
+                slots.push(Slot::Fresh(fresh.len()));
+                fresh.push((new, *k));
+            }
+            if fresh.len() > 500 || per_room.len() > 500 {
+                return Ok(None);
+            }
+            let json_err = |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
+            let rooms = serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
+            let counts = serde_json::to_string(&per_room).map_err(json_err)?;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT json_group_object(id, last_seq) AS counters, total_changes() AS changes \
+                 FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(",
+            );
+            qb.push_bind(rooms);
+            qb.push(")); INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
+                     SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
+                     column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
+            // Padded to a bucket size with all-NULL rows, as in `push_insert`.
+            let padding = crate::sql::batch_bucket(fresh.len()) - fresh.len();
+            qb.push_values(fresh.iter().map(Some).chain(std::iter::repeat_n(None, padding)), |mut b, row| match row {
+                Some((m, k)) => {
+                    b.push_bind(m.id.clone())
+                        .push_bind(m.room_id.clone())
+                        .push_bind(*k)
+                        .push_bind(m.client_id.clone())
+                        .push_bind(m.sender_id.clone())
+                        .push_bind(m.content.as_bytes().to_vec())
+                        .push_bind(m.kind.as_str())
+                        .push_bind(realtime_core::MessageStatus::Sent.as_str())
+                        .push_bind(micros(m.created_at));
+                }
+                None => {
+                    b.push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i64>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<Vec<u8>>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i64>);
+                }
+            });
+            qb.push(") WHERE column1 IS NOT NULL ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING; \
+                     UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(");
+            qb.push_bind(counts);
+            qb.push(") AS j WHERE realtime_rooms.id = j.key; SELECT NULL AS counters, total_changes() AS changes");
+            let mut tx = store.begin_write().await?;
+            let rows = match qb.build().fetch_all(&mut *tx).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
+                    tx.rollback().await.map_err(store_err)?;
+                    return Ok(None);
+                }
+            };
+            let read = |i: usize| -> Option<(Option<String>, i64)> {
+                let row = rows.get(i)?;
+                Some((row.try_get("counters").ok()?, row.try_get("changes").ok()?))
+            };
+            let (Some((Some(counters), before)), Some((_, after)), 2) = (read(0), read(1), rows.len()) else {
+                tx.rollback().await.map_err(store_err)?;
+                return Ok(None);
+            };
+            let last: HashMap<String, i64> = serde_json::from_str(&counters).map_err(json_err)?;
+            let expected = (fresh.len() + per_room.len()) as i64;
+            if after - before != expected || per_room.keys().any(|r| !last.contains_key(*r)) {
+                tx.rollback().await.map_err(store_err)?;
+                return Ok(None);
+            }
+            tx.commit().await.map_err(store_err)?;
+            let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
+            for (new, slot) in batch.iter().zip(slots) {
+                out.push(match slot {
+                    Slot::Repeat(first) => Inserted { message: out[first].message.clone(), created: false },
+                    Slot::Fresh(f) => {
+                        let seq = last.get(new.room_id.as_str()).copied().unwrap_or_default() + fresh[f].1;
+                        Inserted { message: Message::from_new(new.clone(), to_u64(seq)), created: true }
+                    }
+                });
+            }
+            Ok(Some(out))
+        }
+
         /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE`, with the counters
         /// as one JSON object (`STABLE_BATCH_TEXT`, SQLite's `json_each`), else as
         /// `CASE id WHEN … END`.
@@ -549,10 +670,16 @@ macro_rules! impl_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
+                // SQLite: the whole batch in one query, when it goes through as it is.
+                let one_trip = MULTI_STATEMENT && STABLE_BATCH_TEXT && batch.len() <= 500;
+                if one_trip && let Some(out) = insert_batch_one_trip(self, &batch).await? {
+                    return Ok(out);
+                }
                 // First optimistically, without looking client ids up: the insert skips rows
                 // whose client id exists. If none was skipped, done in a few round trips;
-                // otherwise roll back and redo it exactly, looking each client id up.
-                for optimistic in [true, false] {
+                // otherwise roll back and redo it exactly, looking each client id up (at once
+                // when the one-query path above already went back).
+                for optimistic in [true, false].into_iter().skip(usize::from(one_trip)) {
                     let mut tx = self.begin_write().await?;
                     // Lock and read every room's counter (one statement and one result row
                     // per 500 rooms, see `lock_counters`), in primary-key order, the same for

@@ -139,6 +139,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             opcode,
             ..FrameHeader::default()
         };
+        // Room for the whole frame first (a header is at most 14 bytes): one allocation
+        // where a buffer freed after a burst regrows, not one for the header and another
+        // for the payload.
+        self.buf.reserve(payload.len() + 14);
         // Writing into a Vec cannot fail.
         let _ = header.format(payload.len() as u64, &mut self.buf);
         self.buf.extend_from_slice(payload);
