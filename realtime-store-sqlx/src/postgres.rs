@@ -10,8 +10,9 @@ use std::str::FromStr;
 /// The extended query protocol takes one statement per query.
 const MULTI_STATEMENT: bool = false;
 
-/// Batch statement texts follow the batch's size (PostgreSQL has no `json_each` upsert
-/// path here and types NULL padding rows poorly).
+/// Batch statement texts follow the batch's size: the padding (untyped NULL rows) and the
+/// `json_each` counter update are SQLite's; PostgreSQL's stable form would bind arrays
+/// through `UNNEST` (not done).
 const STABLE_BATCH_TEXT: bool = false;
 
 /// A [`realtime_core::Store`] on PostgreSQL.
