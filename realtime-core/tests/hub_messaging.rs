@@ -12,7 +12,11 @@ fn of_type<'a>(evs: &'a [Event], t: &EventType) -> Vec<&'a Event> {
 }
 
 async fn setup() -> (Hub, Session, Session, Session, Room) {
-    let hub = Hub::in_memory();
+    setup_on(Hub::in_memory()).await
+}
+
+/// alice, bob and carol connected to `hub`; alice's room "General" with bob in it.
+async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
     let a = hub
         .connect(&who("alice"), DialectId::JSON, None)
         .await
@@ -881,25 +885,7 @@ async fn uncached_senders_are_checked_per_batch_and_each_refusal_is_exact() {
             ..Default::default()
         })
         .build();
-    let mut sessions = Vec::new();
-    for user in ["alice", "bob", "carol"] {
-        sessions.push(
-            hub.connect(&who(user), DialectId::JSON, None)
-                .await
-                .expect(user),
-        );
-    }
-    let room = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "General".into(),
-                members: vec!["bob".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("room");
+    let (hub, _a, _b, _c, room) = setup_on(hub).await;
     let sends = [
         ("alice", room.id.as_str(), "m0"),
         ("carol", room.id.as_str(), "intruder"),

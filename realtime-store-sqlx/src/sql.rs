@@ -114,42 +114,69 @@ macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row
         /// stay under SQLite's 32,766-parameter limit), skipping rows whose client id exists.
+        /// The nine bound columns of one message row in a batch insert's `VALUES` list
+        /// (`seq`: the sequence number, or the row's place in its room for the one-query
+        /// insert, which adds the counter in SQL).
+        struct RowBinds<'m> {
+            message: &'m str,
+            room: &'m str,
+            seq: i64,
+            client_id: Option<&'m str>,
+            sender: &'m str,
+            content: &'m str,
+            kind: &'static str,
+            status: &'static str,
+            created_at: i64,
+        }
+
+        /// `VALUES (…), …` of `rows` (≤ 500), padded with all-NULL rows to a
+        /// [`crate::sql::batch_bucket`] size: one statement text per bucket, so it stays
+        /// prepared in sqlx's cache. The caller wraps it in `SELECT … FROM (…) WHERE column1
+        /// IS NOT NULL`, which drops the padding.
+        fn push_padded_rows<'m>(qb: &mut sqlx::QueryBuilder<$db>, rows: impl ExactSizeIterator<Item = RowBinds<'m>>) {
+            let padding = crate::sql::batch_bucket(rows.len()) - rows.len();
+            qb.push_values(rows.map(Some).chain(std::iter::repeat_with(|| None).take(padding)), |mut b, row| match row {
+                Some(r) => {
+                    b.push_bind(r.message.to_owned())
+                        .push_bind(r.room.to_owned())
+                        .push_bind(r.seq)
+                        .push_bind(r.client_id.map(str::to_owned))
+                        .push_bind(r.sender.to_owned())
+                        .push_bind(r.content.as_bytes().to_vec())
+                        .push_bind(r.kind)
+                        .push_bind(r.status)
+                        .push_bind(r.created_at);
+                }
+                None => {
+                    b.push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i64>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<Vec<u8>>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<String>)
+                        .push_bind(None::<i64>);
+                }
+            });
+        }
+
         fn push_insert(qb: &mut sqlx::QueryBuilder<$db>, rows: &[realtime_core::Message]) {
             use crate::sql::micros;
             qb.push("INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) ");
             if STABLE_BATCH_TEXT {
-                // Padded with all-NULL rows up to a bucket size, which the `WHERE` drops:
-                // one statement text per bucket, so it stays prepared in sqlx's cache.
-                let padding = crate::sql::batch_bucket(rows.len()) - rows.len();
-                qb.push("SELECT * FROM (");
-                qb.push_values(rows.iter().map(Some).chain(std::iter::repeat_n(None, padding)), |mut b, m| match m {
-                    Some(m) => {
-                        b.push_bind(m.id.clone())
-                            .push_bind(m.room_id.clone())
-                            .push_bind(crate::sql::to_i64(m.seq))
-                            .push_bind(m.client_id.clone())
-                            .push_bind(m.sender_id.clone())
-                            .push_bind(m.content.as_bytes().to_vec())
-                            .push_bind(m.kind.as_str())
-                            .push_bind(m.status.as_str())
-                            .push_bind(micros(m.created_at))
-                            .push("NULL")
-                            .push("NULL");
-                    }
-                    None => {
-                        b.push_bind(None::<String>)
-                            .push_bind(None::<String>)
-                            .push_bind(None::<i64>)
-                            .push_bind(None::<String>)
-                            .push_bind(None::<String>)
-                            .push_bind(None::<Vec<u8>>)
-                            .push_bind(None::<String>)
-                            .push_bind(None::<String>)
-                            .push_bind(None::<i64>)
-                            .push("NULL")
-                            .push("NULL");
-                    }
-                });
+                qb.push("SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
+                push_padded_rows(qb, rows.iter().map(|m| RowBinds {
+                    message: m.id.as_str(),
+                    room: m.room_id.as_str(),
+                    seq: crate::sql::to_i64(m.seq),
+                    client_id: m.client_id.as_deref(),
+                    sender: m.sender_id.as_str(),
+                    content: m.content.as_str(),
+                    kind: m.kind.as_str(),
+                    status: m.status.as_str(),
+                    created_at: micros(m.created_at),
+                }));
                 // (The `WHERE` also settles the parse: an upsert after `INSERT … SELECT`
                 // needs one.)
                 qb.push(") WHERE column1 IS NOT NULL");
@@ -225,32 +252,17 @@ macro_rules! impl_store {
             qb.push(")); INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
                      SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
                      column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
-            // Padded to a bucket size with all-NULL rows, as in `push_insert`.
-            let padding = crate::sql::batch_bucket(fresh.len()) - fresh.len();
-            qb.push_values(fresh.iter().map(Some).chain(std::iter::repeat_n(None, padding)), |mut b, row| match row {
-                Some((m, k)) => {
-                    b.push_bind(m.id.clone())
-                        .push_bind(m.room_id.clone())
-                        .push_bind(*k)
-                        .push_bind(m.client_id.clone())
-                        .push_bind(m.sender_id.clone())
-                        .push_bind(m.content.as_bytes().to_vec())
-                        .push_bind(m.kind.as_str())
-                        .push_bind(realtime_core::MessageStatus::Sent.as_str())
-                        .push_bind(micros(m.created_at));
-                }
-                None => {
-                    b.push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<i64>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<Vec<u8>>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<i64>);
-                }
-            });
+            push_padded_rows(&mut qb, fresh.iter().map(|(m, k)| RowBinds {
+                message: m.id.as_str(),
+                room: m.room_id.as_str(),
+                seq: *k,
+                client_id: m.client_id.as_deref(),
+                sender: m.sender_id.as_str(),
+                content: m.content.as_str(),
+                kind: m.kind.as_str(),
+                status: realtime_core::MessageStatus::Sent.as_str(),
+                created_at: micros(m.created_at),
+            }));
             qb.push(") WHERE column1 IS NOT NULL ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING; \
                      UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(");
             qb.push_bind(counts);
