@@ -80,6 +80,11 @@ pub struct PoolConfig {
     /// intervals keep each checkpoint short: a 1 s interval showed in delivery latency
     /// (BENCHMARKS.md, session 3). Zero counts as 1 ms.
     pub checkpoint_interval: Duration,
+    /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
+    /// rewinds it (`PRAGMA wal_checkpoint(RESTART)`, which briefly holds the write lock),
+    /// and the size the file is trimmed back to (`journal_size_limit`). Without it a WAL
+    /// written to without pause is never rewound and grows without bound. Default 64 MiB.
+    pub wal_restart_bytes: u64,
 }
 
 impl Default for PoolConfig {
@@ -91,6 +96,7 @@ impl Default for PoolConfig {
             idle_timeout: Some(Duration::from_secs(600)),
             busy_timeout: Duration::from_secs(5),
             checkpoint_interval: Duration::from_millis(100),
+            wal_restart_bytes: 64 << 20,
         }
     }
 }

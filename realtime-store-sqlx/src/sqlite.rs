@@ -2,7 +2,8 @@
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
 //! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (100 ms;
-//! not inside commits), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! not inside commits) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
+//! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Writing transactions of a file database share one connection of
 //! their own; reads use the pool.
 
@@ -75,7 +76,9 @@ impl SqliteStore {
         let options = if memory {
             options
         } else {
-            options.pragma("wal_autocheckpoint", "0")
+            options
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", config.wal_restart_bytes.to_string())
         };
         let writer_options = options.clone();
         let pool = if memory {
@@ -108,9 +111,16 @@ impl SqliteStore {
                 .connect_with(writer_options)
                 .await
                 .map_err(store_err)?;
+            let page_bytes: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(&store.pool)
+                .await
+                .map_err(store_err)?;
+            let restart_frames =
+                i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 store.pool.clone(),
                 config.checkpoint_interval,
+                restart_frames,
             )));
         }
         Ok(store)
@@ -171,9 +181,21 @@ impl SqliteStore {
     }
 }
 
-/// Checkpoint the WAL every `interval` (`PASSIVE`: never waits for readers or
-/// writers) until the returned sender is dropped.
-fn spawn_checkpointer(pool: SqlitePool, interval: Duration) -> tokio::sync::oneshot::Sender<()> {
+/// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE`
+/// (never waits for readers or writers), and `RESTART` once the WAL holds more than
+/// `restart_frames` pages.
+///
+/// Why both: under continuous writes a `PASSIVE` checkpoint never catches up with the last
+/// commit, and SQLite rewinds the WAL only when one has, so the file grew without end
+/// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7). `RESTART`
+/// waits for the write lock (our writer's `BEGIN IMMEDIATE` waits in turn, up to its busy
+/// timeout), copies what the last `PASSIVE` left and makes the next commit write from the
+/// WAL's start again; `journal_size_limit` then trims the file to that size.
+fn spawn_checkpointer(
+    pool: SqlitePool,
+    interval: Duration,
+    restart_frames: i64,
+) -> tokio::sync::oneshot::Sender<()> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(interval.max(Duration::from_millis(1)));
@@ -182,8 +204,21 @@ fn spawn_checkpointer(pool: SqlitePool, interval: Duration) -> tokio::sync::ones
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = every.tick() => {
-                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                        tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+                    // One row: (busy, frames in the WAL, frames checkpointed).
+                    let frames = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(&pool)
+                        .await
+                    {
+                        Ok((_, frames, _)) => frames,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+                            continue;
+                        }
+                    };
+                    if frames > restart_frames
+                        && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await
+                    {
+                        tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying");
                     }
                 }
             }
