@@ -189,7 +189,8 @@ pub trait Store: Send + Sync + 'static {
     /// Which of `pairs` (room id, user id) are memberships: one `bool` per pair, in order.
     /// The Hub's group committer asks it once per batch for the senders whose membership
     /// it has not checked lately ([`crate::HubConfig::membership_cache_ttl`]). The default
-    /// asks [`Store::get_member`] pair by pair; stores should answer in one query.
+    /// asks [`Store::get_member`] pair by pair; stores should answer in one query. An
+    /// unknown room or user is simply `false`; errors: [`crate::Error::Store`] only.
     async fn are_members(&self, pairs: &[(&str, &str)]) -> Result<Vec<bool>> {
         let mut out = Vec::with_capacity(pairs.len());
         for (room, user) in pairs {

@@ -557,17 +557,23 @@ pub async fn concurrent_sends(store: Arc<dyn Store>) {
     );
 }
 
+/// Two new rooms owned by `owner`.
+async fn two_rooms(store: &dyn Store, owner: &str) -> (Room, Room) {
+    let (a, b) = (room(&uid("room"), owner), room(&uid("room"), owner));
+    for r in [&a, &b] {
+        store
+            .create_room(r, &[member(&r.id, owner, Role::Owner)])
+            .await
+            .expect("room");
+    }
+    (a, b)
+}
+
 /// Batched inserts: order, per-room sequences, idempotency inside and across batches,
 /// all or nothing.
 pub async fn batch_inserts(store: &dyn Store) {
     let owner = uid("owner");
-    let (a, b) = (room(&uid("room"), &owner), room(&uid("room"), &owner));
-    for r in [&a, &b] {
-        store
-            .create_room(r, &[member(&r.id, &owner, Role::Owner)])
-            .await
-            .expect("room");
-    }
+    let (a, b) = two_rooms(store, &owner).await;
     assert!(
         store
             .insert_messages(Vec::new())
@@ -673,13 +679,7 @@ pub async fn batch_inserts(store: &dyn Store) {
     );
     // Batches that SQL stores pad to their statement sizes (3 → 4 rows, 300 → 500) store
     // their own rows and nothing else (in rooms of their own).
-    let (a, b) = (room(&uid("room"), &owner), room(&uid("room"), &owner));
-    for r in [&a, &b] {
-        store
-            .create_room(r, &[member(&r.id, &owner, Role::Owner)])
-            .await
-            .expect("room");
-    }
+    let (a, b) = two_rooms(store, &owner).await;
     for n in [3usize, 300] {
         let (before_a, before_b) = (
             store.latest_seq(&a.id).await.expect("seq a"),

@@ -63,18 +63,23 @@ async fn room_r1(store: &SqliteStore) -> chrono::DateTime<chrono::Utc> {
     now
 }
 
+/// A TEXT message `id` from `owner` into `r1`, of `bytes` bytes.
+fn r1_message(id: String, bytes: usize, now: chrono::DateTime<chrono::Utc>) -> NewMessage {
+    NewMessage {
+        id,
+        room_id: "r1".into(),
+        sender_id: "owner".into(),
+        client_id: None,
+        content: "x".repeat(bytes),
+        kind: MessageKind::Text,
+        created_at: now,
+    }
+}
+
 /// 2,000 messages of 200 bytes into `r1`, one batch (one transaction).
 async fn insert_2000(store: &SqliteStore, now: chrono::DateTime<chrono::Utc>) {
     let batch: Vec<NewMessage> = (0..2000)
-        .map(|i| NewMessage {
-            id: format!("m{i:05}"),
-            room_id: "r1".into(),
-            sender_id: "owner".into(),
-            client_id: None,
-            content: "x".repeat(200),
-            kind: MessageKind::Text,
-            created_at: now,
-        })
+        .map(|i| r1_message(format!("m{i:05}"), 200, now))
         .collect();
     store.insert_messages(batch).await.expect("insert");
 }
@@ -167,15 +172,7 @@ async fn a_wal_written_without_pause_is_rewound() {
     let mut stored = 0u64;
     for b in 0..100 {
         let batch: Vec<NewMessage> = (0..100)
-            .map(|i| NewMessage {
-                id: format!("m{b:03}-{i:03}"),
-                room_id: "r1".into(),
-                sender_id: "owner".into(),
-                client_id: None,
-                content: "x".repeat(3000),
-                kind: MessageKind::Text,
-                created_at: now,
-            })
+            .map(|i| r1_message(format!("m{b:03}-{i:03}"), 3000, now))
             .collect();
         stored += store.insert_messages(batch).await.expect("insert").len() as u64;
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
