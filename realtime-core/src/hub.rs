@@ -1872,6 +1872,8 @@ impl Hub {
                 }
             },
         };
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        self.inner.metrics.record_commit(stored as u64);
         for (job, r) in accepted.into_iter().zip(results) {
             let r = match r {
                 Ok(inserted) => {

@@ -2,7 +2,8 @@
 //!
 //! Plain atomics and one small map, always on; with feature `metrics` the same counts also
 //! go to the `metrics` facade (`realtime_events_published_total{type}`,
-//! `realtime_deliveries_total`, `realtime_slow_consumers_total`).
+//! `realtime_deliveries_total`, `realtime_slow_consumers_total`,
+//! `realtime_message_commits_total`, `realtime_messages_committed_total`).
 
 use crate::event::EventType;
 use serde::Serialize;
@@ -18,6 +19,8 @@ pub struct EventMetrics {
     routed: AtomicU64,
     failed: AtomicU64,
     slow_consumers: AtomicU64,
+    commits: AtomicU64,
+    committed: AtomicU64,
     by_type: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -34,6 +37,11 @@ pub struct MetricsSnapshot {
     pub events_failed: u64,
     /// Sessions disconnected because they could not keep up.
     pub slow_consumers: u64,
+    /// Store writes of queued sends by the group committer (one transaction each).
+    pub message_commits: u64,
+    /// Messages stored by those writes: `messages_committed / message_commits` is the
+    /// mean batch size, which grows with load (each commit costs about the same).
+    pub messages_committed: u64,
     /// Published events per type.
     pub by_type: BTreeMap<String, u64>,
 }
@@ -42,12 +50,15 @@ impl EventMetrics {
     /// Count one published event.
     pub fn record_published(&self, t: &EventType) {
         self.published.fetch_add(1, Ordering::Relaxed);
-        *self
-            .by_type
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(t.as_str().to_owned())
-            .or_default() += 1;
+        let mut by_type = self.by_type.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked up before inserting: no key allocated per event once a type is known.
+        match by_type.get_mut(t.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                by_type.insert(t.as_str().to_owned(), 1);
+            }
+        }
+        drop(by_type);
         #[cfg(feature = "metrics")]
         metrics::counter!("realtime_events_published_total", "type" => t.as_str().to_owned())
             .increment(1);
@@ -70,6 +81,17 @@ impl EventMetrics {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count one group commit of `messages` queued sends.
+    pub fn record_commit(&self, messages: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.committed.fetch_add(messages, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!("realtime_message_commits_total").increment(1);
+            metrics::counter!("realtime_messages_committed_total").increment(messages);
+        }
+    }
+
     /// Count one slow-consumer disconnect.
     pub fn record_slow_consumer(&self) {
         self.slow_consumers.fetch_add(1, Ordering::Relaxed);
@@ -85,6 +107,8 @@ impl EventMetrics {
             events_routed: self.routed.load(Ordering::Relaxed),
             events_failed: self.failed.load(Ordering::Relaxed),
             slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
+            message_commits: self.commits.load(Ordering::Relaxed),
+            messages_committed: self.committed.load(Ordering::Relaxed),
             by_type: self
                 .by_type
                 .lock()

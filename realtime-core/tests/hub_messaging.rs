@@ -920,6 +920,12 @@ async fn uncached_senders_are_checked_per_batch_and_each_refusal_is_exact() {
             "forbidden"
         ]
     );
+    // The committer counts its store writes and the messages they stored (refusals are
+    // not stored); each stored message was published once.
+    let m = hub.metrics();
+    assert_eq!(m.messages_committed, 3);
+    assert!((1..=3).contains(&m.message_commits), "{m:?}");
+    assert_eq!(m.by_type.get(EventType::MESSAGE_SEND.as_str()), Some(&3));
     // Nothing cached: a member who leaves is refused at the next send.
     hub.leave_room("bob", &room.id).await.expect("leave");
     assert_eq!(

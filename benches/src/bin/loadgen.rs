@@ -92,6 +92,11 @@ struct Args {
     /// Connections opened at once.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// W1 and W2: every this many ms while publishing, print one line to stderr with the
+    /// window's deliveries, latency p50 / p99 / max (µs, by receive time) and the server's
+    /// CPU share: where the tail comes from (steady, or a few stalls). 0: off.
+    #[arg(long, default_value_t = 0)]
+    timeline_ms: u64,
 }
 
 type Ws =
@@ -248,7 +253,6 @@ impl Gen {
 }
 
 /// What the readers share.
-#[derive(Default)]
 struct Stats {
     delivered: AtomicU64,
     connected: AtomicU64,
@@ -256,6 +260,8 @@ struct Stats {
     first_error: std::sync::Mutex<Option<String>>,
     stop: AtomicBool,
     latency: Histogram,
+    /// The current `--timeline-ms` window's latencies (recorded only when it is on).
+    window: Option<Histogram>,
 }
 
 /// Latencies in µs, log-linear buckets (exact below 64 µs, then 64 per power of two:
@@ -295,6 +301,10 @@ impl Histogram {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
     fn clear(&self) {
         for b in &self.buckets {
             b.store(0, Ordering::Relaxed);
@@ -325,6 +335,51 @@ impl Histogram {
 }
 
 impl Stats {
+    fn new(g: &Gen) -> Self {
+        Stats {
+            delivered: AtomicU64::new(0),
+            connected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            first_error: std::sync::Mutex::new(None),
+            stop: AtomicBool::new(false),
+            latency: Histogram::default(),
+            window: (g.args.timeline_ms > 0).then(Histogram::default),
+        }
+    }
+
+    /// With `--timeline-ms`, print each window's figures to stderr until `stop` is set.
+    fn spawn_timeline(self: &Arc<Self>, g: &Arc<Gen>) {
+        let Some(ms) = (g.args.timeline_ms > 0).then_some(g.args.timeline_ms) else {
+            return;
+        };
+        let (stats, g) = (self.clone(), g.clone());
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(ms));
+            tick.tick().await;
+            let mut cpu = server_cpu(&g);
+            while !stats.stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let Some(w) = &stats.window else { return };
+                let (n, p50, p99, max) = (
+                    w.count(),
+                    w.quantile(0.5),
+                    w.quantile(0.99),
+                    w.quantile(1.0),
+                );
+                w.clear();
+                let now = server_cpu(&g);
+                let share = cpu.zip(now).map(|(a, b)| (b - a) as f64 / 1e3 / ms as f64);
+                cpu = now;
+                eprintln!(
+                    "loadgen: t={:.2}s n={n} p50={p50} p99={p99} max={max} server_cpu={}",
+                    t0.elapsed().as_secs_f64(),
+                    share.map_or("-".into(), |s| format!("{s:.2}")),
+                );
+            }
+        });
+    }
+
     fn fail(&self, e: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         self.first_error.lock().expect("lock").get_or_insert(e);
@@ -397,7 +452,11 @@ async fn read_loop(
         let Some((num, ts)) = parse_payload(s) else {
             continue;
         };
-        stats.latency.record(now_us().saturating_sub(ts));
+        let latency = now_us().saturating_sub(ts);
+        stats.latency.record(latency);
+        if let Some(w) = &stats.window {
+            w.record(latency);
+        }
         stats.delivered.fetch_add(1, Ordering::Relaxed);
         on_message(num);
     }
@@ -509,7 +568,7 @@ async fn w3(g: Arc<Gen>) -> serde_json::Value {
 }
 
 async fn w1(g: Arc<Gen>) -> serde_json::Value {
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new(&g));
     let room_id = match g.make_room("publisher", "bench").await {
         Ok(r) => r,
         Err(e) => return setup_failed(&g, &stats, e),
@@ -560,6 +619,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
     let cpu0 = server_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
+    stats.spawn_timeline(&g);
     let t0 = Instant::now();
     let mut sent = 0usize;
     let mut tick = g
@@ -615,7 +675,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
 }
 
 async fn w2(g: Arc<Gen>) -> serde_json::Value {
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new(&g));
     let size = g.args.room_size.max(1);
     let rooms = g.args.clients.div_ceil(size);
     let rate = g.args.rate.unwrap_or(20.0).max(0.001);
@@ -682,6 +742,10 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     tokio::time::sleep(Duration::from_millis(500)).await; // set-up traffic settles
     stats.delivered.store(0, Ordering::Relaxed);
     stats.latency.clear();
+    if let Some(w) = &stats.window {
+        w.clear();
+    }
+    stats.spawn_timeline(&g);
     let cpu0 = server_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
     let t0 = Instant::now();
@@ -762,7 +826,9 @@ mod tests {
         assert!((490..=500).contains(&p50), "{p50}");
         assert!((975..=990).contains(&p99), "{p99}");
         assert!((985..=1000).contains(&max), "{max}");
+        assert_eq!(h.count(), 1000);
         h.clear();
         assert_eq!(h.quantile(1.0), 0);
+        assert_eq!(h.count(), 0, "a --timeline-ms window starts empty");
     }
 }
