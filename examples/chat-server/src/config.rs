@@ -20,6 +20,11 @@ pub struct Config {
     /// The store: `sqlite://file.db` (created if missing), `sqlite::memory:` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
+    /// SQLite files: rewind the write-ahead log once it holds this many MiB (see
+    /// `realtime_store_sqlx::PoolConfig::wal_restart_bytes`). Each rewind makes writers
+    /// wait ~15–25 ms; a larger log makes that rarer and takes more disk.
+    #[arg(long, env = "SQLITE_WAL_RESTART_MIB", default_value_t = 64)]
+    pub sqlite_wal_restart_mib: u64,
     /// Redis for running several nodes (`redis://127.0.0.1:6379`); without it, the
     /// in-memory broker (one node).
     #[arg(long, env = "REDIS_URL")]
@@ -104,5 +109,18 @@ impl Config {
         c.database_url = "sqlite::memory:".into();
         c.jwt_secret = Some("test-secret-test-secret-test-secret!!".into());
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_rewind_size_defaults_to_64_mib_and_is_settable() {
+        assert_eq!(Config::for_tests().sqlite_wal_restart_mib, 64);
+        let c = Config::parse_from(["chat-server", "--sqlite-wal-restart-mib", "256"]);
+        assert_eq!(c.sqlite_wal_restart_mib, 256);
+        assert!(Config::try_parse_from(["chat-server", "--sqlite-wal-restart-mib", "-1"]).is_err());
     }
 }

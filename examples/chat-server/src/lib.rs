@@ -76,7 +76,11 @@ fn authenticator(config: &Config) -> Result<JwtAuthenticator, Error> {
 /// ([`Error::Store`]).
 pub async fn build(config: Config) -> Result<App, Error> {
     let auth = Arc::new(authenticator(&config)?);
-    let store = realtime_store_sqlx::connect(&config.database_url).await?;
+    let pool = realtime_store_sqlx::PoolConfig {
+        wal_restart_bytes: config.sqlite_wal_restart_mib.saturating_mul(1 << 20),
+        ..Default::default()
+    };
+    let store = realtime_store_sqlx::connect_with(&config.database_url, &pool).await?;
     let hub_config = HubConfig {
         limits: Limits {
             max_content_bytes: config.max_content_bytes,
