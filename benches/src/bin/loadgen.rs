@@ -10,6 +10,8 @@
 //! loadgen --workload w1 --clients 10000 --rate 20 --seconds 10 --server-pid $PID --secret $JWT_SECRET
 //! # W2 many rooms: 1,000 clients in rooms of 10, each publishing 20 msg/s to its room
 //! loadgen --workload w2 --clients 1000 --room-size 10 --rate 20 --seconds 10 --server-pid $PID --secret $JWT_SECRET
+//! # … and every 500 ms one stderr line: that window's deliveries, p50/p99/max µs, server CPU share
+//! loadgen --workload w2 --rate 10 --timeline-ms 500 --server-pid $PID --secret $JWT_SECRET
 //! ```
 //!
 //! Protocols (`--protocol`): the native dialect of `realtime-transport-ws` (tokens minted
