@@ -37,7 +37,9 @@ pub struct MetricsSnapshot {
     pub events_failed: u64,
     /// Sessions disconnected because they could not keep up.
     pub slow_consumers: u64,
-    /// Store writes of queued sends by the group committer (one transaction each).
+    /// Batches of queued sends the group committer wrote to the store (one transaction
+    /// each; a batch the store refused as a whole is redone send by send and still counts
+    /// once).
     pub message_commits: u64,
     /// Messages stored by those writes: `messages_committed / message_commits` is the
     /// mean batch size, which grows with load (each commit costs about the same).
