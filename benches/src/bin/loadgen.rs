@@ -351,9 +351,10 @@ impl Stats {
 
     /// With `--timeline-ms`, print each window's figures to stderr until `stop` is set.
     fn spawn_timeline(self: &Arc<Self>, g: &Arc<Gen>) {
-        let Some(ms) = (g.args.timeline_ms > 0).then_some(g.args.timeline_ms) else {
+        let ms = g.args.timeline_ms;
+        if ms == 0 {
             return;
-        };
+        }
         let (stats, g) = (self.clone(), g.clone());
         tokio::spawn(async move {
             let t0 = Instant::now();
