@@ -81,9 +81,10 @@ pub struct PoolConfig {
     /// (BENCHMARKS.md, session 3). Zero counts as 1 ms.
     pub checkpoint_interval: Duration,
     /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
-    /// rewinds it (`PRAGMA wal_checkpoint(RESTART)`, which holds the write lock while it
-    /// copies the last frames and syncs both files: writers waited 12–25 ms on the
-    /// benchmark machine), and the size the file is trimmed back to (`journal_size_limit`).
+    /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, which holds
+    /// the write lock while it copies the last frames and syncs both files: writing
+    /// transactions waited 16–28 ms for it on the benchmark machine), and the size the
+    /// file is trimmed back to (`journal_size_limit`).
     /// Without it a WAL written to without pause is never rewound and grows without bound.
     /// Larger: rarer waits, more disk (at 10,000 messages/s, ~5 KB of WAL each, 64 MiB
     /// lasts ~1.3 s; BENCHMARKS.md, session 8). Default 64 MiB.

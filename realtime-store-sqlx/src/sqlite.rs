@@ -119,6 +119,7 @@ impl SqliteStore {
                 i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 store.pool.clone(),
+                store.writer.clone(),
                 config.checkpoint_interval,
                 restart_frames,
             )));
@@ -181,23 +182,31 @@ impl SqliteStore {
     }
 }
 
-/// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE`
-/// (never waits for readers or writers), and `RESTART` once the WAL holds more than
-/// `restart_frames` pages.
+/// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE` on a
+/// connection of `pool` (never waits for readers or writers), and `RESTART` on the `writer`
+/// connection once the WAL holds more than `restart_frames` pages.
 ///
 /// Why both: under continuous writes a `PASSIVE` checkpoint never catches up with the last
 /// commit, and SQLite rewinds the WAL only when one has, so the file grew without end
 /// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7). `RESTART`
-/// waits for the write lock (our writer's `BEGIN IMMEDIATE` waits in turn, up to its busy
-/// timeout), copies what the last `PASSIVE` left and makes the next commit write from the
-/// WAL's start again; `journal_size_limit` then trims the file to that size.
+/// holds the write lock while it copies what the last `PASSIVE` left and syncs the WAL and
+/// the database file, and makes the next commit write from the WAL's start again;
+/// `journal_size_limit` then trims the file to that size.
 ///
-/// What it costs: writers wait for the `RESTART`, which copies the last ~100 ms of frames
-/// and syncs the WAL and the database file (14–24 ms on the benchmark machine; logged at
-/// `debug`, each `PASSIVE` at `trace`). A larger `restart_frames` makes that wait rarer,
-/// not shorter.
+/// Why on the writer's own connection: writing transactions share that one connection, so
+/// the `RESTART` queues behind the current transaction in the pool and the next one waits
+/// for it there, and is woken the moment it ends. Run on another connection it took the
+/// lock from under the writer, whose `BEGIN IMMEDIATE` then polled in SQLite's busy
+/// handler, sleeping 1, 2, 5, 10, 15, 20 ms … between tries: each rewind held commits up
+/// 10–15 ms longer than it lasted (38–42 ms instead of 24–31 ms at W2 20 msg/s,
+/// `BENCHMARKS.md` session 9).
+///
+/// What it still costs: writers wait for the `RESTART` itself (16–28 ms on the benchmark
+/// machine, nearly all of it the database file's `fsync`; logged at `debug`, each `PASSIVE`
+/// at `trace`). A larger `restart_frames` makes that wait rarer, not shorter.
 fn spawn_checkpointer(
     pool: SqlitePool,
+    writer: SqlitePool,
     interval: Duration,
     restart_frames: i64,
 ) -> tokio::sync::oneshot::Sender<()> {
@@ -226,7 +235,7 @@ fn spawn_checkpointer(
                     };
                     if frames > restart_frames {
                         let started = std::time::Instant::now();
-                        match sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await {
+                        match sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&writer).await {
                             Ok(_) => tracing::debug!(frames, took = ?started.elapsed(), "WAL rewound (RESTART checkpoint)"),
                             Err(e) => tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying"),
                         }

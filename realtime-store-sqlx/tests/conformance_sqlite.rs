@@ -193,3 +193,43 @@ async fn a_wal_written_without_pause_is_rewound() {
     );
     assert!(largest < 40 << 20, "the WAL reached {largest} bytes");
 }
+
+/// The `RESTART` that rewinds the WAL runs on the writer's own connection, so writing
+/// transactions wait for it in the pool instead of meeting SQLite's lock: with no busy
+/// timeout at all, not one write fails while the checkpointer rewinds the WAL under
+/// them. (Run on another connection, the `RESTART` held the write lock from under the
+/// writer, whose `BEGIN IMMEDIATE` then failed at once with "database is locked" here, or
+/// with a busy timeout polled for the lock, sleeping up to 20 ms between tries.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
+    let db = common::TempDb::new();
+    let config = realtime_store_sqlx::PoolConfig {
+        busy_timeout: std::time::Duration::ZERO,
+        checkpoint_interval: std::time::Duration::from_millis(2),
+        wal_restart_bytes: 256 << 10,
+        ..Default::default()
+    };
+    let store = SqliteStore::connect_with(&db.url(), &config)
+        .await
+        .expect("connect");
+    let now = room_r1(&store).await;
+    let wal = format!("{}-wal", db.0.display());
+    let (mut last, mut rewound, mut stored) = (0, 0, 0u64);
+    for b in 0..200 {
+        let batch: Vec<NewMessage> = (0..20)
+            .map(|i| r1_message(format!("w{b:03}-{i:02}"), 2000, now))
+            .collect();
+        match store.insert_messages(batch).await {
+            Ok(v) => stored += v.len() as u64,
+            Err(e) => panic!("batch {b} failed while the WAL was being rewound: {e}"),
+        }
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size < last {
+            rewound += 1;
+        }
+        last = size;
+    }
+    assert_eq!(stored, 4_000);
+    assert_eq!(store.latest_seq("r1").await.expect("seq"), 4_000);
+    assert!(rewound >= 1, "the WAL was never rewound");
+}
