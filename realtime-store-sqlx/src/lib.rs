@@ -81,13 +81,13 @@ pub struct PoolConfig {
     /// (BENCHMARKS.md, session 3). Zero counts as 1 ms.
     pub checkpoint_interval: Duration,
     /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
-    /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, which holds
-    /// the write lock while it copies the last frames and syncs both files: writing
-    /// transactions waited 16–28 ms for it on the benchmark machine), and the size the
-    /// file is trimmed back to (`journal_size_limit`).
+    /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, after
+    /// syncing what earlier checkpoints copied; writing transactions wait for the
+    /// `RESTART`: 2–12 ms on the benchmark machine, BENCHMARKS.md session 9). After a rewind
+    /// the file is trimmed back to twice this size (`journal_size_limit`).
     /// Without it a WAL written to without pause is never rewound and grows without bound.
-    /// Larger: rarer waits, more disk (at 10,000 messages/s, ~5 KB of WAL each, 64 MiB
-    /// lasts ~1.3 s; BENCHMARKS.md, session 8). Default 64 MiB.
+    /// Larger: rarer waits, more disk (at 20,000 messages/s, ~3.3 KB of WAL each, 64 MiB
+    /// lasts ~1 s; BENCHMARKS.md, session 9). Default 64 MiB.
     pub wal_restart_bytes: u64,
 }
 

@@ -76,11 +76,13 @@ impl SqliteStore {
         let options = if memory {
             options
         } else {
-            options
-                .pragma("wal_autocheckpoint", "0")
-                .pragma("journal_size_limit", config.wal_restart_bytes.to_string())
+            options.pragma("wal_autocheckpoint", "0").pragma(
+                "journal_size_limit",
+                journal_size_limit(config.wal_restart_bytes).to_string(),
+            )
         };
         let writer_options = options.clone();
+        let writer_filename = writer_options.get_filename().to_owned();
         let pool = if memory {
             SqlitePoolOptions::new()
                 .max_connections(1)
@@ -117,9 +119,18 @@ impl SqliteStore {
                 .map_err(store_err)?;
             let restart_frames =
                 i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
+            // A handle of its own on the database file, to sync it before each rewind.
+            let db_file = match std::fs::File::open(writer_filename) {
+                Ok(f) => Some(Arc::new(f)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot open the database file to sync it before WAL rewinds");
+                    None
+                }
+            };
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 store.pool.clone(),
                 store.writer.clone(),
+                db_file,
                 config.checkpoint_interval,
                 restart_frames,
             )));
@@ -182,31 +193,26 @@ impl SqliteStore {
     }
 }
 
+/// The WAL file is trimmed back to twice the rewind threshold (`PRAGMA journal_size_limit`),
+/// not to the threshold itself: a WAL rewound at the threshold has always grown a little
+/// past it, and trimming it to the threshold at every rewind freed those blocks on the
+/// first commit after it (an `ftruncate` of 2–5 ms inside a writing transaction on the
+/// benchmark machine) only for the file to grow back a second later.
+fn journal_size_limit(wal_restart_bytes: u64) -> i64 {
+    i64::try_from(wal_restart_bytes.saturating_mul(2)).unwrap_or(i64::MAX)
+}
+
 /// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE` on a
-/// connection of `pool` (never waits for readers or writers), and `RESTART` on the `writer`
-/// connection once the WAL holds more than `restart_frames` pages.
+/// connection of `pool` (never waits for readers or writers), and once the WAL holds more
+/// than `restart_frames` pages, a rewind ([`rewind`]).
 ///
 /// Why both: under continuous writes a `PASSIVE` checkpoint never catches up with the last
 /// commit, and SQLite rewinds the WAL only when one has, so the file grew without end
-/// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7). `RESTART`
-/// holds the write lock while it copies what the last `PASSIVE` left and syncs the WAL and
-/// the database file, and makes the next commit write from the WAL's start again;
-/// `journal_size_limit` then trims the file to that size.
-///
-/// Why on the writer's own connection: writing transactions share that one connection, so
-/// the `RESTART` queues behind the current transaction in the pool and the next one waits
-/// for it there, and is woken the moment it ends. Run on another connection it took the
-/// lock from under the writer, whose `BEGIN IMMEDIATE` then polled in SQLite's busy
-/// handler, sleeping 1, 2, 5, 10, 15, 20 ms … between tries: each rewind held commits up
-/// 10–15 ms longer than it lasted (38–42 ms instead of 24–31 ms at W2 20 msg/s,
-/// `BENCHMARKS.md` session 9).
-///
-/// What it still costs: writers wait for the `RESTART` itself (16–28 ms on the benchmark
-/// machine, nearly all of it the database file's `fsync`; logged at `debug`, each `PASSIVE`
-/// at `trace`). A larger `restart_frames` makes that wait rarer, not shorter.
+/// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7).
 fn spawn_checkpointer(
     pool: SqlitePool,
     writer: SqlitePool,
+    db_file: Option<Arc<std::fs::File>>,
     interval: Duration,
     restart_frames: i64,
 ) -> tokio::sync::oneshot::Sender<()> {
@@ -218,33 +224,99 @@ fn spawn_checkpointer(
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = every.tick() => {
-                    // One row: (busy, frames in the WAL, frames checkpointed).
-                    let started = std::time::Instant::now();
-                    let frames = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-                        .fetch_one(&pool)
-                        .await
+                    if let Some(frames) = passive(&pool).await
+                        && frames > restart_frames
                     {
-                        Ok((_, frames, done)) => {
-                            tracing::trace!(frames, done, took = ?started.elapsed(), "WAL checkpoint (PASSIVE)");
-                            frames
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
-                            continue;
-                        }
-                    };
-                    if frames > restart_frames {
-                        let started = std::time::Instant::now();
-                        match sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&writer).await {
-                            Ok(_) => tracing::debug!(frames, took = ?started.elapsed(), "WAL rewound (RESTART checkpoint)"),
-                            Err(e) => tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying"),
-                        }
+                        rewind(&pool, &writer, db_file.as_ref(), frames).await;
                     }
                 }
             }
         }
     });
     stop
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies the WAL's frames into the database file as far
+/// as readers allow, without waiting for anyone. The frames in the WAL, or `None` when the
+/// checkpoint failed (logged at `debug`; the next tick retries). Logged at `trace`.
+async fn passive(pool: &SqlitePool) -> Option<i64> {
+    let started = std::time::Instant::now();
+    // One row: (busy, frames in the WAL, frames checkpointed).
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await
+    {
+        Ok((_, frames, done)) => {
+            tracing::trace!(frames, done, took = ?started.elapsed(), "WAL checkpoint (PASSIVE)");
+            Some(frames)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+            None
+        }
+    }
+}
+
+/// Rewind the WAL: `PRAGMA wal_checkpoint(RESTART)` on the `writer`'s connection, after
+/// syncing, without any lock, what the `PASSIVE` checkpoints copied. The next commit writes
+/// from the WAL's start again.
+///
+/// `RESTART` holds the write lock while it copies the frames the last `PASSIVE` left and
+/// syncs the WAL and the database file, and writers wait for all of it. SQLite syncs the
+/// database file only when a checkpoint completes, so that sync had to write every page the
+/// `PASSIVE`s copied since the last rewind (~1 s of them under load: 12–21 ms of the
+/// rewind's 20–25 ms on the benchmark machine). So first the file is synced here
+/// (`fdatasync`, on a blocking thread), one more `PASSIVE` copies what was written
+/// meanwhile and the file is synced again: the `RESTART` is left with a few milliseconds'
+/// worth of frames (2–7 ms at W2 20 msg/s, `BENCHMARKS.md` session 9). Both syncs only
+/// move work out of the lock; a failed one is logged at `debug` and leaves its pages to
+/// the `RESTART`'s own sync.
+///
+/// Why on the writer's own connection: writing transactions share that one connection, so
+/// the `RESTART` queues behind the current transaction in the pool, and the next
+/// transaction waits for it there and is woken the moment it ends. Run on another
+/// connection, it took the lock from under the writer, whose `BEGIN IMMEDIATE` then polled
+/// in SQLite's busy handler, sleeping 1, 2, 5, 10, 15, 20 ms … between tries: commits were
+/// held 10–15 ms longer than the rewind lasted.
+///
+/// Logged at `debug` with its duration.
+async fn rewind(
+    pool: &SqlitePool,
+    writer: &SqlitePool,
+    db_file: Option<&Arc<std::fs::File>>,
+    frames: i64,
+) {
+    sync_file(db_file).await;
+    passive(pool).await;
+    sync_file(db_file).await;
+    let started = std::time::Instant::now();
+    match sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+        .execute(writer)
+        .await
+    {
+        Ok(_) => {
+            tracing::debug!(frames, took = ?started.elapsed(), "WAL rewound (RESTART checkpoint)")
+        }
+        Err(e) => tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying"),
+    }
+}
+
+/// `fdatasync` the database file on a blocking thread (logged at `trace`; a failure at
+/// `debug`).
+async fn sync_file(file: Option<&Arc<std::fs::File>>) {
+    let Some(file) = file.cloned() else { return };
+    let started = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || file.sync_data()).await {
+        Ok(Ok(())) => {
+            tracing::trace!(took = ?started.elapsed(), "database file synced before the WAL rewind")
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "syncing the database file before the WAL rewind failed")
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "syncing the database file before the WAL rewind did not finish")
+        }
+    }
 }
 
 impl_store!(SqliteStore, Sqlite, SqliteRow);

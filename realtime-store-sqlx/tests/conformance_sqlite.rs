@@ -214,7 +214,8 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
         .expect("connect");
     let now = room_r1(&store).await;
     let wal = format!("{}-wal", db.0.display());
-    let (mut last, mut rewound, mut stored) = (0, 0, 0u64);
+    let resets_before = wal_resets(&wal);
+    let mut stored = 0u64;
     for b in 0..200 {
         let batch: Vec<NewMessage> = (0..20)
             .map(|i| r1_message(format!("w{b:03}-{i:02}"), 2000, now))
@@ -223,13 +224,40 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
             Ok(v) => stored += v.len() as u64,
             Err(e) => panic!("batch {b} failed while the WAL was being rewound: {e}"),
         }
-        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if size < last {
-            rewound += 1;
-        }
-        last = size;
     }
     assert_eq!(stored, 4_000);
     assert_eq!(store.latest_seq("r1").await.expect("seq"), 4_000);
-    assert!(rewound >= 1, "the WAL was never rewound");
+    let resets = wal_resets(&wal) - resets_before;
+    assert!(resets >= 1, "the WAL was never rewound");
+}
+
+/// How many times the WAL was rewound: its header's checkpoint sequence number, which
+/// SQLite raises by one at every reset (bytes 12..16, big-endian; sqlite.org/fileformat2,
+/// "WAL File Format"). 0 for a WAL not written yet.
+fn wal_resets(wal: &str) -> u32 {
+    let bytes = std::fs::read(wal).unwrap_or_default();
+    bytes
+        .get(12..16)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// After a rewind the WAL file keeps up to twice `wal_restart_bytes`: a WAL that grew a
+/// little past the threshold is reused as it is rather than trimmed at every rewind (the
+/// `ftruncate` ran inside the next writing transaction) — and one that grew far past it
+/// is still trimmed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_trimmed_to_twice_the_rewind_threshold() {
+    let db = common::TempDb::new();
+    let config = realtime_store_sqlx::PoolConfig {
+        wal_restart_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let store = SqliteStore::connect_with(&db.url(), &config)
+        .await
+        .expect("connect");
+    let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma");
+    assert_eq!(limit, 2 << 20);
 }

@@ -22,7 +22,7 @@ pub struct Config {
     pub database_url: String,
     /// SQLite files: rewind the write-ahead log once it holds this many MiB (see
     /// `realtime_store_sqlx::PoolConfig::wal_restart_bytes`). Each rewind makes writers
-    /// wait ~15–25 ms; a larger log makes that rarer and takes more disk.
+    /// wait ~2–12 ms; a larger log makes that rarer and takes more disk.
     #[arg(long, env = "SQLITE_WAL_RESTART_MIB", default_value_t = 64)]
     pub sqlite_wal_restart_mib: u64,
     /// Redis for running several nodes (`redis://127.0.0.1:6379`); without it, the
