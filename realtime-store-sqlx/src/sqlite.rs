@@ -119,18 +119,16 @@ impl SqliteStore {
                 .map_err(store_err)?;
             let restart_frames =
                 i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
-            // A handle of its own on the database file, to sync it before each rewind.
-            let db_file = match std::fs::File::open(writer_filename) {
-                Ok(f) => Some(Arc::new(f)),
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot open the database file to sync it before WAL rewinds");
-                    None
-                }
-            };
+            let mut wal = writer_filename.clone().into_os_string();
+            wal.push("-wal");
+            let files = Arc::new(DbFiles {
+                db: writer_filename,
+                wal: wal.into(),
+            });
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 store.pool.clone(),
                 store.writer.clone(),
-                db_file,
+                files,
                 config.checkpoint_interval,
                 restart_frames,
             )));
@@ -212,7 +210,7 @@ fn journal_size_limit(wal_restart_bytes: u64) -> i64 {
 fn spawn_checkpointer(
     pool: SqlitePool,
     writer: SqlitePool,
-    db_file: Option<Arc<std::fs::File>>,
+    files: Arc<DbFiles>,
     interval: Duration,
     restart_frames: i64,
 ) -> tokio::sync::oneshot::Sender<()> {
@@ -227,7 +225,7 @@ fn spawn_checkpointer(
                     if let Some(frames) = passive(&pool).await
                         && frames > restart_frames
                     {
-                        rewind(&pool, &writer, db_file.as_ref(), frames).await;
+                        rewind(&pool, &writer, &files, frames).await;
                     }
                 }
             }
@@ -265,12 +263,12 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// syncs the WAL and the database file, and writers wait for all of it. SQLite syncs the
 /// database file only when a checkpoint completes, so that sync had to write every page the
 /// `PASSIVE`s copied since the last rewind (~1 s of them under load: 12–21 ms of the
-/// rewind's 20–25 ms on the benchmark machine). So first the file is synced here
+/// rewind's 20–25 ms on the benchmark machine). So first the database file is synced here
 /// (`fdatasync`, on a blocking thread), one more `PASSIVE` copies what was written
-/// meanwhile and the file is synced again: the `RESTART` is left with a few milliseconds'
-/// worth of frames (2–7 ms at W2 20 msg/s, `BENCHMARKS.md` session 9). Both syncs only
-/// move work out of the lock; a failed one is logged at `debug` and leaves its pages to
-/// the `RESTART`'s own sync.
+/// meanwhile, and the database file and the WAL are synced again: the `RESTART` is left
+/// with a few milliseconds' worth of frames (BENCHMARKS.md, session 9). The syncs only move
+/// work out of the lock; a failed one is logged at `debug` and leaves its pages to the
+/// `RESTART`'s own syncs.
 ///
 /// Why on the writer's own connection: writing transactions share that one connection, so
 /// the `RESTART` queues behind the current transaction in the pool, and the next
@@ -280,15 +278,10 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// held 10–15 ms longer than the rewind lasted.
 ///
 /// Logged at `debug` with its duration.
-async fn rewind(
-    pool: &SqlitePool,
-    writer: &SqlitePool,
-    db_file: Option<&Arc<std::fs::File>>,
-    frames: i64,
-) {
-    sync_file(db_file).await;
+async fn rewind(pool: &SqlitePool, writer: &SqlitePool, files: &Arc<DbFiles>, frames: i64) {
+    sync_files(files, false).await;
     passive(pool).await;
-    sync_file(db_file).await;
+    sync_files(files, true).await;
     let started = std::time::Instant::now();
     match sqlx::query("PRAGMA wal_checkpoint(RESTART)")
         .execute(writer)
@@ -301,21 +294,33 @@ async fn rewind(
     }
 }
 
-/// `fdatasync` the database file on a blocking thread (logged at `trace`; a failure at
-/// `debug`).
-async fn sync_file(file: Option<&Arc<std::fs::File>>) {
-    let Some(file) = file.cloned() else { return };
+/// The files a rewind syncs ahead of the `RESTART`: the database and its WAL
+/// (`<database>-wal`). Opened at each sync, by name: SQLite deletes the WAL when its last
+/// connection closes and makes a new one later.
+struct DbFiles {
+    db: std::path::PathBuf,
+    wal: std::path::PathBuf,
+}
+
+/// `fdatasync` the database file, and the WAL if `wal_too`, on a blocking thread (logged at
+/// `trace`; a failure at `debug`).
+async fn sync_files(files: &Arc<DbFiles>, wal_too: bool) {
+    let files = files.clone();
     let started = std::time::Instant::now();
-    match tokio::task::spawn_blocking(move || file.sync_data()).await {
+    let synced = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::File::open(&files.db)?.sync_data()?;
+        if wal_too {
+            std::fs::File::open(&files.wal)?.sync_data()?;
+        }
+        Ok(())
+    })
+    .await;
+    match synced {
         Ok(Ok(())) => {
-            tracing::trace!(took = ?started.elapsed(), "database file synced before the WAL rewind")
+            tracing::trace!(wal_too, took = ?started.elapsed(), "synced before the WAL rewind")
         }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "syncing the database file before the WAL rewind failed")
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, "syncing the database file before the WAL rewind did not finish")
-        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "syncing before the WAL rewind failed"),
+        Err(e) => tracing::debug!(error = %e, "syncing before the WAL rewind did not finish"),
     }
 }
 
