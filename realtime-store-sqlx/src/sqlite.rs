@@ -1,7 +1,7 @@
 //! SQLite: the embedded default. A file (`sqlite://chat.db`, created if missing) or
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
-//! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (100 ms;
+//! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (25 ms;
 //! not inside commits) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
 //! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Writing transactions of a file database share one connection of

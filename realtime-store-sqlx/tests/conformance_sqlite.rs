@@ -88,7 +88,7 @@ async fn insert_2000(store: &SqliteStore, now: chrono::DateTime<chrono::Utc>) {
 async fn commits_leave_checkpoints_to_the_background_task() {
     assert_eq!(
         realtime_store_sqlx::PoolConfig::default().checkpoint_interval,
-        std::time::Duration::from_millis(100)
+        std::time::Duration::from_millis(25)
     );
     let db = common::TempDb::new();
     // Checkpoints every second here, so the commit below falls between two of them.

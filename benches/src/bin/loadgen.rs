@@ -374,8 +374,12 @@ impl Stats {
                 let now = server_cpu(&g);
                 let share = cpu.zip(now).map(|(a, b)| (b - a) as f64 / 1e3 / ms as f64);
                 cpu = now;
+                // `unix_ms`: the wall clock, to line windows up with the server's logs.
+                let unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
                 eprintln!(
-                    "loadgen: t={:.2}s n={n} p50={p50} p99={p99} max={max} server_cpu={}",
+                    "loadgen: t={:.2}s n={n} p50={p50} p99={p99} max={max} server_cpu={} unix_ms={unix_ms}",
                     t0.elapsed().as_secs_f64(),
                     share.map_or("-".into(), |s| format!("{s:.2}")),
                 );
