@@ -119,12 +119,7 @@ impl SqliteStore {
                 .map_err(store_err)?;
             let restart_frames =
                 i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
-            let mut wal = writer_filename.clone().into_os_string();
-            wal.push("-wal");
-            let files = Arc::new(DbFiles {
-                db: writer_filename,
-                wal: wal.into(),
-            });
+            let files = Arc::new(DbFiles::of(&writer_filename));
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 store.pool.clone(),
                 store.writer.clone(),
@@ -302,19 +297,33 @@ struct DbFiles {
     wal: std::path::PathBuf,
 }
 
+impl DbFiles {
+    /// The database file `db` (as SQLite opens it) and its WAL.
+    fn of(db: &std::path::Path) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        DbFiles {
+            db: db.to_owned(),
+            wal: wal.into(),
+        }
+    }
+
+    /// `fdatasync` the database file, and the WAL if `wal_too` (blocking).
+    fn sync(&self, wal_too: bool) -> std::io::Result<()> {
+        std::fs::File::open(&self.db)?.sync_data()?;
+        if wal_too {
+            std::fs::File::open(&self.wal)?.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
 /// `fdatasync` the database file, and the WAL if `wal_too`, on a blocking thread (logged at
 /// `trace`; a failure at `debug`).
 async fn sync_files(files: &Arc<DbFiles>, wal_too: bool) {
     let files = files.clone();
     let started = std::time::Instant::now();
-    let synced = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::File::open(&files.db)?.sync_data()?;
-        if wal_too {
-            std::fs::File::open(&files.wal)?.sync_data()?;
-        }
-        Ok(())
-    })
-    .await;
+    let synced = tokio::task::spawn_blocking(move || files.sync(wal_too)).await;
     match synced {
         Ok(Ok(())) => {
             tracing::trace!(wal_too, took = ?started.elapsed(), "synced before the WAL rewind")
@@ -325,3 +334,41 @@ async fn sync_files(files: &Arc<DbFiles>, wal_too: bool) {
 }
 
 impl_store!(SqliteStore, Sqlite, SqliteRow);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files a rewind syncs ahead of its `RESTART` are the database's own, found from
+    /// the URL as SQLite reads it: a wrong name would only be logged (at `debug`) and leave
+    /// every page to the `RESTART`'s syncs, under the write lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rewind_syncs_the_database_file_and_its_wal() {
+        let path = std::env::temp_dir().join(format!(
+            "realtime-unit-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let options = SqliteConnectOptions::from_str(&url).expect("url");
+        let files = DbFiles::of(options.get_filename());
+        assert_eq!(files.db, path);
+        assert_eq!(
+            files.wal,
+            std::path::PathBuf::from(format!("{}-wal", path.display()))
+        );
+        assert!(
+            files.wal.exists(),
+            "the WAL of an open file database exists"
+        );
+        files.sync(true).expect("both files sync");
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(
+            DbFiles::of(&path).sync(false).is_err(),
+            "a missing file is an error, not silence"
+        );
+    }
+}
