@@ -157,17 +157,12 @@ async fn a_wal_written_without_pause_is_rewound() {
         realtime_store_sqlx::PoolConfig::default().wal_restart_bytes,
         64 << 20
     );
-    let db = common::TempDb::new();
-    let config = realtime_store_sqlx::PoolConfig {
+    let (_db, store, now, wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {
         checkpoint_interval: std::time::Duration::from_millis(5),
         wal_restart_bytes: 512 << 10,
         ..Default::default()
-    };
-    let store = SqliteStore::connect_with(&db.url(), &config)
-        .await
-        .expect("connect");
-    let now = room_r1(&store).await;
-    let wal = format!("{}-wal", db.0.display());
+    })
+    .await;
     let (mut largest, mut last, mut rewound) = (0, 0, 0);
     let mut stored = 0u64;
     for b in 0..100 {
@@ -202,18 +197,13 @@ async fn a_wal_written_without_pause_is_rewound() {
 /// with a busy timeout polled for the lock, sleeping up to 20 ms between tries.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
-    let db = common::TempDb::new();
-    let config = realtime_store_sqlx::PoolConfig {
+    let (_db, store, now, wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {
         busy_timeout: std::time::Duration::ZERO,
         checkpoint_interval: std::time::Duration::from_millis(2),
         wal_restart_bytes: 256 << 10,
         ..Default::default()
-    };
-    let store = SqliteStore::connect_with(&db.url(), &config)
-        .await
-        .expect("connect");
-    let now = room_r1(&store).await;
-    let wal = format!("{}-wal", db.0.display());
+    })
+    .await;
     let resets_before = wal_resets(&wal);
     let mut stored = 0u64;
     for b in 0..200 {
@@ -229,6 +219,25 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
     assert_eq!(store.latest_seq("r1").await.expect("seq"), 4_000);
     let resets = wal_resets(&wal) - resets_before;
     assert!(resets >= 1, "the WAL was never rewound");
+}
+
+/// A file store with `config` and room `r1`: the file (removed on drop), the store, the
+/// room's creation time and the WAL's path.
+async fn file_store_with_r1(
+    config: realtime_store_sqlx::PoolConfig,
+) -> (
+    common::TempDb,
+    SqliteStore,
+    chrono::DateTime<chrono::Utc>,
+    String,
+) {
+    let db = common::TempDb::new();
+    let store = SqliteStore::connect_with(&db.url(), &config)
+        .await
+        .expect("connect");
+    let now = room_r1(&store).await;
+    let wal = format!("{}-wal", db.0.display());
+    (db, store, now, wal)
 }
 
 /// How many times the WAL was rewound: its header's checkpoint sequence number, which
