@@ -213,20 +213,34 @@ fn spawn_checkpointer(
     tokio::spawn(async move {
         let mut every = tokio::time::interval(interval.max(Duration::from_millis(1)));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The WAL's length when the last `RESTART` finished.
+        let mut rewound_at = None;
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = every.tick() => {
                     if let Some(frames) = passive(&pool).await
-                        && frames > restart_frames
+                        && needs_rewind(frames, restart_frames, rewound_at)
                     {
-                        rewind(&pool, &writer, &files, frames).await;
+                        rewound_at = rewind(&pool, &writer, &files).await;
                     }
                 }
             }
         }
     });
     stop
+}
+
+/// Whether a WAL of `frames` frames needs a rewind: when it holds more than
+/// `restart_frames`, unless it still holds exactly what it held when the last `RESTART`
+/// finished (`rewound_at`): then no commit came since, and the next one starts the WAL over
+/// by itself. Without that, a rewind was followed at once by a second one, as the next tick
+/// came before any commit (BENCHMARKS.md, session 9: rewinds in pairs 3 ms apart, each
+/// holding the writer's connection), and an idle database left with a long WAL was
+/// `RESTART`ed at every tick. A WAL that grew since (a reader kept the commit from
+/// starting it over) is rewound again.
+fn needs_rewind(frames: i64, restart_frames: i64, rewound_at: Option<i64>) -> bool {
+    frames > restart_frames && rewound_at != Some(frames)
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)`: copies the WAL's frames into the database file as far
@@ -273,19 +287,30 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// held 10–15 ms longer than the rewind lasted.
 ///
 /// Logged at `debug` with its duration.
-async fn rewind(pool: &SqlitePool, writer: &SqlitePool, files: &Arc<DbFiles>, frames: i64) {
+///
+/// Returns the WAL's length in frames when the `RESTART` finished, if it did.
+async fn rewind(pool: &SqlitePool, writer: &SqlitePool, files: &Arc<DbFiles>) -> Option<i64> {
     sync_files(files, false).await;
     passive(pool).await;
     sync_files(files, true).await;
     let started = std::time::Instant::now();
-    match sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-        .execute(writer)
+    // One row: (busy, frames in the WAL, frames checkpointed).
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(writer)
         .await
     {
-        Ok(_) => {
-            tracing::debug!(frames, took = ?started.elapsed(), "WAL rewound (RESTART checkpoint)")
+        Ok((0, log, _)) => {
+            tracing::debug!(frames = log, took = ?started.elapsed(), "WAL rewound (RESTART checkpoint)");
+            Some(log)
         }
-        Err(e) => tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying"),
+        Ok((_, log, done)) => {
+            tracing::debug!(frames = log, done, took = ?started.elapsed(), "WAL restart checkpoint could not finish (readers); retrying");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL restart checkpoint failed; retrying");
+            None
+        }
     }
 }
 
@@ -338,6 +363,19 @@ impl_store!(SqliteStore, Sqlite, SqliteRow);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wal_past_the_threshold_is_rewound_once_until_it_grows_again() {
+        assert!(!needs_rewind(16_384, 16_384, None), "at the threshold");
+        assert!(needs_rewind(17_031, 16_384, None), "past it");
+        // The last RESTART left 17,031 frames and no commit came since: the next commit
+        // starts the WAL over by itself.
+        assert!(!needs_rewind(17_031, 16_384, Some(17_031)));
+        // Commits appended to it since (a reader kept them from starting it over).
+        assert!(needs_rewind(17_400, 16_384, Some(17_031)));
+        // Started over since and filled past the threshold again.
+        assert!(needs_rewind(17_031, 16_384, Some(16_611)));
+    }
 
     /// The files a rewind syncs ahead of its `RESTART` are the database's own, found from
     /// the URL as SQLite reads it: a wrong name would only be logged (at `debug`) and leave
