@@ -95,8 +95,9 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
     /// W1 and W2: every this many ms while publishing, print one line to stderr with the
-    /// window's deliveries, latency p50 / p99 / max (µs, by receive time) and the server's
-    /// CPU share: where the tail comes from (steady, or a few stalls). 0: off.
+    /// window's deliveries, latency p50 / p99 / max (µs, by receive time), the server's CPU
+    /// share and the wall clock at its end (`unix_ms`, to line it up with the server's logs
+    /// or a `perf` trace): where the tail comes from (steady, or a few stalls). 0: off.
     #[arg(long, default_value_t = 0)]
     timeline_ms: u64,
 }
