@@ -250,10 +250,10 @@ fn wal_resets(wal: &str) -> u32 {
         .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// After a rewind the WAL file keeps up to twice `wal_restart_bytes`: a WAL that grew a
-/// little past the threshold is reused as it is rather than trimmed at every rewind (the
-/// `ftruncate` ran inside the next writing transaction) — and one that grew far past it
-/// is still trimmed back.
+/// After a rewind the WAL file keeps up to twice `wal_restart_bytes` (SQLite's
+/// `journal_size_limit`, set here to that): a WAL that grew a little past the threshold is
+/// reused as it is rather than trimmed at every rewind (the `ftruncate` ran inside the next
+/// writing transaction). This checks the setting, not SQLite's trimming itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_is_trimmed_to_twice_the_rewind_threshold() {
     let db = common::TempDb::new();
