@@ -4,7 +4,8 @@
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
 use realtime_core::{Error, Result};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use std::str::FromStr;
 
 /// The extended query protocol takes one statement per query.
@@ -74,15 +75,21 @@ impl PgStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(store_err)
+    /// A connection of the pool, for a writing transaction.
+    async fn writer(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(store_err)
+    }
+
+    /// `BEGIN` on `conn` (from [`writer`](Self::writer)); counters are locked row by row.
+    async fn begin_on(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, Postgres>> {
+        conn.begin().await.map_err(store_err)
     }
 
     /// Lock the counters of `rooms` (row locks until the transaction ends) and read them:
     /// `(room id, last_seq)` for each room that exists.
     async fn lock_counters(
         &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
         rooms: &[String],
     ) -> Result<Vec<(String, i64)>> {
         use sqlx::Row;

@@ -101,8 +101,10 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 }
 
 /// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>`, an
-/// inherent `async fn begin_write(&self) -> Result<Transaction<'static, $db>>` that opens
-/// a transaction able to write without upgrade deadlocks, and an inherent
+/// inherent `async fn writer(&self) -> Result<C>` that waits for the connection writing
+/// transactions run on (`C: DerefMut<Target = $db's connection>`), an inherent
+/// `async fn begin_on(conn) -> Result<Transaction<'_, $db>>` that opens a transaction
+/// on it able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
 /// that locks the rooms' `last_seq` counters for the transaction and reads them.
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
@@ -267,7 +269,8 @@ macro_rules! impl_store {
                      UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(");
             qb.push_bind(counts);
             qb.push(") AS j WHERE realtime_rooms.id = j.key; SELECT NULL AS counters, total_changes() AS changes");
-            let mut tx = store.begin_write().await?;
+            let mut conn = store.writer().await?;
+            let mut tx = <$store>::begin_on(&mut conn).await?;
             let rows = match qb.build().fetch_all(&mut *tx).await {
                 Ok(rows) => rows,
                 Err(e) => {
@@ -497,7 +500,8 @@ macro_rules! impl_store {
 
             async fn create_room(&self, room: &realtime_core::Room, members: &[realtime_core::Member]) -> realtime_core::Result<()> {
                 use crate::sql::{db_err, micros, store_err};
-                let mut tx = self.begin_write().await?;
+                let mut conn = self.writer().await?;
+                let mut tx = Self::begin_on(&mut conn).await?;
                 sqlx::query("INSERT INTO realtime_rooms (id, name, kind, description, is_private, created_by, created_at, updated_at, epoch, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)")
                     .bind(&room.id).bind(&room.name).bind(room.kind.as_str()).bind(&room.description)
                     .bind(i64::from(room.is_private)).bind(&room.created_by)
@@ -532,7 +536,8 @@ macro_rules! impl_store {
 
             async fn delete_room(&self, id: &str) -> realtime_core::Result<bool> {
                 use crate::sql::store_err;
-                let mut tx = self.begin_write().await?;
+                let mut conn = self.writer().await?;
+                let mut tx = Self::begin_on(&mut conn).await?;
                 sqlx::query("DELETE FROM realtime_favorites WHERE kind = 'ROOM' AND target_id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
                 let r = sqlx::query("DELETE FROM realtime_rooms WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
                 tx.commit().await.map_err(store_err)?;
@@ -620,7 +625,8 @@ macro_rules! impl_store {
 
             async fn answer_invite(&self, i: &realtime_core::Invite, member: Option<&realtime_core::Member>) -> realtime_core::Result<()> {
                 use crate::sql::{db_err, micros, store_err};
-                let mut tx = self.begin_write().await?;
+                let mut conn = self.writer().await?;
+                let mut tx = Self::begin_on(&mut conn).await?;
                 let r = sqlx::query("UPDATE realtime_invites SET state = $2, responded_by = $3, responded_at = $4 WHERE code = $1 AND state = 'pending'")
                     .bind(&i.code).bind(i.state.as_str()).bind(&i.responded_by).bind(i.responded_at.map(micros))
                     .execute(&mut *tx).await.map_err(store_err)?;
@@ -643,7 +649,8 @@ macro_rules! impl_store {
             async fn insert_message(&self, new: realtime_core::NewMessage) -> realtime_core::Result<realtime_core::Inserted> {
                 use crate::sql::{db_err, micros, store_err, to_u64};
                 use sqlx::Row;
-                let mut tx = self.begin_write().await?;
+                let mut conn = self.writer().await?;
+                let mut tx = Self::begin_on(&mut conn).await?;
                 // Taking the room's counter locks the room row (PostgreSQL) or the database
                 // (SQLite, BEGIN IMMEDIATE): inserts into one room are serialized, and a
                 // rollback gives the number back, so seq stays gapless.
@@ -663,6 +670,8 @@ macro_rules! impl_store {
                     .map_err(|e| db_err(e, "message", &new.id, "room", &new.room_id))?;
                 if done.rows_affected() == 0 {
                     tx.rollback().await.map_err(store_err)?;
+                    // Hand the writing connection back first: in memory it is the pool's only one.
+                    drop(conn);
                     let existing = sqlx::query(MSG_BY_CLIENT_ID)
                         .bind(&new.room_id).bind(&new.sender_id).bind(&new.client_id)
                         .fetch_optional(&self.pool).await.map_err(store_err)?;
@@ -692,7 +701,8 @@ macro_rules! impl_store {
                 // otherwise roll back and redo it exactly, looking each client id up (at once
                 // when the one-query path above already went back).
                 for optimistic in [true, false].into_iter().skip(usize::from(one_trip)) {
-                    let mut tx = self.begin_write().await?;
+                    let mut conn = self.writer().await?;
+                let mut tx = Self::begin_on(&mut conn).await?;
                     // Lock and read every room's counter (one statement and one result row
                     // per 500 rooms, see `lock_counters`), in primary-key order, the same for
                     // every batch, so batches cannot deadlock.

@@ -5,15 +5,17 @@
 //! not inside commits) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
 //! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Writing transactions of a file database share one connection of
-//! their own; reads use the pool.
+//! their own, held for the store's life (not pooled); reads use the pool.
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
 use realtime_core::{Error, Result};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,9 +34,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writing transactions: one connection of its own for a file (its page cache stays
     /// warm, since no other connection changes the database under it between its own
-    /// commits, and writers queue in the pool instead of spinning on the busy timeout);
-    /// the same pool otherwise.
-    writer: SqlitePool,
+    /// commits, and writers queue for it instead of spinning on the busy timeout); the
+    /// same pool otherwise.
+    writer: Writer,
     /// Dropped with the last clone: stops the background checkpointer.
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -104,15 +106,11 @@ impl SqliteStore {
         .map_err(store_err)?;
         let mut store = Self::from_pool(pool).await?;
         if !memory {
-            store.writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .test_before_acquire(false)
-                .acquire_timeout(config.acquire_timeout)
-                .connect_with(writer_options)
-                .await
-                .map_err(store_err)?;
+            let conn = writer_options.connect().await.map_err(store_err)?;
+            store.writer = Writer::Own {
+                conn: Arc::new(tokio::sync::Mutex::new(conn)),
+                acquire_timeout: config.acquire_timeout,
+            };
             let page_bytes: i64 = sqlx::query_scalar("PRAGMA page_size")
                 .fetch_one(&store.pool)
                 .await
@@ -138,7 +136,7 @@ impl SqliteStore {
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         crate::migrate::run(crate::migrate::SQLITE, &pool).await?;
         Ok(SqliteStore {
-            writer: pool.clone(),
+            writer: Writer::Pool(pool.clone()),
             pool,
             _checkpointer: None,
         })
@@ -149,11 +147,16 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err)
+    /// The connection for writing transactions (waits for the one before to end; at most
+    /// [`PoolConfig::acquire_timeout`]).
+    async fn writer(&self) -> Result<WriterConn> {
+        self.writer.acquire().await
+    }
+
+    /// `BEGIN IMMEDIATE` on `conn` (from [`writer`](Self::writer)): the write lock now, so
+    /// no reader upgrades into a deadlock later.
+    async fn begin_on(conn: &mut SqliteConnection) -> Result<sqlx::Transaction<'_, Sqlite>> {
+        conn.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
     }
 
     /// Read the counters of `rooms` (`BEGIN IMMEDIATE` already holds the database's write
@@ -162,7 +165,7 @@ impl SqliteStore {
     /// SQLite thread to the runtime.
     async fn lock_counters(
         &self,
-        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
         rooms: &[String],
     ) -> Result<Vec<(String, i64)>> {
         use sqlx::Row;
@@ -186,6 +189,68 @@ impl SqliteStore {
     }
 }
 
+/// Where writing transactions run.
+#[derive(Debug, Clone)]
+enum Writer {
+    /// `sqlite::memory:` (every connection would see a database of its own) and
+    /// [`SqliteStore::from_pool`]: the pool.
+    Pool(SqlitePool),
+    /// A file: one connection, held for the store's life. Not a pool of one: a pooled
+    /// connection is handed back through a spawned task that pings it (one more hand-off
+    /// to sqlx's SQLite thread per commit; BENCHMARKS.md, session 10), and is closed and
+    /// reopened with a cold page cache at the pool's `max_lifetime`.
+    Own {
+        conn: Arc<tokio::sync::Mutex<SqliteConnection>>,
+        acquire_timeout: Duration,
+    },
+}
+
+impl Writer {
+    /// The writing connection; [`Error::Store`] (sqlx's pool time-out) after waiting
+    /// `acquire_timeout` for it.
+    async fn acquire(&self) -> Result<WriterConn> {
+        match self {
+            Writer::Pool(pool) => pool
+                .acquire()
+                .await
+                .map(WriterConn::Pooled)
+                .map_err(store_err),
+            Writer::Own {
+                conn,
+                acquire_timeout,
+            } => tokio::time::timeout(*acquire_timeout, conn.clone().lock_owned())
+                .await
+                .map(WriterConn::Own)
+                .map_err(|_| store_err(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
+/// The writing connection, while a writer holds it.
+enum WriterConn {
+    Pooled(PoolConnection<Sqlite>),
+    Own(tokio::sync::OwnedMutexGuard<SqliteConnection>),
+}
+
+impl std::ops::Deref for WriterConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            WriterConn::Pooled(c) => c,
+            WriterConn::Own(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriterConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            WriterConn::Pooled(c) => c,
+            WriterConn::Own(c) => c,
+        }
+    }
+}
+
 /// The WAL file is trimmed back to twice the rewind threshold (`PRAGMA journal_size_limit`),
 /// not to the threshold itself: a WAL rewound at the threshold has always grown a little
 /// past it, and trimming it to the threshold at every rewind freed those blocks on the
@@ -204,7 +269,7 @@ fn journal_size_limit(wal_restart_bytes: u64) -> i64 {
 /// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7).
 fn spawn_checkpointer(
     pool: SqlitePool,
-    writer: SqlitePool,
+    writer: Writer,
     files: Arc<DbFiles>,
     interval: Duration,
     restart_frames: i64,
@@ -280,8 +345,8 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// `RESTART`'s own syncs.
 ///
 /// Why on the writer's own connection: writing transactions share that one connection, so
-/// the `RESTART` queues behind the current transaction in the pool, and the next
-/// transaction waits for it there and is woken the moment it ends. Run on another
+/// the `RESTART` queues behind the current transaction for it, and the next transaction
+/// waits for it there and is woken the moment it ends. Run on another
 /// connection, it took the lock from under the writer, whose `BEGIN IMMEDIATE` then polled
 /// in SQLite's busy handler, sleeping 1, 2, 5, 10, 15, 20 ms … between tries: commits were
 /// held 10–15 ms longer than the rewind lasted.
@@ -289,14 +354,21 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// Logged at `debug` with its duration.
 ///
 /// Returns the WAL's length in frames when the `RESTART` finished, if it did.
-async fn rewind(pool: &SqlitePool, writer: &SqlitePool, files: &Arc<DbFiles>) -> Option<i64> {
+async fn rewind(pool: &SqlitePool, writer: &Writer, files: &Arc<DbFiles>) -> Option<i64> {
     sync_files(files, false).await;
     passive(pool).await;
     sync_files(files, true).await;
+    let mut conn = match writer.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL restart checkpoint got no connection; retrying");
+            return None;
+        }
+    };
     let started = std::time::Instant::now();
     // One row: (busy, frames in the WAL, frames checkpointed).
     match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(writer)
+        .fetch_one(&mut *conn)
         .await
     {
         Ok((0, log, _)) => {
@@ -375,6 +447,108 @@ mod tests {
         assert!(needs_rewind(17_400, 16_384, Some(17_031)));
         // Started over since and filled past the threshold again.
         assert!(needs_rewind(17_031, 16_384, Some(16_611)));
+    }
+
+    fn temp_db_url() -> (String, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "realtime-unit-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        (format!("sqlite://{}", path.display()), path)
+    }
+
+    fn room(name: &str) -> realtime_core::Room {
+        let now = chrono::Utc::now();
+        realtime_core::Room {
+            id: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
+            name: name.to_owned(),
+            kind: realtime_core::RoomKind::Group,
+            description: None,
+            is_private: false,
+            created_by: "u".to_owned(),
+            created_at: now,
+            updated_at: now,
+            epoch: "e".to_owned(),
+        }
+    }
+
+    fn remove_db(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A file database's writing transactions run on one connection held for the store's
+    /// life: a writer waiting for it longer than `acquire_timeout` gets the pool's
+    /// time-out error (as it did from the pool of one it replaced), and once the holder
+    /// lets go the next writer gets it at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_waits_for_the_writing_connection_at_most_the_acquire_timeout() {
+        use realtime_core::Store;
+        let (url, path) = temp_db_url();
+        let config = PoolConfig {
+            acquire_timeout: Duration::from_millis(100),
+            ..PoolConfig::default()
+        };
+        let store = SqliteStore::connect_with(&url, &config)
+            .await
+            .expect("connect");
+        assert!(
+            matches!(store.writer, Writer::Own { .. }),
+            "a file has its own writer"
+        );
+        let held = store.writer().await.expect("the writing connection");
+        let started = std::time::Instant::now();
+        let room = room("timeout");
+        let err = store
+            .create_room(&room, &[])
+            .await
+            .expect_err("the writing connection is held");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(err.to_string().contains("timed out"), "{err}");
+        drop(held);
+        store
+            .create_room(&room, &[])
+            .await
+            .expect("then it is free");
+        assert!(store.get_room(&room.id).await.expect("read").is_some());
+        drop(store);
+        remove_db(&path);
+    }
+
+    /// A writing transaction dropped unfinished (its future cancelled, say) is rolled back
+    /// on the shared writing connection before the next writer's `BEGIN IMMEDIATE`, which
+    /// would otherwise fail inside the dangling transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_dropped_unfinished_leaves_the_writing_connection_clean() {
+        use realtime_core::Store;
+        let (url, path) = temp_db_url();
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let room = room("dangling");
+        {
+            let mut conn = store.writer().await.expect("the writing connection");
+            let mut tx = SqliteStore::begin_on(&mut conn).await.expect("begin");
+            sqlx::query("INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')")
+                .bind(&room.id)
+                .execute(&mut *tx)
+                .await
+                .expect("insert inside the transaction");
+            // Dropped here without commit or rollback.
+        }
+        assert!(
+            store.get_room(&room.id).await.expect("read").is_none(),
+            "the dropped transaction's row is not visible"
+        );
+        store
+            .create_room(&room, &[])
+            .await
+            .expect("the next writer begins cleanly");
+        assert_eq!(
+            store.get_room(&room.id).await.expect("read").map(|r| r.id),
+            Some(room.id.clone())
+        );
+        drop(store);
+        remove_db(&path);
     }
 
     /// The files a rewind syncs ahead of its `RESTART` are the database's own, found from
