@@ -85,6 +85,15 @@ impl PgStore {
         conn.begin().await.map_err(store_err)
     }
 
+    /// SQLite's one-query batch insert has no PostgreSQL form (one statement per query):
+    /// always `Ok(None)`, the exact path. Never called (`MULTI_STATEMENT` is false).
+    async fn insert_batch_one_trip(
+        &self,
+        _batch: &[realtime_core::NewMessage],
+    ) -> Result<Option<Vec<realtime_core::Inserted>>> {
+        Ok(None)
+    }
+
     /// Lock the counters of `rooms` (row locks until the transaction ends) and read them:
     /// `(room id, last_seq)` for each room that exists.
     async fn lock_counters(

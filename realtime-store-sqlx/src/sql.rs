@@ -106,7 +106,9 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// `async fn begin_on(conn) -> Result<Transaction<'_, $db>>` that opens a transaction
 /// on it able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
-/// that locks the rooms' `last_seq` counters for the transaction and reads them.
+/// that locks the rooms' `last_seq` counters for the transaction and reads them, and an
+/// inherent `async fn insert_batch_one_trip(&self, batch) -> Result<Option<Vec<Inserted>>>`:
+/// the batch in one query where the database can (`None`: take the exact path).
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
 /// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
 /// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
@@ -200,112 +202,6 @@ macro_rules! impl_store {
             qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
         }
 
-        /// SQLite's batch insert as one query between `BEGIN IMMEDIATE` and `COMMIT`: three
-        /// hand-offs to its connection thread instead of four. The query reads the rooms'
-        /// counters, inserts the rows with `seq` computed from them (`last_seq` + the row's
-        /// place among its room's new rows), moves the counters and reads SQLite's change
-        /// count before and after. `Ok(None)`, rolled back, when the batch is not as this
-        /// path assumes — an unknown room, a client id already stored, a failing statement
-        /// — for the exact path to redo; `Err` only when the transaction cannot begin or
-        /// commit.
-        async fn insert_batch_one_trip(
-            store: &$store,
-            batch: &[realtime_core::NewMessage],
-        ) -> realtime_core::Result<Option<Vec<realtime_core::Inserted>>> {
-            use crate::sql::{micros, store_err, to_u64};
-            use realtime_core::{Inserted, Message};
-            use sqlx::Row;
-            use std::collections::{BTreeMap, HashMap};
-            // Each send is a repeat of a client id earlier in the batch (by its index), or
-            // its room's k-th new row (by its index in `fresh`).
-            enum Slot {
-                Repeat(usize),
-                Fresh(usize),
-            }
-            let mut per_room: BTreeMap<&str, i64> = BTreeMap::new();
-            let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
-            let mut slots = Vec::with_capacity(batch.len());
-            let mut fresh: Vec<(&realtime_core::NewMessage, i64)> = Vec::with_capacity(batch.len());
-            for (i, new) in batch.iter().enumerate() {
-                if let Some(cid) = &new.client_id {
-                    let key = (new.room_id.as_str(), new.sender_id.as_str(), cid.as_str());
-                    if let Some(&first) = seen.get(&key) {
-                        slots.push(Slot::Repeat(first));
-                        continue;
-                    }
-                    seen.insert(key, i);
-                }
-                let k = per_room.entry(new.room_id.as_str()).or_insert(0);
-                *k += 1;
-                slots.push(Slot::Fresh(fresh.len()));
-                fresh.push((new, *k));
-            }
-            if fresh.len() > 500 || per_room.len() > 500 {
-                return Ok(None);
-            }
-            let json_err = |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
-            let rooms = serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
-            let counts = serde_json::to_string(&per_room).map_err(json_err)?;
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "SELECT json_group_object(id, last_seq) AS counters, total_changes() AS changes \
-                 FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(",
-            );
-            qb.push_bind(rooms);
-            qb.push(")); INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
-                     SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
-                     column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
-            push_padded_rows(&mut qb, fresh.iter().map(|(m, k)| RowBinds {
-                message: m.id.as_str(),
-                room: m.room_id.as_str(),
-                seq: *k,
-                client_id: m.client_id.as_deref(),
-                sender: m.sender_id.as_str(),
-                content: m.content.as_str(),
-                kind: m.kind.as_str(),
-                status: realtime_core::MessageStatus::Sent.as_str(),
-                created_at: micros(m.created_at),
-            }));
-            qb.push(") WHERE column1 IS NOT NULL ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING; \
-                     UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(");
-            qb.push_bind(counts);
-            qb.push(") AS j WHERE realtime_rooms.id = j.key; SELECT NULL AS counters, total_changes() AS changes");
-            let mut conn = store.writer().await?;
-            let mut tx = <$store>::begin_on(&mut conn).await?;
-            let rows = match qb.build().fetch_all(&mut *tx).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
-                    tx.rollback().await.map_err(store_err)?;
-                    return Ok(None);
-                }
-            };
-            let read = |i: usize| -> Option<(Option<String>, i64)> {
-                let row = rows.get(i)?;
-                Some((row.try_get("counters").ok()?, row.try_get("changes").ok()?))
-            };
-            let (Some((Some(counters), before)), Some((_, after)), 2) = (read(0), read(1), rows.len()) else {
-                tx.rollback().await.map_err(store_err)?;
-                return Ok(None);
-            };
-            let last: HashMap<String, i64> = serde_json::from_str(&counters).map_err(json_err)?;
-            let expected = (fresh.len() + per_room.len()) as i64;
-            if after - before != expected || per_room.keys().any(|r| !last.contains_key(*r)) {
-                tx.rollback().await.map_err(store_err)?;
-                return Ok(None);
-            }
-            tx.commit().await.map_err(store_err)?;
-            let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
-            for (new, slot) in batch.iter().zip(slots) {
-                out.push(match slot {
-                    Slot::Repeat(first) => Inserted { message: out[first].message.clone(), created: false },
-                    Slot::Fresh(f) => {
-                        let seq = last.get(new.room_id.as_str()).copied().unwrap_or_default() + fresh[f].1;
-                        Inserted { message: Message::from_new(new.clone(), to_u64(seq)), created: true }
-                    }
-                });
-            }
-            Ok(Some(out))
-        }
 
         /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE`, with the counters
         /// as one JSON object (`STABLE_BATCH_TEXT`, SQLite's `json_each`), else as
@@ -693,7 +589,7 @@ macro_rules! impl_store {
                 }
                 // SQLite: the whole batch in one query, when it goes through as it is.
                 let one_trip = MULTI_STATEMENT && STABLE_BATCH_TEXT && batch.len() <= 500;
-                if one_trip && let Some(out) = insert_batch_one_trip(self, &batch).await? {
+                if one_trip && let Some(out) = self.insert_batch_one_trip(&batch).await? {
                     return Ok(out);
                 }
                 // First optimistically, without looking client ids up: the insert skips rows

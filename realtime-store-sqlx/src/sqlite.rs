@@ -189,6 +189,195 @@ impl SqliteStore {
     }
 }
 
+/// A writing transaction begun by a statement of a query (`BEGIN IMMEDIATE; …; COMMIT`),
+/// which sqlx does not track: its `Transaction` would cost one hand-off to the connection's
+/// thread for `BEGIN` and one for `COMMIT`. Holds the writing connection until the
+/// transaction has ended. Dropped before (its future cancelled mid-query: sqlx then skips
+/// the query's remaining statements, `COMMIT` among them), it rolls the transaction back on
+/// a task of its own, which holds the connection until that is done, so the next writer
+/// never begins inside it.
+struct RawTx {
+    conn: Option<WriterConn>,
+}
+
+impl RawTx {
+    fn new(conn: WriterConn) -> Self {
+        RawTx { conn: Some(conn) }
+    }
+
+    /// Run `query` on the held connection.
+    async fn fetch_all(
+        &mut self,
+        query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> std::result::Result<Vec<SqliteRow>, sqlx::Error> {
+        match self.conn.as_mut() {
+            Some(conn) => query.fetch_all(&mut **conn).await,
+            None => Err(sqlx::Error::PoolClosed),
+        }
+    }
+
+    /// The transaction ended (the query committed it): hand the connection back.
+    fn ended(&mut self) {
+        self.conn = None;
+    }
+
+    /// Roll back whatever the query left open: nothing when its `BEGIN` failed or SQLite
+    /// already rolled the transaction back (`no transaction is active`), else the
+    /// transaction. [`Error::Store`] when the rollback fails otherwise.
+    async fn rollback(mut self) -> Result<()> {
+        match self.conn.take() {
+            Some(mut conn) => rollback_raw(&mut conn).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RawTx {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = rollback_raw(&mut conn).await {
+                    tracing::warn!(error = %e, "rolling back a cancelled batch insert failed");
+                }
+            });
+        }
+    }
+}
+
+/// `ROLLBACK` on `conn`, where a transaction begun by a query may or may not be open.
+async fn rollback_raw(conn: &mut SqliteConnection) -> Result<()> {
+    match sqlx::query("ROLLBACK").execute(conn).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => Ok(()),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+impl SqliteStore {
+    /// SQLite's batch insert as one query, `BEGIN IMMEDIATE` to `COMMIT`: one hand-off
+    /// to its connection thread instead of three (BENCHMARKS.md, session 10). The query
+    /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
+    /// (`last_seq` + the row's place among its room's new rows), moves the counters and
+    /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
+    /// an unknown room (`seq` NULL, and the room's foreign key), a client id already
+    /// stored (the unique index; no `ON CONFLICT` here). Then the transaction is rolled
+    /// back and `Ok(None)` returned, for the exact path to redo. `Err` when the writing
+    /// connection cannot be had, or the rollback fails.
+    async fn insert_batch_one_trip(
+        &self,
+        batch: &[realtime_core::NewMessage],
+    ) -> realtime_core::Result<Option<Vec<realtime_core::Inserted>>> {
+        use crate::sql::{micros, store_err, to_u64};
+        use realtime_core::{Inserted, Message};
+        use sqlx::Row;
+        use std::collections::{BTreeMap, HashMap};
+        // Each send is a repeat of a client id earlier in the batch (by its index), or
+        // its room's k-th new row (by its index in `fresh`).
+        enum Slot {
+            Repeat(usize),
+            Fresh(usize),
+        }
+        let mut per_room: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        let mut slots = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<(&realtime_core::NewMessage, i64)> = Vec::with_capacity(batch.len());
+        for (i, new) in batch.iter().enumerate() {
+            if let Some(cid) = &new.client_id {
+                let key = (new.room_id.as_str(), new.sender_id.as_str(), cid.as_str());
+                if let Some(&first) = seen.get(&key) {
+                    slots.push(Slot::Repeat(first));
+                    continue;
+                }
+                seen.insert(key, i);
+            }
+            let k = per_room.entry(new.room_id.as_str()).or_insert(0);
+            *k += 1;
+            slots.push(Slot::Fresh(fresh.len()));
+            fresh.push((new, *k));
+        }
+        if fresh.len() > 500 || per_room.len() > 500 {
+            return Ok(None);
+        }
+        let json_err =
+            |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
+        let rooms =
+            serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
+        let counts = serde_json::to_string(&per_room).map_err(json_err)?;
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            "BEGIN IMMEDIATE; SELECT json_group_object(id, last_seq) AS counters \
+             FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(",
+        );
+        qb.push_bind(rooms);
+        qb.push(")); INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
+                 SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
+                 column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
+        push_padded_rows(
+            &mut qb,
+            fresh.iter().map(|(m, k)| RowBinds {
+                message: m.id.as_str(),
+                room: m.room_id.as_str(),
+                seq: *k,
+                client_id: m.client_id.as_deref(),
+                sender: m.sender_id.as_str(),
+                content: m.content.as_str(),
+                kind: m.kind.as_str(),
+                status: realtime_core::MessageStatus::Sent.as_str(),
+                created_at: micros(m.created_at),
+            }),
+        );
+        qb.push(
+            ") WHERE column1 IS NOT NULL; \
+                 UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(",
+        );
+        qb.push_bind(counts);
+        qb.push(") AS j WHERE realtime_rooms.id = j.key; COMMIT");
+        let mut tx = RawTx::new(self.writer().await?);
+        let rows = match tx.fetch_all(qb.build()).await {
+            Ok(rows) => {
+                tx.ended();
+                rows
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        };
+        // Committed: every room exists (each inserted row's `seq` needed its counter).
+        let counters: Option<String> = match rows.as_slice() {
+            [row] => row.try_get("counters").map_err(store_err)?,
+            _ => None,
+        };
+        let last: HashMap<String, i64> =
+            serde_json::from_str(counters.as_deref().unwrap_or("{}")).map_err(json_err)?;
+        if let Some(room) = per_room.keys().find(|r| !last.contains_key(**r)) {
+            return Err(realtime_core::Error::Store(format!(
+                "room {room}: counter not read back after a committed batch"
+            )));
+        }
+        let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
+        for (new, slot) in batch.iter().zip(slots) {
+            out.push(match slot {
+                Slot::Repeat(first) => Inserted {
+                    message: out[first].message.clone(),
+                    created: false,
+                },
+                Slot::Fresh(f) => {
+                    let seq =
+                        last.get(new.room_id.as_str()).copied().unwrap_or_default() + fresh[f].1;
+                    Inserted {
+                        message: Message::from_new(new.clone(), to_u64(seq)),
+                        created: true,
+                    }
+                }
+            });
+        }
+        Ok(Some(out))
+    }
+}
+
 /// Where writing transactions run.
 #[derive(Debug, Clone)]
 enum Writer {
@@ -547,6 +736,38 @@ mod tests {
             store.get_room(&room.id).await.expect("read").map(|r| r.id),
             Some(room.id.clone())
         );
+        drop(store);
+        remove_db(&path);
+    }
+
+    /// A transaction begun inside a query (the one-query batch insert) and dropped before
+    /// its `COMMIT` (a cancelled future) is rolled back before the next writer gets the
+    /// connection; rolling back when the query never began one is no error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_begun_transaction_dropped_unfinished_is_rolled_back() {
+        use realtime_core::Store;
+        let (url, path) = temp_db_url();
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let room = room("raw");
+        {
+            let mut tx = RawTx::new(store.writer().await.expect("the writing connection"));
+            tx.fetch_all(sqlx::query("BEGIN IMMEDIATE; INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')").bind(&room.id))
+                .await
+                .expect("begun and inserted, not committed");
+            // Dropped here, neither ended nor rolled back.
+        }
+        store
+            .create_room(&room, &[])
+            .await
+            .expect("the next writer begins cleanly, and the dropped row is gone");
+        let tx = RawTx::new(store.writer().await.expect("the writing connection"));
+        tx.rollback()
+            .await
+            .expect("no transaction open: nothing to roll back");
+        store
+            .create_room(&room, &[])
+            .await
+            .expect_err("the room exists once");
         drop(store);
         remove_db(&path);
     }
