@@ -64,12 +64,14 @@ use std::time::Duration;
 /// and a WAL rewind past 64 MiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Most open connections (a SQLite file store opens one more, kept for writing
-    /// transactions).
+    /// Most open connections (a SQLite file store opens one more, held for writing
+    /// transactions for the store's life: never closed for age or idleness).
     pub max_connections: u32,
     /// Connections kept open even when idle.
     pub min_connections: u32,
-    /// How long a query waits for a free connection before failing.
+    /// How long a query waits for a free connection before failing ([`Error::Store`],
+    /// "pool timed out while waiting for an open connection"); for a SQLite file's
+    /// writing transactions, how long one waits for the writing connection.
     pub acquire_timeout: Duration,
     /// Idle connections are closed after this long (`None`: never).
     pub idle_timeout: Option<Duration>,

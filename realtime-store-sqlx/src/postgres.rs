@@ -86,12 +86,14 @@ impl PgStore {
     }
 
     /// SQLite's one-query batch insert has no PostgreSQL form (one statement per query):
-    /// always `Ok(None)`, the exact path. Never called (`MULTI_STATEMENT` is false).
+    /// the batch back at once, for the exact path. Never called (`MULTI_STATEMENT` is
+    /// false).
     async fn insert_batch_one_trip(
         &self,
-        _batch: &[realtime_core::NewMessage],
-    ) -> Result<Option<Vec<realtime_core::Inserted>>> {
-        Ok(None)
+        batch: Vec<realtime_core::NewMessage>,
+    ) -> Result<std::result::Result<Vec<realtime_core::Inserted>, Vec<realtime_core::NewMessage>>>
+    {
+        Ok(Err(batch))
     }
 
     /// Lock the counters of `rooms` (row locks until the transaction ends) and read them:

@@ -107,8 +107,9 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// on it able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
 /// that locks the rooms' `last_seq` counters for the transaction and reads them, and an
-/// inherent `async fn insert_batch_one_trip(&self, batch) -> Result<Option<Vec<Inserted>>>`:
-/// the batch in one query where the database can (`None`: take the exact path).
+/// inherent `async fn insert_batch_one_trip(&self, batch) -> Result<Result<Vec<Inserted>,
+/// Vec<NewMessage>>>`: the batch in one query where the database can (`Err(batch)`: take
+/// the exact path).
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
 /// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
 /// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
@@ -589,9 +590,14 @@ macro_rules! impl_store {
                 }
                 // SQLite: the whole batch in one query, when it goes through as it is.
                 let one_trip = MULTI_STATEMENT && STABLE_BATCH_TEXT && batch.len() <= 500;
-                if one_trip && let Some(out) = self.insert_batch_one_trip(&batch).await? {
-                    return Ok(out);
-                }
+                let batch = if one_trip {
+                    match self.insert_batch_one_trip(batch).await? {
+                        Ok(out) => return Ok(out),
+                        Err(batch) => batch,
+                    }
+                } else {
+                    batch
+                };
                 // First optimistically, without looking client ids up: the insert skips rows
                 // whose client id exists. If none was skipped, done in a few round trips;
                 // otherwise roll back and redo it exactly, looking each client id up (at once

@@ -263,21 +263,24 @@ impl SqliteStore {
     /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
     /// an unknown room (`seq` NULL, and the room's foreign key), a client id already
     /// stored (the unique index; no `ON CONFLICT` here). Then the transaction is rolled
-    /// back and `Ok(None)` returned, for the exact path to redo. `Err` when the writing
-    /// connection cannot be had, or the rollback fails.
+    /// back and the batch given back (`Ok(Err(batch))`) for the exact path to redo. `Err`
+    /// when the writing connection cannot be had, or the rollback fails. Takes the batch
+    /// to move each message into its result (no copy besides the one sqlx binds).
     async fn insert_batch_one_trip(
         &self,
-        batch: &[realtime_core::NewMessage],
-    ) -> realtime_core::Result<Option<Vec<realtime_core::Inserted>>> {
+        batch: Vec<realtime_core::NewMessage>,
+    ) -> realtime_core::Result<
+        std::result::Result<Vec<realtime_core::Inserted>, Vec<realtime_core::NewMessage>>,
+    > {
         use crate::sql::{micros, store_err, to_u64};
         use realtime_core::{Inserted, Message};
         use sqlx::Row;
         use std::collections::{BTreeMap, HashMap};
         // Each send is a repeat of a client id earlier in the batch (by its index), or
-        // its room's k-th new row (by its index in `fresh`).
+        // its room's k-th new row (k).
         enum Slot {
             Repeat(usize),
-            Fresh(usize),
+            Fresh(i64),
         }
         let mut per_room: BTreeMap<&str, i64> = BTreeMap::new();
         let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
@@ -294,11 +297,11 @@ impl SqliteStore {
             }
             let k = per_room.entry(new.room_id.as_str()).or_insert(0);
             *k += 1;
-            slots.push(Slot::Fresh(fresh.len()));
+            slots.push(Slot::Fresh(*k));
             fresh.push((new, *k));
         }
         if fresh.len() > 500 || per_room.len() > 500 {
-            return Ok(None);
+            return Ok(Err(batch));
         }
         let json_err =
             |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
@@ -342,7 +345,7 @@ impl SqliteStore {
             Err(e) => {
                 tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
                 tx.rollback().await?;
-                return Ok(None);
+                return Ok(Err(batch));
             }
         };
         // Committed: every room exists (each inserted row's `seq` needed its counter).
@@ -358,23 +361,22 @@ impl SqliteStore {
             )));
         }
         let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
-        for (new, slot) in batch.iter().zip(slots) {
+        for (new, slot) in batch.into_iter().zip(slots) {
             out.push(match slot {
                 Slot::Repeat(first) => Inserted {
                     message: out[first].message.clone(),
                     created: false,
                 },
-                Slot::Fresh(f) => {
-                    let seq =
-                        last.get(new.room_id.as_str()).copied().unwrap_or_default() + fresh[f].1;
+                Slot::Fresh(k) => {
+                    let seq = last.get(new.room_id.as_str()).copied().unwrap_or_default() + k;
                     Inserted {
-                        message: Message::from_new(new.clone(), to_u64(seq)),
+                        message: Message::from_new(new, to_u64(seq)),
                         created: true,
                     }
                 }
             });
         }
-        Ok(Some(out))
+        Ok(Ok(out))
     }
 }
 
