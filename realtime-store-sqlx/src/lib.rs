@@ -64,14 +64,14 @@ use std::time::Duration;
 /// and a WAL rewind past 64 MiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Most open connections (a SQLite file store opens one more, held for writing
-    /// transactions for the store's life: never closed for age or idleness).
+    /// Most open connections (a SQLite file store opens one more, held for its writes
+    /// for the store's life: never closed for age or idleness).
     pub max_connections: u32,
     /// Connections kept open even when idle.
     pub min_connections: u32,
     /// How long a query waits for a free connection before failing ([`Error::Store`],
     /// "pool timed out while waiting for an open connection"); for a SQLite file's
-    /// writing transactions, how long one waits for the writing connection.
+    /// writes, how long one waits for the writing connection.
     pub acquire_timeout: Duration,
     /// Idle connections are closed after this long (`None`: never).
     pub idle_timeout: Option<Duration>,
@@ -87,7 +87,7 @@ pub struct PoolConfig {
     pub checkpoint_interval: Duration,
     /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
     /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, after
-    /// syncing what earlier checkpoints copied; writing transactions wait for the
+    /// syncing what earlier checkpoints copied; writes wait for the
     /// `RESTART`: 2–12 ms on the benchmark machine, BENCHMARKS.md session 9). After a rewind
     /// the file is trimmed back to twice this size (`journal_size_limit`).
     /// Without it a WAL written to without pause is never rewound and grows without bound.

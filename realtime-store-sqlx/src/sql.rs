@@ -101,8 +101,9 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 }
 
 /// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>`, an
-/// inherent `async fn writer(&self) -> Result<C>` that waits for the connection writing
-/// transactions run on (`C: DerefMut<Target = $db's connection>`), an inherent
+/// inherent `async fn writer(&self) -> Result<C>` that waits for the connection every
+/// write runs on, transactions and single statements (`C: DerefMut<Target = $db's
+/// connection>`), an inherent
 /// `async fn begin_on(conn) -> Result<Transaction<'_, $db>>` that opens a transaction
 /// on it able to write without upgrade deadlocks, and an inherent
 /// `async fn lock_counters(&self, tx, rooms: &[String]) -> Result<Vec<(String, i64)>>`
@@ -345,7 +346,7 @@ macro_rules! impl_store {
                     .bind(&u.id).bind(&u.username).bind(&u.display_name).bind(&u.email).bind(&u.avatar)
                     .bind(u.status.as_str()).bind(u.last_seen.map(micros)).bind(&u.password_hash)
                     .bind(micros(u.created_at)).bind(micros(u.updated_at))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| db_err(e, "user", &u.id, "user", &u.id))?;
                 Ok(())
             }
@@ -365,7 +366,7 @@ macro_rules! impl_store {
                 let r = sqlx::query("UPDATE realtime_users SET username = $2, display_name = $3, email = $4, avatar = $5, status = $6, last_seen = $7, password_hash = $8, updated_at = $9 WHERE id = $1")
                     .bind(&u.id).bind(&u.username).bind(&u.display_name).bind(&u.email).bind(&u.avatar)
                     .bind(u.status.as_str()).bind(u.last_seen.map(micros)).bind(&u.password_hash).bind(micros(u.updated_at))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| db_err(e, "user", &u.username, "user", &u.id))?;
                 if r.rows_affected() == 0 {
                     return Err(realtime_core::Error::NotFound { kind: "user", id: u.id.clone() });
@@ -374,7 +375,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_user(&self, id: &str) -> realtime_core::Result<bool> {
-                let r = sqlx::query("DELETE FROM realtime_users WHERE id = $1").bind(id).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                let r = sqlx::query("DELETE FROM realtime_users WHERE id = $1").bind(id).execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -388,7 +389,7 @@ macro_rules! impl_store {
             async fn set_user_status(&self, id: &str, status: realtime_core::UserStatus, last_seen: realtime_core::Timestamp) -> realtime_core::Result<()> {
                 let r = sqlx::query("UPDATE realtime_users SET status = $2, last_seen = $3 WHERE id = $1")
                     .bind(id).bind(status.as_str()).bind(crate::sql::micros(last_seen))
-                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 if r.rows_affected() == 0 {
                     return Err(realtime_core::Error::NotFound { kind: "user", id: id.to_owned() });
                 }
@@ -424,7 +425,7 @@ macro_rules! impl_store {
                 let r = sqlx::query("UPDATE realtime_rooms SET name = $2, kind = $3, description = $4, is_private = $5, updated_at = $6, epoch = $7 WHERE id = $1")
                     .bind(&room.id).bind(&room.name).bind(room.kind.as_str()).bind(&room.description)
                     .bind(i64::from(room.is_private)).bind(micros(room.updated_at)).bind(&room.epoch)
-                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 if r.rows_affected() == 0 {
                     return Err(realtime_core::Error::NotFound { kind: "room", id: room.id.clone() });
                 }
@@ -455,7 +456,7 @@ macro_rules! impl_store {
             async fn add_member(&self, m: &realtime_core::Member) -> realtime_core::Result<()> {
                 sqlx::query("INSERT INTO realtime_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
                     .bind(&m.room_id).bind(&m.user_id).bind(m.role.as_str()).bind(crate::sql::micros(m.joined_at))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| crate::sql::db_err(e, "member", &m.user_id, "room", &m.room_id))?;
                 Ok(())
             }
@@ -488,7 +489,7 @@ macro_rules! impl_store {
 
             async fn remove_member(&self, room_id: &str, user_id: &str) -> realtime_core::Result<bool> {
                 let r = sqlx::query("DELETE FROM realtime_members WHERE room_id = $1 AND user_id = $2")
-                    .bind(room_id).bind(user_id).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .bind(room_id).bind(user_id).execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -510,7 +511,7 @@ macro_rules! impl_store {
                     .bind(&i.code).bind(&i.room_id).bind(&i.created_by).bind(&i.invitee)
                     .bind(micros(i.created_at)).bind(micros(i.expires_at)).bind(i.state.as_str())
                     .bind(&i.responded_by).bind(i.responded_at.map(micros))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| crate::sql::db_err(e, "invite", &i.code, "room", &i.room_id))?;
                 Ok(())
             }
@@ -711,7 +712,7 @@ macro_rules! impl_store {
                 let r = sqlx::query("UPDATE realtime_messages SET content = $2, status = $3, edited_at = $4, deleted_at = $5 WHERE id = $1")
                     .bind(&m.id).bind(m.content.as_bytes()).bind(m.status.as_str())
                     .bind(m.edited_at.map(micros)).bind(m.deleted_at.map(micros))
-                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 if r.rows_affected() == 0 {
                     return Err(realtime_core::Error::NotFound { kind: "message", id: m.id.clone() });
                 }
@@ -749,14 +750,14 @@ macro_rules! impl_store {
             async fn add_reaction(&self, r: &realtime_core::Reaction) -> realtime_core::Result<bool> {
                 let res = sqlx::query("INSERT INTO realtime_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                     .bind(&r.message_id).bind(&r.user_id).bind(&r.emoji).bind(crate::sql::micros(r.created_at))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| crate::sql::db_err(e, "reaction", &r.emoji, "message", &r.message_id))?;
                 Ok(res.rows_affected() > 0)
             }
 
             async fn remove_reaction(&self, message_id: &str, user_id: &str, emoji: &str) -> realtime_core::Result<bool> {
                 let r = sqlx::query("DELETE FROM realtime_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
-                    .bind(message_id).bind(user_id).bind(emoji).execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .bind(message_id).bind(user_id).bind(emoji).execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 Ok(r.rows_affected() > 0)
             }
 
@@ -770,7 +771,7 @@ macro_rules! impl_store {
                 use sqlx::Row;
                 sqlx::query("INSERT INTO realtime_read_pointers (room_id, user_id, seq, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, user_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at WHERE realtime_read_pointers.seq < excluded.seq")
                     .bind(room_id).bind(user_id).bind(crate::sql::to_i64(seq)).bind(crate::sql::micros(now))
-                    .execute(&self.pool).await
+                    .execute(&mut *self.writer().await?).await
                     .map_err(|e| crate::sql::db_err(e, "read_pointer", user_id, "room", room_id))?;
                 let row = sqlx::query("SELECT seq FROM realtime_read_pointers WHERE room_id = $1 AND user_id = $2")
                     .bind(room_id).bind(user_id).fetch_one(&self.pool).await.map_err(crate::sql::store_err)?;
@@ -798,11 +799,11 @@ macro_rules! impl_store {
                 let r = if on {
                     sqlx::query("INSERT INTO realtime_favorites (user_id, target_id, kind, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                         .bind(&f.user_id).bind(&f.target_id).bind(f.kind.as_str()).bind(crate::sql::micros(f.created_at))
-                        .execute(&self.pool).await
+                        .execute(&mut *self.writer().await?).await
                 } else {
                     sqlx::query("DELETE FROM realtime_favorites WHERE user_id = $1 AND target_id = $2 AND kind = $3")
                         .bind(&f.user_id).bind(&f.target_id).bind(f.kind.as_str())
-                        .execute(&self.pool).await
+                        .execute(&mut *self.writer().await?).await
                 }
                 .map_err(crate::sql::store_err)?;
                 Ok(r.rows_affected() > 0)
@@ -819,7 +820,7 @@ macro_rules! impl_store {
                 sqlx::query("INSERT INTO realtime_events (id, type, room_id, user_id, timestamp, body) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(e.id.to_string()).bind(e.event_type.as_str()).bind(&e.room_id).bind(&e.user_id)
                     .bind(crate::sql::micros(e.timestamp)).bind(body)
-                    .execute(&self.pool).await.map_err(crate::sql::store_err)?;
+                    .execute(&mut *self.writer().await?).await.map_err(crate::sql::store_err)?;
                 Ok(())
             }
 

@@ -4,8 +4,10 @@
 //! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (25 ms;
 //! not inside commits) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
 //! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
-//! instead of failing. Writing transactions of a file database share one connection of
-//! their own, held for the store's life (not pooled); reads use the pool.
+//! instead of failing. Every write of a file database (transactions and single
+//! statements alike) runs on one connection of its own, held for the store's life (not
+//! pooled), so writes queue for it instead of polling for SQLite's lock; reads use the
+//! pool.
 
 use crate::PoolConfig;
 use crate::sql::{impl_store, store_err};
@@ -32,9 +34,9 @@ const STABLE_BATCH_TEXT: bool = true;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Writing transactions: one connection of its own for a file (its page cache stays
-    /// warm, since no other connection changes the database under it between its own
-    /// commits, and writers queue for it instead of spinning on the busy timeout); the
+    /// Every write: one connection of its own for a file (its page cache stays warm, since
+    /// no other connection changes the database under it between its own commits, and
+    /// writers queue for it instead of polling for the lock in SQLite's busy handler); the
     /// same pool otherwise.
     writer: Writer,
     /// Dropped with the last clone: stops the background checkpointer.
@@ -147,7 +149,7 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// The connection for writing transactions (waits for the one before to end; at most
+    /// The connection every write runs on (waits for the write before to end; at most
     /// [`PoolConfig::acquire_timeout`]).
     async fn writer(&self) -> Result<WriterConn> {
         self.writer.acquire().await
@@ -380,7 +382,7 @@ impl SqliteStore {
     }
 }
 
-/// Where writing transactions run.
+/// Where writes run.
 #[derive(Debug, Clone)]
 enum Writer {
     /// `sqlite::memory:` (every connection would see a database of its own) and
@@ -535,9 +537,9 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// work out of the lock; a failed one is logged at `debug` and leaves its pages to the
 /// `RESTART`'s own syncs.
 ///
-/// Why on the writer's own connection: writing transactions share that one connection, so
-/// the `RESTART` queues behind the current transaction for it, and the next transaction
-/// waits for it there and is woken the moment it ends. Run on another
+/// Why on the writer's own connection: every write shares that one connection, so the
+/// `RESTART` queues behind the current write for it, and the next write waits for it
+/// there and is woken the moment it ends. Run on another
 /// connection, it took the lock from under the writer, whose `BEGIN IMMEDIATE` then polled
 /// in SQLite's busy handler, sleeping 1, 2, 5, 10, 15, 20 ms … between tries: commits were
 /// held 10–15 ms longer than the rewind lasted.
@@ -669,8 +671,7 @@ mod tests {
         }
     }
 
-    /// A file database's writing transactions run on one connection held for the store's
-    /// life: a writer waiting for it longer than `acquire_timeout` gets the pool's
+    /// A file database's writes run on one connection held for the store's life: a writer waiting for it longer than `acquire_timeout` gets the pool's
     /// time-out error (as it did from the pool of one it replaced), and once the holder
     /// lets go the next writer gets it at once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
