@@ -650,6 +650,9 @@ mod tests {
         (format!("sqlite://{}", path.display()), path)
     }
 
+    /// Inserts room `?1` with placeholder columns.
+    const INSERT_BARE_ROOM: &str = "INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')";
+
     fn room(name: &str) -> realtime_core::Room {
         let now = chrono::Utc::now();
         realtime_core::Room {
@@ -720,7 +723,7 @@ mod tests {
         {
             let mut conn = store.writer().await.expect("the writing connection");
             let mut tx = SqliteStore::begin_on(&mut conn).await.expect("begin");
-            sqlx::query("INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')")
+            sqlx::query(INSERT_BARE_ROOM)
                 .bind(&room.id)
                 .execute(&mut *tx)
                 .await
@@ -754,9 +757,14 @@ mod tests {
         let room = room("raw");
         {
             let mut tx = RawTx::new(store.writer().await.expect("the writing connection"));
-            tx.fetch_all(sqlx::query("BEGIN IMMEDIATE; INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')").bind(&room.id))
-                .await
-                .expect("begun and inserted, not committed");
+            tx.fetch_all(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "BEGIN IMMEDIATE; {INSERT_BARE_ROOM}"
+                )))
+                .bind(&room.id),
+            )
+            .await
+            .expect("begun and inserted, not committed");
             // Dropped here, neither ended nor rolled back.
         }
         store
@@ -780,11 +788,7 @@ mod tests {
     /// every page to the `RESTART`'s syncs, under the write lock.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_rewind_syncs_the_database_file_and_its_wal() {
-        let path = std::env::temp_dir().join(format!(
-            "realtime-unit-{}.db",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let url = format!("sqlite://{}", path.display());
+        let (url, path) = temp_db_url();
         let store = SqliteStore::connect(&url).await.expect("connect");
         let options = SqliteConnectOptions::from_str(&url).expect("url");
         let files = DbFiles::of(options.get_filename());
@@ -799,9 +803,7 @@ mod tests {
         );
         files.sync(true).expect("both files sync");
         drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_db(&path);
         assert!(
             DbFiles::of(&path).sync(false).is_err(),
             "a missing file is an error, not silence"

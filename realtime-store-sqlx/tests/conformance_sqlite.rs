@@ -205,16 +205,15 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
     })
     .await;
     let resets_before = wal_resets(&wal);
-    let mut stored = 0u64;
-    for b in 0..200 {
-        let batch: Vec<NewMessage> = (0..20)
-            .map(|i| r1_message(format!("w{b:03}-{i:02}"), 2000, now))
-            .collect();
-        match store.insert_messages(batch).await {
-            Ok(v) => stored += v.len() as u64,
-            Err(e) => panic!("batch {b} failed while the WAL was being rewound: {e}"),
-        }
-    }
+    let stored = insert_batches(
+        &store,
+        "w",
+        200,
+        2000,
+        now,
+        "while the WAL was being rewound",
+    )
+    .await;
     assert_eq!(stored, 4_000);
     assert_eq!(store.latest_seq("r1").await.expect("seq"), 4_000);
     let resets = wal_resets(&wal) - resets_before;
@@ -262,22 +261,36 @@ async fn single_writes_and_batches_never_meet_the_lock() {
             Ok::<_, realtime_core::Error>(())
         })
     };
-    let mut stored = 0u64;
-    for b in 0..100 {
-        let batch: Vec<NewMessage> = (0..20)
-            .map(|i| r1_message(format!("s{b:03}-{i:02}"), 500, now))
-            .collect();
-        match store.insert_messages(batch).await {
-            Ok(v) => stored += v.len() as u64,
-            Err(e) => panic!("batch {b} met the lock: {e}"),
-        }
-    }
+    let stored = insert_batches(&store, "s", 100, 500, now, "beside single writes").await;
     side.await
         .expect("the single writes' task")
         .expect("no single write met the lock");
     assert_eq!(stored, 2_000);
     assert_eq!(store.count_members("r1").await.expect("count"), 21);
     assert_eq!(store.read_pointer("r1", "u19").await.expect("pointer"), 300);
+}
+
+/// `batches` batches of 20 messages of `bytes` bytes into `r1` (ids `{prefix}{batch}-{i}`),
+/// one after another; panics naming the batch and `during` when one fails. Messages stored.
+async fn insert_batches(
+    store: &SqliteStore,
+    prefix: &str,
+    batches: usize,
+    bytes: usize,
+    now: chrono::DateTime<chrono::Utc>,
+    during: &str,
+) -> u64 {
+    let mut stored = 0u64;
+    for b in 0..batches {
+        let batch: Vec<NewMessage> = (0..20)
+            .map(|i| r1_message(format!("{prefix}{b:03}-{i:02}"), bytes, now))
+            .collect();
+        match store.insert_messages(batch).await {
+            Ok(v) => stored += v.len() as u64,
+            Err(e) => panic!("batch {b} failed {during}: {e}"),
+        }
+    }
+    stored
 }
 
 /// A file store with `config` and room `r1`: the file (removed on drop), the store, the
