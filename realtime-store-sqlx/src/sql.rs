@@ -204,7 +204,6 @@ macro_rules! impl_store {
             qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
         }
 
-
         /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE`, with the counters
         /// as one JSON object (`STABLE_BATCH_TEXT`, SQLite's `json_each`), else as
         /// `CASE id WHEN … END`.
