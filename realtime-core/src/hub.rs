@@ -170,6 +170,8 @@ pub struct HubConfig {
     /// How long this node trusts a membership it checked for sending (default 2 s; zero:
     /// ask the store every time). Leaves, removals and deletions seen by this node end
     /// it at once; one done on another node and not seen here ends it within this time.
+    /// A membership in use past half this time is checked again in the background, so a
+    /// sender who keeps posting never waits for the store.
     pub membership_cache_ttl: Duration,
 }
 
@@ -334,6 +336,8 @@ struct Inner {
     commits: Option<tokio::sync::mpsc::Sender<SendJob>>,
     /// (room, user) pairs recently checked as members, for [`HubConfig::membership_cache_ttl`].
     may_post: Mutex<MayPost>,
+    /// Whether a background renewal of `may_post` entries is running (at most one).
+    renewing: std::sync::atomic::AtomicBool,
 }
 
 /// Most entries of `Inner::may_post` before it is cleared (bounded memory).
@@ -348,10 +352,26 @@ struct MayPost {
 
 impl MayPost {
     fn fresh(&self, room: &str, user: &str, ttl: Duration) -> bool {
+        self.age(room, user).is_some_and(|age| age < ttl)
+    }
+
+    /// How long ago the pair was last checked, if it is cached.
+    fn age(&self, room: &str, user: &str) -> Option<Duration> {
         self.rooms
             .get(room)
             .and_then(|users| users.get(user))
-            .is_some_and(|t| t.elapsed() < ttl)
+            .map(|t| t.elapsed())
+    }
+
+    /// Re-stamp the pair as checked now, if it is still cached (not forgotten since).
+    fn touch(&mut self, room: &str, user: &str) {
+        if let Some(t) = self
+            .rooms
+            .get_mut(room)
+            .and_then(|users| users.get_mut(user))
+        {
+            *t = std::time::Instant::now();
+        }
     }
 
     fn insert(&mut self, room: &str, user: &str) {
@@ -520,6 +540,7 @@ impl HubBuilder {
             next_session: AtomicU64::new(1),
             commits,
             may_post: Mutex::default(),
+            renewing: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&inner);
         if let (Some(rt), Some(rx)) = (&runtime, commit_rx) {
@@ -1772,6 +1793,7 @@ impl Hub {
         let ttl = self.inner.config.membership_cache_ttl;
         let mut rights: HashMap<(&str, &str), Result<()>> = HashMap::with_capacity(jobs.len());
         let mut ask: Vec<(&str, &str)> = Vec::new();
+        let mut renew: Vec<(String, String)> = Vec::new();
         {
             let cache = lock(&self.inner.may_post);
             for job in jobs {
@@ -1779,14 +1801,23 @@ impl Hub {
                 if rights.contains_key(&key) {
                     continue;
                 }
-                if !ttl.is_zero() && cache.fresh(key.0, key.1, ttl) {
-                    rights.insert(key, Ok(()));
-                } else {
-                    // Answered by `ask_rights`, which sets every pair it is given.
-                    rights.insert(key, Err(Error::Store("membership not checked".into())));
-                    ask.push(key);
+                match cache.age(key.0, key.1) {
+                    Some(age) if !ttl.is_zero() && age < ttl => {
+                        rights.insert(key, Ok(()));
+                        if age >= ttl / 2 {
+                            renew.push((key.0.to_owned(), key.1.to_owned()));
+                        }
+                    }
+                    _ => {
+                        // Answered by `ask_rights`, which sets every pair it is given.
+                        rights.insert(key, Err(Error::Store("membership not checked".into())));
+                        ask.push(key);
+                    }
                 }
             }
+        }
+        if !renew.is_empty() {
+            self.renew_rights(renew);
         }
         if !ask.is_empty() {
             self.ask_rights(ask, ttl, &mut rights).await;
@@ -1800,6 +1831,47 @@ impl Hub {
                     .unwrap_or_else(|| Err(Error::Store("membership not checked".into())))
             })
             .collect()
+    }
+
+    /// Renew cached memberships past half their time to live, in a background task (one
+    /// at a time; none without a runtime): one [`Store::are_members`] call, then each pair
+    /// still a member and still cached (not forgotten meanwhile, by a leave this node saw)
+    /// is stamped as checked now, and each that is not is forgotten. So a sender who keeps
+    /// posting is never held up by the store: the committer waits for `are_members` only
+    /// for pairs not cached or expired, and under load every wait is a pass of the
+    /// runtime's run queue (BENCHMARKS.md, session 10). The guarantee is unchanged: a pair
+    /// is trusted at most [`HubConfig::membership_cache_ttl`] after the store last said so.
+    fn renew_rights(&self, pairs: Vec<(String, String)>) {
+        use std::sync::atomic::Ordering;
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.renewing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let hub = self.clone();
+        rt.spawn(async move {
+            let asked: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(r, u)| (r.as_str(), u.as_str()))
+                .collect();
+            match hub.inner.store.are_members(&asked).await {
+                Ok(members) if members.len() == asked.len() => {
+                    let mut cache = lock(&hub.inner.may_post);
+                    for ((room, user), member) in asked.into_iter().zip(members) {
+                        if member {
+                            cache.touch(room, user);
+                        } else {
+                            cache.forget(room, Some(user));
+                        }
+                    }
+                }
+                // Left to expire: the committer asks for them then.
+                Ok(_) => tracing::debug!("membership renewal answered the wrong number of pairs"),
+                Err(e) => tracing::debug!(error = %e, "membership renewal failed"),
+            }
+            hub.inner.renewing.store(false, Ordering::Release);
+        });
     }
 
     /// [`Hub::rights_to_post`]'s store part: one [`Store::are_members`] call for `ask`.

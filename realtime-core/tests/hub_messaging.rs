@@ -943,3 +943,65 @@ async fn uncached_senders_are_checked_per_batch_and_each_refusal_is_exact() {
         4
     );
 }
+
+#[tokio::test]
+async fn memberships_in_use_are_renewed_in_the_background_within_their_ttl() {
+    // Memberships are cached for 1.5 s. One in use past half of that is checked again in
+    // the background: a sender who keeps posting never waits for the store, and one
+    // removed behind this node's back (as another node would) is refused as soon as the
+    // renewal sees it, never later than 1.5 s after the store last vouched for it.
+    use std::time::Duration;
+    let store = Arc::new(MemoryStore::new());
+    let hub = Hub::builder(store.clone(), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            membership_cache_ttl: Duration::from_millis(1500),
+            ..Default::default()
+        })
+        .build();
+    let (hub, _a, _b, _c, room) = setup_on(hub).await;
+    let post = |who: &'static str, text: &'static str| {
+        let (hub, room) = (hub.clone(), room.id.clone());
+        async move {
+            hub.send_message(who, send(&room, text))
+                .await
+                .map_err(|e| e.code().to_owned())
+        }
+    };
+    post("bob", "b1")
+        .await
+        .expect("checked with the store, cached");
+    post("alice", "a1")
+        .await
+        .expect("checked with the store, cached");
+    let t0 = tokio::time::Instant::now();
+    let pause = || tokio::time::sleep(Duration::from_millis(50));
+    // 0.9 s: past half the TTL. Bob's send is trusted from the cache and renews him.
+    tokio::time::sleep_until(t0 + Duration::from_millis(900)).await;
+    post("bob", "b2").await.expect("cached");
+    pause().await;
+    // Alice is removed from the store behind the hub's back; her next send is still
+    // trusted (cached 0.95 s ago), and its renewal finds her gone.
+    assert!(
+        store
+            .remove_member(&room.id, "alice")
+            .await
+            .expect("remove")
+    );
+    post("alice", "a2").await.expect("cached, renewal started");
+    pause().await;
+    assert_eq!(
+        post("alice", "a3").await.expect_err("renewal forgot her"),
+        "forbidden",
+        "refused at once, not only when her entry would have expired (1.5 s)"
+    );
+    // Bob is removed the same way after his renewal. At 1.8 s his first check is older
+    // than the TTL, but the renewal at 0.9 s vouched for him: still trusted, and renewed
+    // again, which finds him gone.
+    assert!(store.remove_member(&room.id, "bob").await.expect("remove"));
+    tokio::time::sleep_until(t0 + Duration::from_millis(1800)).await;
+    post("bob", "b3")
+        .await
+        .expect("renewed at 0.9 s, so trusted until 2.4 s");
+    pause().await;
+    assert_eq!(post("bob", "b4").await.expect_err("gone"), "forbidden");
+}
