@@ -1794,6 +1794,11 @@ impl Hub {
         let mut rights: HashMap<(&str, &str), Result<()>> = HashMap::with_capacity(jobs.len());
         let mut ask: Vec<(&str, &str)> = Vec::new();
         let mut renew: Vec<(String, String)> = Vec::new();
+        // While a renewal runs, the pairs it would be given are not even collected.
+        let renewing = self
+            .inner
+            .renewing
+            .load(std::sync::atomic::Ordering::Acquire);
         {
             let cache = lock(&self.inner.may_post);
             for job in jobs {
@@ -1804,7 +1809,7 @@ impl Hub {
                 match cache.age(key.0, key.1) {
                     Some(age) if !ttl.is_zero() && age < ttl => {
                         rights.insert(key, Ok(()));
-                        if age >= ttl / 2 {
+                        if !renewing && age >= ttl / 2 {
                             renew.push((key.0.to_owned(), key.1.to_owned()));
                         }
                     }

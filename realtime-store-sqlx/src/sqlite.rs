@@ -658,6 +658,12 @@ mod tests {
     /// Inserts room `?1` with placeholder columns.
     const INSERT_BARE_ROOM: &str = "INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch) VALUES (?1, 'x', 'GROUP', 0, 'u', 0, 0, 'e')";
 
+    /// A store on a fresh temporary file (default settings) and the file's path.
+    async fn file_store() -> (SqliteStore, std::path::PathBuf) {
+        let (url, path) = temp_db_url();
+        (SqliteStore::connect(&url).await.expect("connect"), path)
+    }
+
     fn room(name: &str) -> realtime_core::Room {
         let now = chrono::Utc::now();
         realtime_core::Room {
@@ -722,8 +728,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transaction_dropped_unfinished_leaves_the_writing_connection_clean() {
         use realtime_core::Store;
-        let (url, path) = temp_db_url();
-        let store = SqliteStore::connect(&url).await.expect("connect");
+        let (store, path) = file_store().await;
         let room = room("dangling");
         {
             let mut conn = store.writer().await.expect("the writing connection");
@@ -757,8 +762,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_begun_transaction_dropped_unfinished_is_rolled_back() {
         use realtime_core::Store;
-        let (url, path) = temp_db_url();
-        let store = SqliteStore::connect(&url).await.expect("connect");
+        let (store, path) = file_store().await;
         let room = room("raw");
         {
             let mut tx = RawTx::new(store.writer().await.expect("the writing connection"));

@@ -99,10 +99,7 @@ async fn commits_leave_checkpoints_to_the_background_task() {
     let store = SqliteStore::connect_with(&db.url(), &config)
         .await
         .expect("connect");
-    let autock: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(store.pool())
-        .await
-        .expect("pragma");
+    let autock = pragma(&store, "wal_autocheckpoint").await;
     assert_eq!(autock, 0, "no checkpoint inside commits");
     let now = room_r1(&store).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -336,9 +333,14 @@ async fn the_wal_is_trimmed_to_twice_the_rewind_threshold() {
     let store = SqliteStore::connect_with(&db.url(), &config)
         .await
         .expect("connect");
-    let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+    let limit = pragma(&store, "journal_size_limit").await;
+    assert_eq!(limit, 2 << 20);
+}
+
+/// The integer value of SQLite's `PRAGMA name` on a connection of `store`'s pool.
+async fn pragma(store: &SqliteStore, name: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
         .fetch_one(store.pool())
         .await
-        .expect("pragma");
-    assert_eq!(limit, 2 << 20);
+        .expect("pragma")
 }
