@@ -33,6 +33,18 @@ fn close_frame(code: u16, reason: &str) -> Frame {
     Frame::Close(Some((code, reason.to_owned())))
 }
 
+/// The clock of every connection's rate limiter: one, cloned. Making a quanta clock
+/// probes the CPU with `CPUID` several times (to find a usable TSC), and on a virtual
+/// machine each `CPUID` exits to the hypervisor: ~2 % of the server's CPU while 10,000
+/// clients connected (`perf record`, BENCHMARKS.md session 11) when each connection made its
+/// own.
+fn rate_clock() -> governor::clock::DefaultClock {
+    static CLOCK: std::sync::OnceLock<governor::clock::DefaultClock> = std::sync::OnceLock::new();
+    CLOCK
+        .get_or_init(governor::clock::DefaultClock::default)
+        .clone()
+}
+
 struct Conn {
     limiter: DefaultDirectRateLimiter,
     /// Refused commands in a row.
@@ -302,8 +314,9 @@ impl WsServer {
             let (ctl_tx, ctl_rx) = ctl::channel(64);
             let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, cfg.clone()));
             let mut st = Conn {
-                limiter: RateLimiter::direct(
+                limiter: RateLimiter::direct_with_clock(
                     Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
+                    rate_clock(),
                 ),
                 strikes: 0,
                 sends: FuturesOrdered::new(),
@@ -408,9 +421,7 @@ impl WsServer {
         };
         if let Err(not_until) = st.limiter.check() {
             st.strikes += 1;
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(st.limiter.clock()));
             let e = Error::RateLimited {
                 retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
             };
@@ -1022,5 +1033,34 @@ mod ctl {
             drop(rx);
             assert!(tx.send(Frame::Close(None)).await.is_err(), "writer gone");
         }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    /// Every connection's limiter shares one clock (`rate_clock`), never one bucket, and a
+    /// refusal's wait read off that shared clock is the bucket's real refill time.
+    #[test]
+    fn connections_share_the_clock_not_the_bucket() {
+        let quota = || {
+            Quota::per_second(NonZeroU32::new(5).expect("5"))
+                .allow_burst(NonZeroU32::new(2).expect("2"))
+        };
+        let a = RateLimiter::direct_with_clock(quota(), rate_clock());
+        let b = RateLimiter::direct_with_clock(quota(), rate_clock());
+        assert!(a.check().is_ok() && a.check().is_ok(), "a's burst of 2");
+        let refused = a.check().expect_err("a's third at once");
+        let wait = refused.wait_time_from(governor::clock::Clock::now(a.clock()));
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "one token of 5/s comes within 200 ms, got {wait:?}"
+        );
+        assert!(
+            b.check().is_ok() && b.check().is_ok(),
+            "b's own burst, untouched by a"
+        );
+        assert!(b.check().is_err(), "b's third at once");
     }
 }
