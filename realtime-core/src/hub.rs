@@ -898,7 +898,14 @@ impl Hub {
         }
     }
 
-    async fn add_usernames(&self, mut events: Vec<Event>) -> Vec<Event> {
+    async fn add_usernames(&self, events: Vec<Event>) -> Vec<Event> {
+        self.add_usernames_with(events, None).await
+    }
+
+    /// Add `username` to each event's `data` that names a `user_id`, looked up in the store
+    /// unless it is `known`'s (the caller has just read that user: one store round trip
+    /// fewer per join and per connect).
+    async fn add_usernames_with(&self, mut events: Vec<Event>, known: Option<&User>) -> Vec<Event> {
         for ev in &mut events {
             let Some(uid) = ev
                 .data
@@ -908,10 +915,17 @@ impl Hub {
             else {
                 continue;
             };
-            if let Ok(Some(u)) = self.inner.store.get_user(&uid).await {
+            let username = match known {
+                Some(u) if u.id == uid => Some(u.username.clone()),
+                _ => match self.inner.store.get_user(&uid).await {
+                    Ok(Some(u)) => Some(u.username),
+                    _ => None,
+                },
+            };
+            if let Some(username) = username {
                 let mut data = ev.data.to_value();
                 if let Some(obj) = data.as_object_mut() {
-                    obj.insert("username".into(), u.username.into());
+                    obj.insert("username".into(), username.into());
                     ev.data = data.into();
                 }
             }
@@ -1048,7 +1062,7 @@ impl Hub {
             {
                 tracing::warn!(error = %e, "could not store status");
             }
-            let events = self.add_usernames(events).await;
+            let events = self.add_usernames_with(events, Some(&user)).await;
             self.emit(events).await;
         }
         Ok(session)
@@ -1147,11 +1161,7 @@ impl Hub {
     pub async fn subscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
         let user = self.session_user(id)?;
         match channel {
-            Channel::Room(room) => {
-                self.room_and_member(&user, room)
-                    .await
-                    .and_then(|(r, m)| r.check_read(m.as_ref()))?;
-            }
+            Channel::Room(room) => return self.subscribe_room(id, room).await.map(drop),
             Channel::User(u) if **u != *user => {
                 return Err(Error::forbidden("user channels are private to their user"));
             }
@@ -1167,6 +1177,22 @@ impl Hub {
             _ => {}
         }
         self.add_local(id, channel.clone()).await
+    }
+
+    /// Subscribe session `id` to `room:{room_id}` as [`Hub::subscribe`] does, and return the
+    /// room: one lookup of the room and of the session user's membership serves both the
+    /// read check (members only) and the caller's reply (the native dialect answers `join`
+    /// and `subscribe` with the room's `epoch`), instead of a second [`Hub::get_room`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown room or session, [`Error::Forbidden`] for
+    /// non-members, [`Error::Invalid`] for a bad room id; broker errors.
+    pub async fn subscribe_room(&self, id: SessionId, room_id: &str) -> Result<Room> {
+        let user = self.session_user(id)?;
+        let (room, member) = self.room_and_member(&user, room_id).await?;
+        room.check_read(member.as_ref())?;
+        self.add_local(id, Channel::room(room_id)?).await?;
+        Ok(room)
     }
 
     /// Unsubscribe session `id` from `channel` (idempotent).
@@ -1545,12 +1571,12 @@ impl Hub {
     /// [`Error::NotFound`], [`Error::Forbidden`] (private/direct), [`Error::Conflict`] (already a member).
     pub async fn join_room(&self, actor: &str, room_id: &str) -> Result<Member> {
         let (room, member) = self.room_and_member(actor, room_id).await?;
-        self.require_user(actor).await?;
+        let user = self.require_user(actor).await?;
         let (m, events) = room.join(actor, member.as_ref(), self.now())?;
         let large = self.is_large(room_id).await?;
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(actor, &Channel::room(room_id)?).await;
-        let events = self.add_usernames(events).await;
+        let events = self.add_usernames_with(events, Some(&user)).await;
         self.emit_membership(events, actor, large).await;
         Ok(m)
     }

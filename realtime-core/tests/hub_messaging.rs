@@ -720,6 +720,61 @@ async fn notifications_and_system_events() {
 }
 
 #[tokio::test]
+async fn subscribe_room_checks_membership_and_returns_the_room() {
+    let (hub, mut a, _b, mut c, room) = setup().await;
+    // alice's session leaves the room's channel (she stays a member) …
+    let ch = Channel::room(&room.id).expect("ch");
+    hub.unsubscribe(a.id(), &ch).await.expect("unsubscribe");
+    drain(&mut a);
+    hub.send_message("alice", send(&room.id, "unheard"))
+        .await
+        .expect("send");
+    assert!(of_type(&drain(&mut a), &EventType::MESSAGE_SEND).is_empty());
+    // carol is no member of the (public) room: refused, and not subscribed.
+    assert_eq!(
+        hub.subscribe_room(c.id(), &room.id)
+            .await
+            .expect_err("not a member")
+            .code(),
+        "forbidden"
+    );
+    // … and subscribe_room puts it back.
+    let got = hub.subscribe_room(a.id(), &room.id).await.expect("member");
+    assert_eq!(
+        (got.id.as_str(), got.epoch.as_str()),
+        (room.id.as_str(), room.epoch.as_str())
+    );
+    assert_eq!(
+        hub.subscribe_room(a.id(), "nope")
+            .await
+            .expect_err("missing")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        hub.subscribe_room(9999, &room.id)
+            .await
+            .expect_err("session")
+            .code(),
+        "session_closed"
+    );
+    drain(&mut a);
+    drain(&mut c);
+    hub.send_message("alice", send(&room.id, "hi"))
+        .await
+        .expect("send");
+    assert_eq!(
+        of_type(&drain(&mut a), &EventType::MESSAGE_SEND).len(),
+        1,
+        "subscribed again"
+    );
+    assert!(
+        of_type(&drain(&mut c), &EventType::MESSAGE_SEND).is_empty(),
+        "the refused session got nothing"
+    );
+}
+
+#[tokio::test]
 async fn subscription_rights() {
     let (hub, a, _b, _c, room) = setup().await;
     let other_user = Channel::user("bob").expect("ch");

@@ -635,11 +635,11 @@ impl WsServer {
         ctl: &ctl::Sender,
     ) -> Result<Value, Error> {
         let hub = &self.inner.hub;
-        hub.subscribe(session, channel).await?;
         let Some(room_id) = channel.room_id() else {
+            hub.subscribe(session, channel).await?;
             return Ok(json!({ "channel": channel }));
         };
-        let room = hub.get_room(user, room_id).await?;
+        let room = hub.subscribe_room(session, room_id).await?;
         let Some(since) = since else {
             let latest = hub.store().latest_seq(room_id).await?;
             return Ok(
