@@ -1570,6 +1570,16 @@ impl Hub {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Forbidden`] (private/direct), [`Error::Conflict`] (already a member).
     pub async fn join_room(&self, actor: &str, room_id: &str) -> Result<Member> {
+        self.join_and_get_room(actor, room_id).await.map(|(_, m)| m)
+    }
+
+    /// [`Hub::join_room`], also returning the room as it was read for the join, for callers
+    /// that answer with it (the native dialect's `join` replies with the room's `epoch`):
+    /// no second lookup. Every session of `actor` is subscribed to the room on return.
+    ///
+    /// # Errors
+    /// As [`Hub::join_room`].
+    pub async fn join_and_get_room(&self, actor: &str, room_id: &str) -> Result<(Room, Member)> {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         let user = self.require_user(actor).await?;
         let (m, events) = room.join(actor, member.as_ref(), self.now())?;
@@ -1578,7 +1588,7 @@ impl Hub {
         self.subscribe_user(actor, &Channel::room(room_id)?).await;
         let events = self.add_usernames_with(events, Some(&user)).await;
         self.emit_membership(events, actor, large).await;
-        Ok(m)
+        Ok((room, m))
     }
 
     /// `actor` leaves a room. Emits `event.room.leave` (the actor's sessions still get it),

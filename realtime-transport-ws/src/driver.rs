@@ -559,10 +559,14 @@ impl WsServer {
         Ok(match cmd {
             Command::Ping | Command::Auth { .. } => Value::Null,
             Command::Join { room_id, since } => {
-                if hub.store().get_member(&room_id, user).await?.is_none() {
-                    hub.join_room(user, &room_id).await?;
-                }
-                self.attach(user, session, &Channel::room(&room_id)?, since, ctl)
+                let channel = Channel::room(&room_id)?;
+                let room = if hub.store().get_member(&room_id, user).await?.is_none() {
+                    // Joining subscribes every session of the user, this one included.
+                    hub.join_and_get_room(user, &room_id).await?.0
+                } else {
+                    hub.subscribe_room(session, &room_id).await?
+                };
+                self.room_reply(user, session, &channel, room, since, ctl)
                     .await?
             }
             Command::Leave { room_id } => {
@@ -640,6 +644,24 @@ impl WsServer {
             return Ok(json!({ "channel": channel }));
         };
         let room = hub.subscribe_room(session, room_id).await?;
+        self.room_reply(user, session, channel, room, since, ctl)
+            .await
+    }
+
+    /// The answer to a `join` or `subscribe` of the room `channel` (`room`, already
+    /// subscribed): its epoch and latest seq, or, with `since`, the replay of what was
+    /// missed.
+    async fn room_reply(
+        &self,
+        user: &str,
+        session: u64,
+        channel: &Channel,
+        room: realtime_core::Room,
+        since: Option<realtime_core::Since>,
+        ctl: &ctl::Sender,
+    ) -> Result<Value, Error> {
+        let hub = &self.inner.hub;
+        let room_id = room.id.as_str();
         let Some(since) = since else {
             let latest = hub.store().latest_seq(room_id).await?;
             return Ok(

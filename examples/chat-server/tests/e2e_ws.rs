@@ -198,6 +198,55 @@ async fn commands_over_the_socket_are_acked() {
 }
 
 #[tokio::test]
+async fn a_join_over_the_socket_answers_with_the_room_and_subscribes() {
+    let s = start(|_| {}).await;
+    let room = s.room("alice", &[]).await;
+    let (_, r) = s.get("alice", &format!("/api/v1/rooms/{room}")).await;
+    let epoch = r["epoch"].as_str().expect("epoch").to_owned();
+    let mut carol = s.ws("carol").await;
+    // Not a member yet: the join makes her one and subscribes this session.
+    send(
+        &mut carol,
+        json!({"type": "join", "id": "j", "data": {"room_id": room}}),
+    )
+    .await;
+    let ack = until(&mut carol, "ack").await;
+    assert_eq!(ack["id"], "j", "{ack}");
+    assert_eq!(ack["data"]["room_id"], room.as_str());
+    assert_eq!(ack["data"]["epoch"], epoch.as_str());
+    assert_eq!(ack["data"]["latest_seq"], 0);
+    let (st, _) = s
+        .post(
+            "alice",
+            "/api/v1/messages",
+            json!({"room_id": room, "content": "hi carol"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let m = until(&mut carol, "event.message.send").await;
+    assert_eq!(m["data"]["content"], "hi carol");
+    // A member already: the same answer, the seq moved on.
+    send(
+        &mut carol,
+        json!({"type": "join", "id": "k", "data": {"room_id": room}}),
+    )
+    .await;
+    let ack = until(&mut carol, "ack").await;
+    assert_eq!(ack["id"], "k", "{ack}");
+    assert_eq!(ack["data"]["epoch"], epoch.as_str());
+    assert_eq!(ack["data"]["latest_seq"], 1);
+    // An unknown room: a typed error, the session stays.
+    send(
+        &mut carol,
+        json!({"type": "join", "id": "n", "data": {"room_id": "nope"}}),
+    )
+    .await;
+    let err = until(&mut carol, "error").await;
+    assert_eq!(err["id"], "n", "{err}");
+    assert_eq!(err["data"]["code"], "not_found");
+}
+
+#[tokio::test]
 async fn a_client_that_missed_50_messages_gets_exactly_those() {
     let s = start(|_| {}).await;
     let room = s.room("alice", &["bob"]).await;
