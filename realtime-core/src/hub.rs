@@ -1185,8 +1185,9 @@ impl Hub {
     /// and `subscribe` with the room's `epoch`), instead of a second [`Hub::get_room`].
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown room or session, [`Error::Forbidden`] for
-    /// non-members, [`Error::Invalid`] for a bad room id; broker errors.
+    /// [`Error::NotFound`] for an unknown room, [`Error::SessionClosed`] for an unknown
+    /// session, [`Error::Forbidden`] for non-members, [`Error::Invalid`] for a bad room id;
+    /// broker errors.
     pub async fn subscribe_room(&self, id: SessionId, room_id: &str) -> Result<Room> {
         let user = self.session_user(id)?;
         let (room, member) = self.room_and_member(&user, room_id).await?;

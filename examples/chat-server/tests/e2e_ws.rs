@@ -204,17 +204,31 @@ async fn a_join_over_the_socket_answers_with_the_room_and_subscribes() {
     let (_, r) = s.get("alice", &format!("/api/v1/rooms/{room}")).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_owned();
     let mut carol = s.ws("carol").await;
+    // The `join` command's answer: its room, the room's epoch and latest seq.
+    async fn join(
+        ws: &mut Ws,
+        id: &str,
+        room: &str,
+    ) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+        send(
+            ws,
+            json!({"type": "join", "id": id, "data": {"room_id": room}}),
+        )
+        .await;
+        let ack = until(ws, "ack").await;
+        assert_eq!(ack["id"], id, "{ack}");
+        let d = &ack["data"];
+        (
+            d["room_id"].clone(),
+            d["epoch"].clone(),
+            d["latest_seq"].clone(),
+        )
+    }
     // Not a member yet: the join makes her one and subscribes this session.
-    send(
-        &mut carol,
-        json!({"type": "join", "id": "j", "data": {"room_id": room}}),
-    )
-    .await;
-    let ack = until(&mut carol, "ack").await;
-    assert_eq!(ack["id"], "j", "{ack}");
-    assert_eq!(ack["data"]["room_id"], room.as_str());
-    assert_eq!(ack["data"]["epoch"], epoch.as_str());
-    assert_eq!(ack["data"]["latest_seq"], 0);
+    assert_eq!(
+        join(&mut carol, "j", &room).await,
+        (json!(room), json!(epoch), json!(0))
+    );
     let (st, _) = s
         .post(
             "alice",
@@ -226,15 +240,10 @@ async fn a_join_over_the_socket_answers_with_the_room_and_subscribes() {
     let m = until(&mut carol, "event.message.send").await;
     assert_eq!(m["data"]["content"], "hi carol");
     // A member already: the same answer, the seq moved on.
-    send(
-        &mut carol,
-        json!({"type": "join", "id": "k", "data": {"room_id": room}}),
-    )
-    .await;
-    let ack = until(&mut carol, "ack").await;
-    assert_eq!(ack["id"], "k", "{ack}");
-    assert_eq!(ack["data"]["epoch"], epoch.as_str());
-    assert_eq!(ack["data"]["latest_seq"], 1);
+    assert_eq!(
+        join(&mut carol, "k", &room).await,
+        (json!(room), json!(epoch), json!(1))
+    );
     // An unknown room: a typed error, the session stays.
     send(
         &mut carol,
