@@ -1571,17 +1571,36 @@ impl Hub {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Forbidden`] (private/direct), [`Error::Conflict`] (already a member).
     pub async fn join_room(&self, actor: &str, room_id: &str) -> Result<Member> {
-        self.join_and_get_room(actor, room_id).await.map(|(_, m)| m)
+        let (room, member) = self.room_and_member(actor, room_id).await?;
+        self.join_read(actor, room, member).await.map(|(_, m)| m)
     }
 
-    /// [`Hub::join_room`], also returning the room as it was read for the join, for callers
-    /// that answer with it (the native dialect's `join` replies with the room's `epoch`):
-    /// no second lookup. Every session of `actor` is subscribed to the room on return.
+    /// The native dialect's `join`: subscribe session `id` to `room:{room_id}` when its user
+    /// is a member, else join the room first ([`Hub::join_room`]: public group rooms only;
+    /// it subscribes every session of the user). Returns the room, which the caller answers
+    /// with (its `epoch`). One lookup of the room and the membership serves it all.
     ///
     /// # Errors
-    /// As [`Hub::join_room`].
-    pub async fn join_and_get_room(&self, actor: &str, room_id: &str) -> Result<(Room, Member)> {
-        let (room, member) = self.room_and_member(actor, room_id).await?;
+    /// [`Error::NotFound`] (room), [`Error::SessionClosed`], [`Error::Forbidden`]
+    /// (private/direct rooms to non-members), [`Error::Invalid`]; store and broker errors.
+    pub async fn join_or_subscribe(&self, id: SessionId, room_id: &str) -> Result<Room> {
+        let user = self.session_user(id)?;
+        let (room, member) = self.room_and_member(&user, room_id).await?;
+        if member.is_some() {
+            self.add_local(id, Channel::room(room_id)?).await?;
+            return Ok(room);
+        }
+        self.join_read(&user, room, None).await.map(|(r, _)| r)
+    }
+
+    /// [`Hub::join_room`] with the room and `actor`'s membership already read.
+    async fn join_read(
+        &self,
+        actor: &str,
+        room: Room,
+        member: Option<Member>,
+    ) -> Result<(Room, Member)> {
+        let room_id = room.id.as_str();
         let user = self.require_user(actor).await?;
         let (m, events) = room.join(actor, member.as_ref(), self.now())?;
         let large = self.is_large(room_id).await?;

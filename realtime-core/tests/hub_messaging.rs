@@ -720,6 +720,50 @@ async fn notifications_and_system_events() {
 }
 
 #[tokio::test]
+async fn join_or_subscribe_joins_once_then_only_subscribes() {
+    let (hub, mut a, _b, mut c, room) = setup().await;
+    drain(&mut a);
+    // carol is no member: she joins (alice is told) and her session is subscribed.
+    let got = hub.join_or_subscribe(c.id(), &room.id).await.expect("join");
+    assert_eq!(
+        (got.id.as_str(), got.epoch.as_str()),
+        (room.id.as_str(), room.epoch.as_str())
+    );
+    assert_eq!(of_type(&drain(&mut a), &EventType::ROOM_JOIN).len(), 1);
+    drain(&mut c);
+    hub.send_message("alice", send(&room.id, "hello"))
+        .await
+        .expect("send");
+    assert_eq!(of_type(&drain(&mut c), &EventType::MESSAGE_SEND).len(), 1);
+    // A member now: only subscribed, no second join.
+    hub.join_or_subscribe(c.id(), &room.id)
+        .await
+        .expect("again");
+    assert!(of_type(&drain(&mut a), &EventType::ROOM_JOIN).is_empty());
+    let members = hub.list_members("alice", &room.id).await.expect("members");
+    assert_eq!(members.iter().filter(|m| m.user_id == "carol").count(), 1);
+    // Private rooms are entered by invite only.
+    let secret = hub
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "Secret".into(),
+                is_private: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("secret");
+    assert_eq!(
+        hub.join_or_subscribe(c.id(), &secret.id)
+            .await
+            .expect_err("private")
+            .code(),
+        "forbidden"
+    );
+}
+
+#[tokio::test]
 async fn subscribe_room_checks_membership_and_returns_the_room() {
     let (hub, mut a, _b, mut c, room) = setup().await;
     // alice's session leaves the room's channel (she stays a member) …

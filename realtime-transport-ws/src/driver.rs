@@ -560,12 +560,7 @@ impl WsServer {
             Command::Ping | Command::Auth { .. } => Value::Null,
             Command::Join { room_id, since } => {
                 let channel = Channel::room(&room_id)?;
-                let room = if hub.store().get_member(&room_id, user).await?.is_none() {
-                    // Joining subscribes every session of the user, this one included.
-                    hub.join_and_get_room(user, &room_id).await?.0
-                } else {
-                    hub.subscribe_room(session, &room_id).await?
-                };
+                let room = hub.join_or_subscribe(session, &room_id).await?;
                 self.room_reply(user, session, &channel, room, since, ctl)
                     .await?
             }
