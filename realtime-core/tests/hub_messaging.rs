@@ -270,20 +270,24 @@ async fn join_flow_notifies_members_and_subscribes_the_joiner() {
     );
 }
 
+/// alice's private room "Secret" (no other member).
+async fn secret_room(hub: &Hub) -> Room {
+    hub.create_room(
+        "alice",
+        CreateRoom {
+            name: "Secret".into(),
+            is_private: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("secret room")
+}
+
 #[tokio::test]
 async fn private_rooms_invites_and_member_management() {
     let (hub, _a, mut b, mut c, _room) = setup().await;
-    let secret = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "Secret".into(),
-                is_private: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("room");
+    let secret = secret_room(&hub).await;
     assert_eq!(
         hub.join_room("carol", &secret.id)
             .await
@@ -743,17 +747,7 @@ async fn join_or_subscribe_joins_once_then_only_subscribes() {
     let members = hub.list_members("alice", &room.id).await.expect("members");
     assert_eq!(members.iter().filter(|m| m.user_id == "carol").count(), 1);
     // Private rooms are entered by invite only.
-    let secret = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "Secret".into(),
-                is_private: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("secret");
+    let secret = secret_room(&hub).await;
     assert_eq!(
         hub.join_or_subscribe(c.id(), &secret.id)
             .await
