@@ -1159,9 +1159,11 @@ impl Hub {
     /// # Errors
     /// [`Error::Forbidden`], [`Error::NotFound`] (room), [`Error::SessionClosed`], broker errors.
     pub async fn subscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        if let Channel::Room(room) = channel {
+            return self.subscribe_room(id, room).await.map(drop);
+        }
         let user = self.session_user(id)?;
         match channel {
-            Channel::Room(room) => return self.subscribe_room(id, room).await.map(drop),
             Channel::User(u) if **u != *user => {
                 return Err(Error::forbidden("user channels are private to their user"));
             }
