@@ -274,7 +274,7 @@ impl SqliteStore {
     ) -> realtime_core::Result<
         std::result::Result<Vec<realtime_core::Inserted>, Vec<realtime_core::NewMessage>>,
     > {
-        use crate::sql::{micros, to_u64};
+        use crate::sql::to_u64;
         use realtime_core::{Inserted, Message};
         use sqlx::Row;
         use std::collections::{BTreeMap, HashMap};
@@ -310,36 +310,11 @@ impl SqliteStore {
         let rooms =
             serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
         let counts = serde_json::to_string(&per_room).map_err(json_err)?;
-        let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-            "BEGIN IMMEDIATE; SELECT json_group_object(id, last_seq) AS counters \
-             FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(",
-        );
-        qb.push_bind(rooms);
-        qb.push(")); INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
-                 SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
-                 column4, column5, column6, column7, column8, column9, NULL, NULL FROM (");
-        push_padded_rows(
-            &mut qb,
-            fresh.iter().map(|(m, k)| RowBinds {
-                message: m.id.as_str(),
-                room: m.room_id.as_str(),
-                seq: *k,
-                client_id: m.client_id.as_deref(),
-                sender: m.sender_id.as_str(),
-                content: m.content.as_str(),
-                kind: m.kind.as_str(),
-                status: realtime_core::MessageStatus::Sent.as_str(),
-                created_at: micros(m.created_at),
-            }),
-        );
-        qb.push(
-            ") WHERE column1 IS NOT NULL; \
-                 UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(",
-        );
-        qb.push_bind(counts);
-        qb.push(") AS j WHERE realtime_rooms.id = j.key; COMMIT");
+        let args = one_trip_args(rooms, &fresh, counts)
+            .map_err(|e| realtime_core::Error::Store(format!("binding a batch insert: {e}")))?;
+        let query = sqlx::query_with(one_trip_sql(fresh.len()), args);
         let mut tx = RawTx::new(self.writer().await?);
-        let rows = match tx.fetch_all(qb.build()).await {
+        let rows = match tx.fetch_all(query).await {
             Ok(rows) => {
                 tx.ended();
                 rows
@@ -384,6 +359,98 @@ impl SqliteStore {
             });
         }
         Ok(Ok(out))
+    }
+}
+
+/// The one-trip batch insert's statement text for `rows` messages (≤ 500; larger batches
+/// take the exact path): `BEGIN
+/// IMMEDIATE`, the rooms' counters read, the rows padded with all-NULL rows to a
+/// [`crate::sql::batch_bucket`] size (so that the text repeats and stays prepared in sqlx's
+/// cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON array), nine per row
+/// ([`one_trip_args`]), the counts per room (a JSON object). Built once per bucket
+/// (BENCHMARKS.md, session 12: building it and its binds through `QueryBuilder` for every
+/// batch was 10 % of a batch's instructions).
+fn one_trip_sql(rows: usize) -> &'static str {
+    use std::sync::OnceLock;
+    debug_assert!(
+        rows <= 500,
+        "the caller takes the exact path above 500 rows"
+    );
+    static TEXTS: [OnceLock<String>; 10] = [const { OnceLock::new() }; 10];
+    let bucket = crate::sql::batch_bucket(rows);
+    // 1, 2, 4, … 256 (slots 0–8), then 500 (slot 9).
+    let slot = if bucket > 256 {
+        9
+    } else {
+        bucket.trailing_zeros() as usize
+    };
+    TEXTS[slot].get_or_init(|| {
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let values = vec![row; bucket].join(", ");
+        format!(
+            "BEGIN IMMEDIATE; SELECT json_group_object(id, last_seq) AS counters \
+             FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(?)); \
+             INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
+             SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
+             column4, column5, CAST(column6 AS BLOB), column7, column8, column9, NULL, NULL \
+             FROM (VALUES {values}) WHERE column1 IS NOT NULL; \
+             UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(?) AS j \
+             WHERE realtime_rooms.id = j.key; COMMIT"
+        )
+    })
+}
+
+/// The parameters of [`one_trip_sql`]: `rooms`, then each of `fresh` (a message and its
+/// place among its room's new rows) as id, room, place, client id, sender, content (as
+/// text: one copy, where a blob parameter is two; the statement casts it to the `BLOB` it
+/// always was), kind, status and time, then all-NULL padding rows, then `counts`. Each
+/// text is one allocation (`Arc<str>`, which sqlx binds without copying it again); the rows'
+/// kinds and status share theirs.
+fn one_trip_args(
+    rooms: String,
+    fresh: &[(&realtime_core::NewMessage, i64)],
+    counts: String,
+) -> std::result::Result<sqlx::sqlite::SqliteArguments, sqlx::error::BoxDynError> {
+    use sqlx::Arguments;
+    let bucket = crate::sql::batch_bucket(fresh.len());
+    let mut args = sqlx::sqlite::SqliteArguments::default();
+    args.reserve(2 + 9 * bucket, 0);
+    args.add(rooms)?;
+    let sent: Arc<str> = Arc::from(realtime_core::MessageStatus::Sent.as_str());
+    let mut kinds = SharedTexts::default();
+    for (m, k) in fresh {
+        args.add(Arc::<str>::from(m.id.as_str()))?;
+        args.add(Arc::<str>::from(m.room_id.as_str()))?;
+        args.add(*k)?;
+        args.add(m.client_id.as_deref().map(Arc::<str>::from))?;
+        args.add(Arc::<str>::from(m.sender_id.as_str()))?;
+        args.add(Arc::<str>::from(m.content.as_str()))?;
+        args.add(kinds.get(m.kind.as_str()))?;
+        args.add(sent.clone())?;
+        args.add(crate::sql::micros(m.created_at))?;
+    }
+    for _ in fresh.len()..bucket {
+        for _ in 0..9 {
+            args.add(None::<i64>)?;
+        }
+    }
+    args.add(counts)?;
+    Ok(args)
+}
+
+/// One `Arc<str>` per distinct text, for a parameter with a few values that repeat within
+/// a batch (the messages' kinds): a linear scan.
+#[derive(Default)]
+struct SharedTexts<'a>(Vec<(&'a str, Arc<str>)>);
+
+impl<'a> SharedTexts<'a> {
+    fn get(&mut self, text: &'a str) -> Arc<str> {
+        if let Some((_, shared)) = self.0.iter().find(|(t, _)| *t == text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.push((text, shared.clone()));
+        shared
     }
 }
 
@@ -645,6 +712,21 @@ mod tests {
         assert!(needs_rewind(17_400, 16_384, Some(17_031)));
         // Started over since and filled past the threshold again.
         assert!(needs_rewind(17_031, 16_384, Some(16_611)));
+    }
+
+    /// Every size the one-trip insert is asked for gets the text of its bucket, with a
+    /// parameter for each of [`one_trip_args`]' binds; sizes sharing a bucket share a text.
+    #[test]
+    fn the_one_trip_text_has_a_parameter_for_every_bind() {
+        for rows in [
+            1usize, 2, 3, 4, 5, 8, 9, 16, 31, 64, 100, 128, 255, 256, 257, 300, 500,
+        ] {
+            let bucket = crate::sql::batch_bucket(rows);
+            let text = one_trip_sql(rows);
+            assert_eq!(text.matches('?').count(), 2 + 9 * bucket, "{rows} rows");
+            assert!(std::ptr::eq(text, one_trip_sql(bucket)), "{rows} rows");
+        }
+        assert_ne!(one_trip_sql(256), one_trip_sql(257));
     }
 
     fn temp_db_url() -> (String, std::path::PathBuf) {
