@@ -363,10 +363,9 @@ impl SqliteStore {
 }
 
 /// The one-trip batch insert's statement text for `rows` messages (≤ 500; larger batches
-/// take the exact path): `BEGIN
-/// IMMEDIATE`, the rooms' counters read, the rows padded with all-NULL rows to a
-/// [`crate::sql::batch_bucket`] size (so that the text repeats and stays prepared in sqlx's
-/// cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON array), nine per row
+/// take the exact path): `BEGIN IMMEDIATE`, the rooms' counters read, the rows padded with
+/// all-NULL rows to a [`crate::sql::batch_bucket`] size (so that the text repeats and stays
+/// prepared in sqlx's cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON array), nine per row
 /// ([`one_trip_args`]), the counts per room (a JSON object). Built once per bucket
 /// (BENCHMARKS.md, session 12: building it and its binds through `QueryBuilder` for every
 /// batch was 10 % of a batch's instructions).
@@ -714,16 +713,30 @@ mod tests {
         assert!(needs_rewind(17_031, 16_384, Some(16_611)));
     }
 
-    /// Every size the one-trip insert is asked for gets the text of its bucket, with a
-    /// parameter for each of [`one_trip_args`]' binds; sizes sharing a bucket share a text.
+    /// Every size the one-trip insert is asked for gets the text of its bucket, with as
+    /// many parameters as [`one_trip_args`] binds for that size; sizes sharing a bucket
+    /// share a text.
     #[test]
     fn the_one_trip_text_has_a_parameter_for_every_bind() {
+        use sqlx::Arguments;
+        let new = realtime_core::NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: "r1".into(),
+            sender_id: "u1".into(),
+            client_id: Some("c1".into()),
+            content: "hi".into(),
+            kind: realtime_core::MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        };
         for rows in [
             1usize, 2, 3, 4, 5, 8, 9, 16, 31, 64, 100, 128, 255, 256, 257, 300, 500,
         ] {
             let bucket = crate::sql::batch_bucket(rows);
             let text = one_trip_sql(rows);
-            assert_eq!(text.matches('?').count(), 2 + 9 * bucket, "{rows} rows");
+            let fresh: Vec<_> = (1..=rows as i64).map(|k| (&new, k)).collect();
+            let args = one_trip_args("[]".into(), &fresh, "{}".into()).expect("binds");
+            assert_eq!(args.len(), 2 + 9 * bucket, "{rows} rows");
+            assert_eq!(text.matches('?').count(), args.len(), "{rows} rows");
             assert!(std::ptr::eq(text, one_trip_sql(bucket)), "{rows} rows");
         }
         assert_ne!(one_trip_sql(256), one_trip_sql(257));
