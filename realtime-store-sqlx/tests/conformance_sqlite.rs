@@ -344,3 +344,44 @@ async fn pragma(store: &SqliteStore, name: &str) -> i64 {
         .await
         .expect("pragma")
 }
+
+/// The one-trip batch insert binds content as text and casts it to `BLOB` in SQL: every
+/// byte is stored (a NUL, multi-byte characters), as a `BLOB` like the exact path's rows,
+/// and reads back equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_content_is_stored_as_the_same_blob_byte_for_byte() {
+    let db = common::TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.expect("connect");
+    let now = room_r1(&store).await;
+    let contents = ["a\u{0}b", "é 📧 \u{0}", "", "plain"];
+    let batch: Vec<NewMessage> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| NewMessage {
+            content: (*c).to_owned(),
+            ..r1_message(format!("nul{i}"), 0, now)
+        })
+        .collect();
+    let stored = store.insert_messages(batch).await.expect("batch");
+    assert_eq!(stored.len(), contents.len());
+    for (inserted, content) in stored.iter().zip(contents) {
+        let back = store
+            .get_message(&inserted.message.id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(back.content, content);
+        let (kind, bytes): (String, i64) = sqlx::query_as(
+            "SELECT typeof(content), length(CAST(content AS BLOB)) FROM realtime_messages WHERE id = ?",
+        )
+        .bind(&inserted.message.id)
+        .fetch_one(store.pool())
+        .await
+        .expect("row");
+        assert_eq!(
+            (kind.as_str(), bytes),
+            ("blob", content.len() as i64),
+            "{content:?}"
+        );
+    }
+}
