@@ -875,7 +875,7 @@ impl Hub {
     /// Whether `room_id` is a large room ([`HubConfig::large_room_members`]).
     async fn is_large(&self, room_id: &str) -> Result<bool> {
         let limit = self.inner.config.large_room_members;
-        Ok(self.inner.store.count_members(room_id).await? >= limit)
+        Ok(self.inner.store.count_members_up_to(room_id, limit).await? >= limit)
     }
 
     /// Emit membership events (`join`, `leave`, `member.add`, `member.remove`) about `user`:

@@ -260,11 +260,16 @@ impl Store for MemoryStore {
     }
 
     async fn count_members(&self, room_id: &str) -> Result<u64> {
+        self.count_members_up_to(room_id, u64::MAX).await
+    }
+
+    async fn count_members_up_to(&self, room_id: &str, limit: u64) -> Result<u64> {
         let d = self.lock();
         let from = (room_id.to_owned(), String::new());
         Ok(d.members
             .range(from..)
             .take_while(|((r, _), _)| r == room_id)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .count() as u64)
     }
 

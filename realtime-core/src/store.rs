@@ -202,11 +202,19 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool>;
     /// Members of a room ordered by `joined_at`, then user id.
     async fn list_members(&self, room_id: &str) -> Result<Vec<Member>>;
-    /// How many members a room has (0 for an unknown room). The Hub asks it on every join
-    /// and leave to tell large rooms apart ([`crate::HubConfig::large_room_members`]); the
-    /// default counts [`Store::list_members`], stores should override it with a `COUNT`.
+    /// How many members a room has (0 for an unknown room). The default counts
+    /// [`Store::list_members`]; stores should override it with a `COUNT`.
     async fn count_members(&self, room_id: &str) -> Result<u64> {
         Ok(self.list_members(room_id).await?.len() as u64)
+    }
+    /// How many members a room has, counting no further than `limit`: `min(members,
+    /// limit)` (0 for an unknown room). The Hub asks it on every join and leave to tell
+    /// large rooms apart ([`crate::HubConfig::large_room_members`] as the limit), so its
+    /// cost must not grow with the room: a full `COUNT` read every membership entry of a
+    /// 10,000-member room for each of its joins (BENCHMARKS.md, session 12). The default
+    /// caps [`Store::count_members`]; stores should override it with a bounded count.
+    async fn count_members_up_to(&self, room_id: &str, limit: u64) -> Result<u64> {
+        Ok(self.count_members(room_id).await?.min(limit))
     }
 
     // --- invites ---

@@ -217,6 +217,24 @@ pub async fn rooms_and_members(store: &dyn Store) {
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].role, Role::Owner, "members ordered by joined_at");
     assert_eq!(store.count_members(&r.id).await.expect("count_members"), 2);
+    // A capped count stops at its limit, and is the count below it.
+    for (limit, expected) in [(0, 0), (1, 1), (2, 2), (3, 2), (u64::MAX, 2)] {
+        assert_eq!(
+            store
+                .count_members_up_to(&r.id, limit)
+                .await
+                .expect("count_members_up_to"),
+            expected,
+            "limit {limit}"
+        );
+    }
+    assert_eq!(
+        store
+            .count_members_up_to(&uid("none"), 5)
+            .await
+            .expect("capped count of an unknown room"),
+        0
+    );
     // One answer per pair, in order, repeats and unknowns included.
     let none = uid("none");
     let nobody = uid("nobody");

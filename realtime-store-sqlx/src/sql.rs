@@ -504,6 +504,13 @@ macro_rules! impl_store {
                 Ok(n.max(0) as u64)
             }
 
+            async fn count_members_up_to(&self, room_id: &str, limit: u64) -> realtime_core::Result<u64> {
+                // Reads at most `limit` entries of the (room_id, user_id) key.
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM realtime_members WHERE room_id = $1 LIMIT $2) AS capped")
+                    .bind(room_id).bind(crate::sql::to_i64(limit)).fetch_one(&self.pool).await.map_err(crate::sql::store_err)?;
+                Ok(n.max(0) as u64)
+            }
+
             async fn create_invite(&self, i: &realtime_core::Invite) -> realtime_core::Result<()> {
                 use crate::sql::micros;
                 sqlx::query("INSERT INTO realtime_invites (code, room_id, created_by, invitee, created_at, expires_at, state, responded_by, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
