@@ -259,7 +259,8 @@ async fn rollback_raw(conn: &mut SqliteConnection) -> Result<()> {
 
 impl SqliteStore {
     /// SQLite's batch insert as one query, `BEGIN IMMEDIATE` to `COMMIT`: one hand-off
-    /// to its connection thread instead of three (BENCHMARKS.md, session 10). The query
+    /// to its connection thread instead of three (BENCHMARKS.md, session 10); single
+    /// inserts take it too, as a batch of one (instead of four; session 12). The query
     /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
     /// (`last_seq` + the row's place among its room's new rows), moves the counters and
     /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
