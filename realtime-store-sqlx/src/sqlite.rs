@@ -366,10 +366,11 @@ impl SqliteStore {
 /// The one-trip batch insert's statement text for `rows` messages (≤ 500; larger batches
 /// take the exact path): `BEGIN IMMEDIATE`, the rooms' counters read, the rows padded with
 /// all-NULL rows to a [`crate::sql::batch_bucket`] size (so that the text repeats and stays
-/// prepared in sqlx's cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON array), nine per row
-/// ([`one_trip_args`]), the counts per room (a JSON object). Built once per bucket
-/// (BENCHMARKS.md, session 12: building it and its binds through `QueryBuilder` for every
-/// batch was 10 % of a batch's instructions).
+/// prepared in sqlx's cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON
+/// array), nine per row ([`one_trip_args`]), the counts per room (a JSON object). Built
+/// once per bucket (BENCHMARKS.md, session 12: building it and its binds through
+/// `QueryBuilder` for every batch was 10 % of a batch's instructions). The exact path's
+/// padded `VALUES` (`push_padded_rows`, rarely taken) still goes through `QueryBuilder`.
 fn one_trip_sql(rows: usize) -> &'static str {
     use std::sync::OnceLock;
     debug_assert!(
