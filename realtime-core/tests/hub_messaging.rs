@@ -1098,3 +1098,90 @@ async fn memberships_in_use_are_renewed_in_the_background_within_their_ttl() {
     pause().await;
     assert_eq!(post("bob", "b4").await.expect_err("gone"), "forbidden");
 }
+
+/// A Hub on the memory backends with this group-commit linger, `after` sends to start it.
+fn lingering_hub(linger_ms: u64, after: usize) -> Hub {
+    Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            commit_linger: std::time::Duration::from_millis(linger_ms),
+            commit_linger_after: after,
+            ..Default::default()
+        })
+        .build()
+}
+
+/// One send, then three more 10 ms later (virtual time: the test's clock is paused and
+/// jumps to the next timer when every task waits): the seqs they got, how many commits
+/// stored them, and how long (virtual) the first send took.
+async fn send_one_then_three(hub: Hub) -> (Vec<u64>, u64, std::time::Duration) {
+    let (hub, _a, _b, _c, room) = setup_on(hub).await;
+    let before = hub.metrics().message_commits;
+    let started = tokio::time::Instant::now();
+    let first = hub
+        .submit_message("alice", send(&room.id, "first"))
+        .await
+        .expect("queued");
+    let first = tokio::spawn(async move {
+        let m = first.await.expect("stored");
+        (m.seq, started.elapsed())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let mut rest = Vec::new();
+    for text in ["second", "third", "fourth"] {
+        rest.push(
+            hub.submit_message("bob", send(&room.id, text))
+                .await
+                .expect("queued"),
+        );
+    }
+    let (first_seq, first_took) = first.await.expect("task");
+    let mut seqs = vec![first_seq];
+    for p in rest {
+        seqs.push(p.await.expect("stored").seq);
+    }
+    (seqs, hub.metrics().message_commits - before, first_took)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_linger_gathers_the_sends_that_arrive_within_it() {
+    let (seqs, commits, first_took) = send_one_then_three(lingering_hub(50, 1)).await;
+    assert_eq!(seqs, [1, 2, 3, 4], "stored in submission order");
+    assert_eq!(commits, 1, "the first send waited for the other three");
+    assert_eq!(
+        first_took,
+        std::time::Duration::from_millis(50),
+        "the linger ran its whole time: no more sends came to fill the batch"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_linger_or_below_its_threshold_a_send_commits_at_once() {
+    // The default: no linger; the first send is committed before the others arrive.
+    let (seqs, commits, first_took) = send_one_then_three(lingering_hub(0, 4)).await;
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(commits, 2);
+    assert_eq!(first_took, std::time::Duration::ZERO);
+    // A linger, but one send waiting is under `commit_linger_after` (4): no wait either.
+    let (seqs, commits, first_took) = send_one_then_three(lingering_hub(50, 4)).await;
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(commits, 2);
+    assert_eq!(first_took, std::time::Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_linger_ends_early_once_the_batch_is_full() {
+    // Batches of at most 2: the first send lingers, the second fills the batch and both
+    // commit at once, 10 ms in, not after the 50 ms linger.
+    let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            commit_linger: std::time::Duration::from_millis(50),
+            commit_linger_after: 1,
+            commit_batch: 2,
+            ..Default::default()
+        })
+        .build();
+    let (seqs, commits, first_took) = send_one_then_three(hub).await;
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(commits, 2, "[first, second], then [third, fourth]");
+    assert_eq!(first_took, std::time::Duration::from_millis(10));
+}

@@ -87,6 +87,15 @@ pub struct Config {
     /// member; only the user concerned is told.
     #[arg(long, env = "LARGE_ROOM_MEMBERS", default_value_t = 1000)]
     pub large_room_members: u64,
+    /// Group-commit linger, microseconds (default 0: off). When at least
+    /// `COMMIT_LINGER_AFTER` messages wait to be stored, wait up to this long for more so
+    /// one transaction and one fan-out carry them all: less CPU per message, a few ms more
+    /// latency (BENCHMARKS.md, session 13). For servers whose CPU runs out first.
+    #[arg(long, env = "COMMIT_LINGER_US", default_value_t = 0)]
+    pub commit_linger_us: u64,
+    /// Messages that must be waiting for `COMMIT_LINGER_US` to apply (at least 1).
+    #[arg(long, env = "COMMIT_LINGER_AFTER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub commit_linger_after: u64,
     /// Server WebSocket ping period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,
@@ -122,5 +131,21 @@ mod tests {
         let c = Config::parse_from(["chat-server", "--sqlite-wal-restart-mib", "256"]);
         assert_eq!(c.sqlite_wal_restart_mib, 256);
         assert!(Config::try_parse_from(["chat-server", "--sqlite-wal-restart-mib", "-1"]).is_err());
+    }
+
+    #[test]
+    fn the_commit_linger_is_off_by_default_and_its_threshold_is_at_least_one() {
+        let c = Config::for_tests();
+        assert_eq!((c.commit_linger_us, c.commit_linger_after), (0, 4));
+        let c = Config::parse_from([
+            "chat-server",
+            "--commit-linger-us",
+            "1000",
+            "--commit-linger-after",
+            "8",
+        ]);
+        assert_eq!((c.commit_linger_us, c.commit_linger_after), (1000, 8));
+        assert!(Config::try_parse_from(["chat-server", "--commit-linger-after", "0"]).is_err());
+        assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "-5"]).is_err());
     }
 }

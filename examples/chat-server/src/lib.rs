@@ -96,6 +96,8 @@ pub async fn build(config: Config) -> Result<App, Error> {
         session_queue_frames: config.session_queue_frames,
         auto_subscribe_presence: config.auto_subscribe_presence,
         large_room_members: config.large_room_members,
+        commit_linger: Duration::from_micros(config.commit_linger_us),
+        commit_linger_after: usize::try_from(config.commit_linger_after).unwrap_or(usize::MAX),
         ..HubConfig::default()
     };
     let (hub, redis) = match &config.redis_url {
