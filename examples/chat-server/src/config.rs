@@ -90,8 +90,9 @@ pub struct Config {
     /// Group-commit linger, microseconds (default 0: off). When at least
     /// `COMMIT_LINGER_AFTER` messages wait to be stored, wait up to this long for more so
     /// one transaction and one fan-out carry them all: less CPU per message, a few ms more
-    /// latency (BENCHMARKS.md, session 13). For servers whose CPU runs out first.
-    #[arg(long, env = "COMMIT_LINGER_US", default_value_t = 0)]
+    /// latency (BENCHMARKS.md, session 13). For servers whose CPU runs out first. At
+    /// most 1,000,000 (1 s).
+    #[arg(long, env = "COMMIT_LINGER_US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub commit_linger_us: u64,
     /// Messages that must be waiting for `COMMIT_LINGER_US` to apply (at least 1).
     #[arg(long, env = "COMMIT_LINGER_AFTER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -147,5 +148,6 @@ mod tests {
         assert_eq!((c.commit_linger_us, c.commit_linger_after), (1000, 8));
         assert!(Config::try_parse_from(["chat-server", "--commit-linger-after", "0"]).is_err());
         assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "-5"]).is_err());
+        assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "1000001"]).is_err());
     }
 }
