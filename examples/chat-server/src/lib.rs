@@ -284,3 +284,25 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_commit_linger_settings_reach_the_hub() {
+        let app = build(Config::for_tests()).await.expect("default app");
+        assert_eq!(
+            app.hub.config().commit_linger,
+            Duration::ZERO,
+            "off by default"
+        );
+        assert_eq!(app.hub.config().commit_linger_after, 4);
+        let mut config = Config::for_tests();
+        config.commit_linger_us = 1500;
+        config.commit_linger_after = 8;
+        let app = build(config).await.expect("app");
+        assert_eq!(app.hub.config().commit_linger, Duration::from_micros(1500));
+        assert_eq!(app.hub.config().commit_linger_after, 8);
+    }
+}
