@@ -170,14 +170,15 @@ pub struct HubConfig {
     /// Group-commit linger (default zero: off). When a commit would start with at least
     /// [`commit_linger_after`](Self::commit_linger_after) sends waiting, the committer
     /// first waits up to this long for more (or until [`commit_batch`](Self::commit_batch)
-    /// wait), so one store transaction and one fan-out pass carry more messages. As
+    /// sends wait), so one store transaction and one fan-out pass carry more messages. As
     /// Kafka's `linger.ms` and PostgreSQL's `commit_delay`: it trades latency for CPU. On
     /// the benchmark machine (`BENCHMARKS.md`, session 13: W2, 1,000 clients in rooms of
     /// 10, SQLite) 1 ms cut the server's CPU per delivery by 29–34 % at 5 msg/s per client
     /// and by 15–16 % at 10, and raised the median latency from ~1 ms to 3–4.6 ms (the
     /// runtime's timer fires on a millisecond tick, after a pass of its run queue). Worth
     /// it when the server's CPU, not latency, is what runs out; a lone send never waits
-    /// (see `commit_linger_after`).
+    /// (see `commit_linger_after`). Every send in a lingering batch waits with it, so keep
+    /// it to a few milliseconds.
     pub commit_linger: Duration,
     /// Sends that must be waiting when a commit starts for [`commit_linger`](Self::commit_linger)
     /// to apply (default 4; at least 1): under light load commits are small and go at
