@@ -87,7 +87,13 @@ pub struct WsConfig {
     /// time). A frame larger than it is still read whole: tungstenite reserves a frame's
     /// full length once its header is in; small frames are read up to this many at once.
     pub read_buffer_bytes: usize,
-    /// Write buffer, bytes (default 8 KiB).
+    /// Most bytes gathered for one socket write (default 64 KiB; a larger frame goes out
+    /// alone). Frames queued for a connection are framed into one buffer and sent with one
+    /// write, so a subscriber of a busy room gets a burst in one `send`: at 8 KiB a burst
+    /// of ~20 seed-000 events took two writes (BENCHMARKS.md, session 13: W1 at C =
+    /// 10,000, −25 to −30 % server CPU per delivery with 32–64 KiB). The buffer is kept
+    /// between writes while the connection is busy and released after a ping interval
+    /// without data, so idle connections do not hold it.
     pub write_buffer_bytes: usize,
 }
 
@@ -106,7 +112,7 @@ impl Default for WsConfig {
             batch_frames: 64,
             pipelined_sends: 32,
             read_buffer_bytes: 1 << 10,
-            write_buffer_bytes: 8 << 10,
+            write_buffer_bytes: 64 << 10,
         }
     }
 }

@@ -111,6 +111,12 @@ fn from_message(m: Result<Message, tungstenite::Error>) -> Result<Frame, WsError
 /// one buffer that goes out in as few writes as the socket allows. After a close frame
 /// nothing more is sent. A `Sink`: `feed` adds a frame (writing out first when the buffer
 /// holds `limit` bytes), `flush` writes everything, with any pongs waiting in [`Replies`].
+///
+/// The buffer keeps its capacity between writes (up to `limit`), so a connection that
+/// gets bursts does not regrow it for each; it is released once a ping goes out with no
+/// data frame sent since the ping before (the driver pings every
+/// [`WsConfig::ping_interval`](crate::WsConfig::ping_interval)), so a connection that goes
+/// idle after a burst holds it for at most two ping intervals.
 pub(crate) struct FrameWriter<W> {
     io: W,
     buf: Vec<u8>,
@@ -120,6 +126,11 @@ pub(crate) struct FrameWriter<W> {
     replies: Arc<Replies>,
     /// A close frame is in `buf` or sent.
     closed: bool,
+    /// A text or binary frame was added since the last ping.
+    data_since_ping: bool,
+    /// The last ping found no data since the one before: release the buffer once it is
+    /// written out (unless data comes first).
+    idle: bool,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -131,6 +142,22 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             limit: limit.max(1),
             replies,
             closed: false,
+            data_since_ping: false,
+            idle: false,
+        }
+    }
+
+    /// Account a data frame (the connection is busy) or a ping (one ping interval went by).
+    fn note(&mut self, frame: &Frame) {
+        match frame {
+            Frame::Text(_) | Frame::Binary(_) => {
+                self.data_since_ping = true;
+                self.idle = false;
+            }
+            Frame::Ping(_) => {
+                self.idle = !std::mem::take(&mut self.data_since_ping);
+            }
+            Frame::Pong(_) | Frame::Close(_) => {}
         }
     }
 
@@ -170,8 +197,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
         self.written = 0;
         self.buf.clear();
-        // A burst's buffer is not kept by a connection that goes idle after it.
-        if self.buf.capacity() > self.limit {
+        // Past `limit` (one frame larger than it), or a ping interval without data: a
+        // burst's buffer is not kept by a connection that goes idle after it.
+        if self.buf.capacity() > self.limit || std::mem::take(&mut self.idle) {
             self.buf = Vec::new();
         }
         Poll::Ready(Ok(()))
@@ -202,6 +230,7 @@ impl<W: AsyncWrite + Unpin> Sink<Frame> for FrameWriter<W> {
         if self.closed {
             return Ok(());
         }
+        self.note(&frame);
         match frame {
             Frame::Text(b) => self.push(OpCode::Data(Data::Text), &b),
             Frame::Binary(b) => self.push(OpCode::Data(Data::Binary), &b),
@@ -331,6 +360,78 @@ mod tests {
         }
         assert_eq!(got.len(), 7, "nothing after the close: {got:?}");
         server_side.abort();
+    }
+
+    /// An `AsyncWrite` that takes everything and counts its writes.
+    #[derive(Default)]
+    struct Counting {
+        writes: usize,
+        bytes: usize,
+    }
+
+    impl tokio::io::AsyncWrite for Counting {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            self.bytes += buf.len();
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// 20 text frames of 470 bytes (about a seed-000 message event each) fed and flushed.
+    async fn burst(sink: &mut FrameWriter<Counting>) {
+        for _ in 0..20 {
+            sink.feed(Frame::Text(Bytes::from(vec![b'x'; 470])))
+                .await
+                .expect("feed");
+        }
+        sink.flush().await.expect("flush");
+    }
+
+    #[tokio::test]
+    async fn a_burst_goes_out_in_one_write_under_the_default_limit() {
+        let limit = crate::WsConfig::default().write_buffer_bytes;
+        let mut sink = FrameWriter::new(Counting::default(), limit, Arc::default());
+        burst(&mut sink).await;
+        // 20 × (470 + a 4-byte header).
+        assert_eq!((sink.io.writes, sink.io.bytes), (1, 9_480));
+        // The old 8 KiB limit split the same burst in two writes.
+        let mut small = FrameWriter::new(Counting::default(), 8 << 10, Arc::default());
+        burst(&mut small).await;
+        assert_eq!((small.io.writes, small.io.bytes), (2, 9_480));
+    }
+
+    #[tokio::test]
+    async fn the_write_buffer_is_kept_while_busy_and_released_after_an_idle_ping_interval() {
+        let mut sink = FrameWriter::new(Counting::default(), 64 << 10, Arc::default());
+        burst(&mut sink).await;
+        let kept = sink.buf.capacity();
+        assert!(kept >= 9_480, "kept for the next burst: {kept}");
+        // A ping after data: the interval was busy, the buffer stays.
+        sink.send(Frame::Ping(Bytes::new())).await.expect("ping");
+        assert_eq!(sink.buf.capacity(), kept);
+        // Data after an idle ping, before its write: still busy, still kept.
+        sink.feed(Frame::Ping(Bytes::new())).await.expect("ping");
+        burst(&mut sink).await;
+        assert_eq!(sink.buf.capacity(), kept);
+        sink.send(Frame::Ping(Bytes::new())).await.expect("ping");
+        assert_eq!(sink.buf.capacity(), kept);
+        // A whole ping interval without data: released once the ping is out.
+        sink.send(Frame::Ping(Bytes::new())).await.expect("ping");
+        assert_eq!(sink.buf.capacity(), 0);
+        // And grown again by the next burst, which goes out whole.
+        let before = sink.io.writes;
+        burst(&mut sink).await;
+        assert_eq!(sink.io.writes, before + 1);
     }
 
     #[tokio::test]
