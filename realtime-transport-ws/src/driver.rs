@@ -92,8 +92,8 @@ pub struct WsConfig {
     /// write, so a subscriber of a busy room gets a burst in one `send`: at 8 KiB a burst
     /// of ~20 seed-000 events took two writes (BENCHMARKS.md, session 13: W1 at C =
     /// 10,000, −25 to −30 % server CPU per delivery with 32–64 KiB). The buffer is kept
-    /// between writes while the connection is busy and released after a ping interval
-    /// without data, so idle connections do not hold it.
+    /// between writes while the connection is busy (up to 16 KiB) and released after a
+    /// ping interval without data, so idle connections do not hold it.
     pub write_buffer_bytes: usize,
 }
 

@@ -107,12 +107,17 @@ fn from_message(m: Result<Message, tungstenite::Error>) -> Result<Frame, WsError
     }
 }
 
+/// The most write-buffer capacity a busy connection keeps between writes: a burst of
+/// ~30 seed-000 events. Larger bursts (a connect storm's presence events to every
+/// connection) regrow it each time rather than hold more memory per connection.
+const KEEP_BYTES: usize = 16 << 10;
+
 /// Writes [`Frame`]s to `io`: each is framed (RFC 6455 §5.2, server frames unmasked) into
 /// one buffer that goes out in as few writes as the socket allows. After a close frame
 /// nothing more is sent. A `Sink`: `feed` adds a frame (writing out first when the buffer
 /// holds `limit` bytes), `flush` writes everything, with any pongs waiting in [`Replies`].
 ///
-/// The buffer keeps its capacity between writes (up to `limit`), so a connection that
+/// The buffer keeps its capacity between writes (up to 16 KiB), so a connection that
 /// gets bursts does not regrow it for each; it is released once a ping goes out with no
 /// data frame sent since the ping before (the driver pings every
 /// [`WsConfig::ping_interval`](crate::WsConfig::ping_interval)), so a connection that goes
@@ -197,9 +202,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
         self.written = 0;
         self.buf.clear();
-        // Past `limit` (one frame larger than it), or a ping interval without data: a
-        // burst's buffer is not kept by a connection that goes idle after it.
-        if self.buf.capacity() > self.limit || std::mem::take(&mut self.idle) {
+        // Larger than a usual burst needs, or a ping interval without data: a burst's
+        // buffer is not kept by a connection that goes idle after it.
+        if self.buf.capacity() > KEEP_BYTES.min(self.limit) || std::mem::take(&mut self.idle) {
             self.buf = Vec::new();
         }
         Poll::Ready(Ok(()))
@@ -432,6 +437,15 @@ mod tests {
         let before = sink.io.writes;
         burst(&mut sink).await;
         assert_eq!(sink.io.writes, before + 1);
+        // A burst past 16 KiB goes out whole too, but its buffer is not kept.
+        for _ in 0..40 {
+            sink.feed(Frame::Text(Bytes::from(vec![b'x'; 470])))
+                .await
+                .expect("feed");
+        }
+        sink.flush().await.expect("flush");
+        assert_eq!(sink.io.writes, before + 2);
+        assert_eq!(sink.buf.capacity(), 0);
     }
 
     #[tokio::test]
