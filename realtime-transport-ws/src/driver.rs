@@ -91,7 +91,7 @@ pub struct WsConfig {
     /// alone). Frames queued for a connection are framed into one buffer and sent with one
     /// write, so a subscriber of a busy room gets a burst in one `send`: at 8 KiB a burst
     /// of ~20 seed-000 events took two writes (BENCHMARKS.md, session 13: W1 at C =
-    /// 10,000, −25 to −30 % server CPU per delivery with 32–64 KiB). The buffer is kept
+    /// 10,000: 1.66–1.92 → 1.03–1.16 µs server CPU per delivery). The buffer is kept
     /// between writes while the connection is busy (up to 16 KiB) and released after a
     /// ping interval without data, so idle connections do not hold it.
     pub write_buffer_bytes: usize,
