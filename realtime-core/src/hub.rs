@@ -443,6 +443,14 @@ impl std::fmt::Debug for PendingMessage {
     }
 }
 
+impl PendingMessage {
+    /// A pending message settled already with `result`: for a transport that refuses a
+    /// send before it reaches the Hub and queues that reply behind the sends before it.
+    pub fn ready(result: Result<Message>) -> Self {
+        Self(PendingState::Done(Some(result)))
+    }
+}
+
 impl std::future::Future for PendingMessage {
     type Output = Result<Message>;
     fn poll(

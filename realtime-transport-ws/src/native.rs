@@ -24,6 +24,9 @@
 //!
 //! Every command may carry an `id` (string or number); the reply is an `ack` or `error`
 //! with that `id`. Without an `id`, success is silent and failures still get an `error`.
+//! Replies come in command order: `send`s are pipelined (up to
+//! `WsConfig::pipelined_sends` in flight, stored in order), and each later command runs
+//! once the `send`s before it are stored and replied to.
 //!
 //! | `type` | `data` | ack `data` |
 //! |---|---|---|

@@ -138,15 +138,29 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
         .await
         .expect("send");
     assert_eq!(until(&mut ws, "ack").await["data"]["content"], "from ws");
+    // A room alice is not in: a send there passes the driver's checks and is refused by
+    // the Hub's committer, after the sends before it are stored.
+    let closed = hub
+        .create_room(
+            "bob",
+            CreateRoom {
+                name: "closed".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
     // Pipelined: 40 sends back to back (more than the 32 the driver keeps in flight), one
-    // bad one among them, then a ping. Acks come in send order, the ping's pong after them.
+    // refused at once (7: empty) and one by the committer (11: not a member), then a
+    // ping. Replies — acks and errors — come in send order, the ping's pong after them.
     for i in 0..40 {
         let content = if i == 7 {
             String::new()
         } else {
             format!("p{i}")
         };
-        let f = json!({"type": "send", "id": i, "data": {"room_id": room.id, "content": content}});
+        let to = if i == 11 { &closed.id } else { &room.id };
+        let f = json!({"type": "send", "id": i, "data": {"room_id": to, "content": content}});
         ws.send(Message::Text(f.to_string().into()))
             .await
             .expect("send");
@@ -156,16 +170,22 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
     ))
     .await
     .expect("ping");
-    let mut acked = Vec::new();
+    let mut replies = Vec::new();
     let mut seqs = Vec::new();
     loop {
         let v = next_json(&mut ws).await;
         match v["type"].as_str() {
             Some("ack") => {
-                acked.push(v["id"].as_i64().expect("id"));
+                replies.push(v["id"].as_i64().expect("id"));
                 seqs.push(v["data"]["seq"].as_u64().expect("seq"));
             }
-            Some("error") => assert_eq!(v["id"], 7, "only the empty one is refused: {v}"),
+            Some("error") => {
+                let id = v["id"].as_i64().expect("id");
+                let code = if id == 7 { "invalid" } else { "forbidden" };
+                assert!(id == 7 || id == 11, "only 7 and 11 are refused: {v}");
+                assert_eq!(v["data"]["code"], code, "{v}");
+                replies.push(id);
+            }
             Some("pong") => {
                 assert_eq!(v["id"], "after");
                 break;
@@ -173,8 +193,9 @@ async fn behaviour(addr: SocketAddr, hub: Hub) {
             _ => {}
         }
     }
-    let want: Vec<i64> = (0..40).filter(|i| *i != 7).collect();
-    assert_eq!(acked, want, "acks in send order, all before the pong");
+    let want: Vec<i64> = (0..40).collect();
+    assert_eq!(replies, want, "replies in send order, all before the pong");
+    assert_eq!(seqs.len(), 38);
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "gapless: {seqs:?}"
