@@ -40,6 +40,12 @@ async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
         )
         .await
         .expect("room");
+    // The room's `user:` events make the Hub subscribe the members' sessions in tasks of
+    // its own: let them finish, so each test starts from the settled state (an
+    // unsubscribe racing such a task would be undone by it).
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
     (hub, a, b, c, room)
 }
 
@@ -1184,4 +1190,118 @@ async fn a_linger_ends_early_once_the_batch_is_full() {
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(commits, 2, "[first, second], then [third, fourth]");
     assert_eq!(first_took, std::time::Duration::from_millis(10));
+}
+
+/// A Hub on the memory backends that waits up to `passes` event-loop passes per commit.
+fn gathering_hub(passes: usize) -> Hub {
+    Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
+        .config(HubConfig {
+            commit_gather_passes: passes,
+            ..Default::default()
+        })
+        .build()
+}
+
+/// One send; then `late` more, each from a task that submits once its socket (one end of
+/// a Unix socket pair) is readable — as a connection's reader does. The bytes are written
+/// before the first send, but the runtime learns of them only when it next polls its
+/// sockets: between the first send's arrival and its commit, unless the committer waits
+/// for that pass. Returns the seqs and how many commits stored them.
+async fn send_one_then_late(hub: Hub, late: usize) -> (Vec<u64>, u64) {
+    let (hub, _a, _b, _c, room) = setup_on(hub).await;
+    late_round(&hub, &room.id, late, std::time::Duration::ZERO).await
+}
+
+/// [`send_one_then_late`] on a set-up Hub; each late task first takes `work` of (virtual,
+/// paused) time, as a busy connection's task would of real time.
+async fn late_round(
+    hub: &Hub,
+    room: &str,
+    late: usize,
+    work: std::time::Duration,
+) -> (Vec<u64>, u64) {
+    use tokio::io::AsyncWriteExt;
+    let before = hub.metrics().message_commits;
+    let mut tasks = Vec::new();
+    let mut writers = Vec::new();
+    for i in 0..late {
+        let (w, r) = tokio::net::UnixStream::pair().expect("socket pair");
+        writers.push(w);
+        let (hub, room) = (hub.clone(), room.to_owned());
+        tasks.push(tokio::spawn(async move {
+            r.readable().await.expect("readable");
+            if !work.is_zero() {
+                tokio::time::advance(work).await;
+            }
+            hub.submit_message("bob", send(&room, &format!("late {i}")))
+                .await
+                .expect("queued")
+                .await
+                .expect("stored")
+                .seq
+        }));
+    }
+    // Let every task start waiting on its socket.
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    for w in &mut writers {
+        w.write_all(b"x").await.expect("write");
+    }
+    let first = hub
+        .submit_message("alice", send(room, "first"))
+        .await
+        .expect("queued");
+    let mut seqs = vec![first.await.expect("stored").seq];
+    for t in tasks {
+        seqs.push(t.await.expect("task"));
+    }
+    seqs.sort_unstable();
+    (seqs, hub.metrics().message_commits - before)
+}
+
+#[tokio::test]
+async fn gather_passes_put_the_sends_of_the_next_socket_poll_in_the_same_commit() {
+    // A current-thread runtime, like the benchmark's server: the first send wakes the
+    // committer, whose pass lets the runtime poll the sockets and run the five readers.
+    let (seqs, commits) = send_one_then_late(gathering_hub(8), 5).await;
+    assert_eq!(commits, 1, "one commit for all six");
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    // Off: the first send is committed alone, before the runtime sees the sockets.
+    let (seqs, commits) = send_one_then_late(gathering_hub(0), 5).await;
+    assert_eq!(commits, 2, "the first alone, then the five");
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_pass_turns_gathering_off_for_the_next_64_commits() {
+    let (hub, _a, _b, _c, room) = setup_on(gathering_hub(8)).await;
+    // The first commit's pass runs five tasks of 2 ms each: 10 ms, over the 1 ms a pass
+    // may take (each task also yields once more, so their sends make the second commit).
+    let (seqs, commits) = late_round(&hub, &room.id, 5, std::time::Duration::from_millis(2)).await;
+    assert_eq!((seqs, commits), (vec![1, 2, 3, 4, 5, 6], 2));
+    // The next 64 commits (the second above, then 63 here) do not wait for a pass: each
+    // round's first send goes alone …
+    for round in 0..32 {
+        let (_, commits) = late_round(&hub, &room.id, 2, std::time::Duration::ZERO).await;
+        assert_eq!(commits, 2, "round {round}");
+    }
+    // … and then gathering is back.
+    let (_, commits) = late_round(&hub, &room.id, 5, std::time::Duration::ZERO).await;
+    assert_eq!(commits, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_send_does_not_wait_on_the_clock_for_gather_passes() {
+    // No other task submits: the pass finds nothing new and the send commits at once —
+    // no virtual time passes (a timer would move the paused clock).
+    let (hub, _a, _b, _c, room) = setup_on(gathering_hub(8)).await;
+    let t0 = tokio::time::Instant::now();
+    let m = hub
+        .send_message("alice", send(&room.id, "alone"))
+        .await
+        .expect("stored");
+    assert_eq!(m.seq, 1);
+    assert_eq!(t0.elapsed(), std::time::Duration::ZERO);
+    assert_eq!(hub.metrics().message_commits, 1);
 }

@@ -97,6 +97,13 @@ pub struct Config {
     /// Messages that must be waiting for `COMMIT_LINGER_US` to apply (at least 1).
     #[arg(long, env = "COMMIT_LINGER_AFTER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub commit_linger_after: u64,
+    /// Event-loop passes a commit may wait for more messages (default 8; 0: off): before
+    /// each commit the committer lets the runtime poll the sockets and run the readers
+    /// with data, again while that added messages. No timer, so an idle server does not
+    /// wait; a busy one stores and fans out more messages per transaction (BENCHMARKS.md,
+    /// session 14). At most 1,000.
+    #[arg(long, env = "COMMIT_GATHER_PASSES", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub commit_gather_passes: u64,
     /// Server WebSocket ping period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,
@@ -149,5 +156,14 @@ mod tests {
         assert!(Config::try_parse_from(["chat-server", "--commit-linger-after", "0"]).is_err());
         assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "-5"]).is_err());
         assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "1000001"]).is_err());
+    }
+
+    #[test]
+    fn the_commit_gather_passes_default_to_8_and_are_bounded() {
+        assert_eq!(Config::for_tests().commit_gather_passes, 8);
+        let c = Config::parse_from(["chat-server", "--commit-gather-passes", "0"]);
+        assert_eq!(c.commit_gather_passes, 0);
+        assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "1001"]).is_err());
+        assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "-1"]).is_err());
     }
 }

@@ -98,6 +98,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         large_room_members: config.large_room_members,
         commit_linger: Duration::from_micros(config.commit_linger_us),
         commit_linger_after: usize::try_from(config.commit_linger_after).unwrap_or(usize::MAX),
+        commit_gather_passes: usize::try_from(config.commit_gather_passes).unwrap_or(usize::MAX),
         ..HubConfig::default()
     };
     let (hub, redis) = match &config.redis_url {
@@ -298,11 +299,14 @@ mod tests {
             "off by default"
         );
         assert_eq!(app.hub.config().commit_linger_after, 4);
+        assert_eq!(app.hub.config().commit_gather_passes, 8);
         let mut config = Config::for_tests();
         config.commit_linger_us = 1500;
         config.commit_linger_after = 8;
+        config.commit_gather_passes = 0;
         let app = build(config).await.expect("app");
         assert_eq!(app.hub.config().commit_linger, Duration::from_micros(1500));
         assert_eq!(app.hub.config().commit_linger_after, 8);
+        assert_eq!(app.hub.config().commit_gather_passes, 0);
     }
 }
