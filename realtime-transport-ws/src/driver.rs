@@ -33,7 +33,7 @@ struct InFlight {
 
 /// A connection's `send`s in flight, in the order they were submitted.
 ///
-/// The Hub's group committer stores one queue's sends in submission order, so only the
+/// The Hub's group committer stores a connection's sends in submission order, so only the
 /// oldest is polled: nothing later can be owed a reply before it. A queue rather than a
 /// `FuturesOrdered` of boxed futures: no allocation and no task of its own per `send`
 /// (that machinery was 5.4 % of the server's samples at W2 20 msg/s; without it the server
@@ -63,12 +63,7 @@ impl Sends {
         let result = std::task::ready!(std::pin::Pin::new(&mut front.pending).poll(cx));
         let id = self.0.pop_front().and_then(|f| f.id);
         Poll::Ready(Some(match result {
-            Ok(m) => id.as_ref().map(|id| {
-                Frame::Text(native::ack(
-                    id,
-                    serde_json::to_value(m).unwrap_or(Value::Null),
-                ))
-            }),
+            Ok(m) => id.as_ref().map(|id| Frame::Text(native::ack_of(id, &m))),
             Err(e) => Some(native_error(id.as_ref(), &e)),
         }))
     }

@@ -162,7 +162,30 @@ pub fn pong(id: Option<&Value>) -> Bytes {
 
 /// `{"type":"ack","id":…,"data":…}`.
 pub fn ack(id: &Value, data: Value) -> Bytes {
-    to_bytes(&json!({"type": "ack", "id": id, "data": data}))
+    ack_of(id, &data)
+}
+
+/// [`ack`] with `data` serialized straight from `data`, without building a JSON value
+/// first: a `send`'s ack carries the whole stored message, and a message as a
+/// `serde_json::Value` is a dozen strings and map nodes allocated only to be written out
+/// and dropped.
+pub fn ack_of<T: serde::Serialize + ?Sized>(id: &Value, data: &T) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Ack<'a, T: ?Sized> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: &'a Value,
+        data: &'a T,
+    }
+    // Borrowed plain data with string keys: serializing cannot fail.
+    Bytes::from(
+        serde_json::to_vec(&Ack {
+            kind: "ack",
+            id,
+            data,
+        })
+        .unwrap_or_default(),
+    )
 }
 
 /// `{"type":"error","id":…,"data":{"code","message","temporary"}}`.
@@ -491,6 +514,33 @@ pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sends_ack_carries_the_message_as_its_json_value_would() {
+        let m = realtime_core::Message::from_new(
+            realtime_core::NewMessage {
+                id: "m-1".into(),
+                room_id: "r-1".into(),
+                sender_id: "alice".into(),
+                client_id: Some("c-\"1\"".into()),
+                content: "héllo \"there\"\n".into(),
+                kind: MessageKind::Text,
+                created_at: realtime_core::clock::Clock::now(&realtime_core::clock::SystemClock),
+            },
+            42,
+        );
+        for id in [json!(7), json!("a")] {
+            let direct: Value = serde_json::from_slice(&ack_of(&id, &m)).expect("json");
+            let via_value: Value =
+                serde_json::from_slice(&ack(&id, serde_json::to_value(&m).expect("value")))
+                    .expect("json");
+            assert_eq!(direct, via_value);
+            assert_eq!(direct["type"], "ack");
+            assert_eq!(direct["id"], id);
+            assert_eq!(direct["data"]["seq"], 42);
+            assert_eq!(direct["data"]["content"], "héllo \"there\"\n");
+        }
+    }
 
     #[test]
     fn parses_seed_frames_and_rejects_bad_ones() {
