@@ -333,6 +333,18 @@ struct SubEntry {
 struct SessionEntry {
     shared: Arc<SessionShared>,
     channels: HashSet<Channel>,
+    /// Subscription changes that membership events ordered for this session and that a
+    /// task has yet to apply (usually none): at most one per channel, the latest event's.
+    pending: Vec<PendingChange>,
+}
+
+/// A membership event's subscription change for one session, waiting for its task
+/// ([`HubDelivery::deliver`]). A later change of the same (session, channel) replaces or
+/// takes it back, so the task that runs late cannot undo what happened after the event.
+struct PendingChange {
+    channel: Channel,
+    ticket: u64,
+    add: bool,
 }
 
 impl Drop for SessionEntry {
@@ -366,6 +378,8 @@ struct Inner {
     metrics: Arc<EventMetrics>,
     history: Mutex<VecDeque<Arc<Event>>>,
     next_session: AtomicU64,
+    /// Numbers the membership events' pending subscription changes ([`PendingChange`]).
+    next_ticket: AtomicU64,
     /// The group-commit queue of [`Hub::submit_message`]; `None` without a runtime.
     commits: Option<tokio::sync::mpsc::Sender<SendJob>>,
     /// (room, user) pairs recently checked as members, for [`HubConfig::membership_cache_ttl`].
@@ -682,6 +696,7 @@ impl HubBuilder {
             metrics: self.metrics,
             history: Mutex::default(),
             next_session: AtomicU64::new(1),
+            next_ticket: AtomicU64::new(1),
             commits,
             may_post: Mutex::default(),
             renewing: std::sync::atomic::AtomicBool::new(false),
@@ -745,15 +760,18 @@ impl DeliveryHandler for HubDelivery {
         if let Some((user, room, add)) = change
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
+            // The sessions and their changes are fixed now, in event order; the task only
+            // carries them out (the broker call may wait), unless something later about
+            // the same session and channel has replaced them by then.
+            let ticket = inner.next_ticket.fetch_add(1, Ordering::Relaxed);
+            let ids = inner.mark_pending(user.as_deref(), &room, add, ticket);
+            if ids.is_empty() {
+                return;
+            }
             let hub = Hub { inner };
             rt.spawn(async move {
-                let ids = match &user {
-                    Some(u) => hub.sessions_of(u),
-                    None => read(&hub.inner.sessions).keys().copied().collect(),
-                };
                 for id in ids {
-                    let r = if add { hub.add_local(id, room.clone()).await } else { hub.remove_local(id, &room).await };
-                    if let Err(e) = r {
+                    if let Err(e) = hub.apply_pending(id, &room, ticket).await {
                         tracing::debug!(error = %e, session = id, "membership subscription change failed");
                     }
                 }
@@ -763,6 +781,55 @@ impl DeliveryHandler for HubDelivery {
 }
 
 impl Inner {
+    /// Record a membership event's subscription change of `channel` (`add` or remove)
+    /// for `user`'s sessions (every session subscribed to it or with a change pending
+    /// for it, when `None`: a deleted room), replacing a change pending for the same
+    /// channel; returns the sessions marked.
+    fn mark_pending(
+        &self,
+        user: Option<&str>,
+        channel: &Channel,
+        add: bool,
+        ticket: u64,
+    ) -> Vec<SessionId> {
+        // `by_user` is changed under the `sessions` write lock: take that one first.
+        let mut sessions = write(&self.sessions);
+        let ids: Vec<SessionId> = match user {
+            Some(u) => lock(&self.by_user).get(u).cloned().unwrap_or_default(),
+            None => sessions
+                .iter()
+                .filter(|(_, e)| {
+                    e.channels.contains(channel) || e.pending.iter().any(|p| p.channel == *channel)
+                })
+                .map(|(id, _)| *id)
+                .collect(),
+        };
+        for id in &ids {
+            if let Some(e) = sessions.get_mut(id) {
+                e.pending.retain(|p| p.channel != *channel);
+                e.pending.push(PendingChange {
+                    channel: channel.clone(),
+                    ticket,
+                    add,
+                });
+            }
+        }
+        ids
+    }
+
+    /// Take back the changes pending for `id` on `channel`: all of them before a
+    /// subscription change made now (`adds_only`: only additions — an explicit subscribe
+    /// checked membership before it got here, and must not cancel a removal that came
+    /// in since).
+    fn cancel_pending(&self, id: SessionId, channel: &Channel, adds_only: bool) {
+        if let Some(e) = write(&self.sessions).get_mut(&id)
+            && !e.pending.is_empty()
+        {
+            e.pending
+                .retain(|p| p.channel != *channel || (adds_only && !p.add));
+        }
+    }
+
     /// Drop cached memberships of `room` (of `user` only, when given).
     fn forget_members(&self, room: &str, user: Option<&str>) {
         lock(&self.may_post).forget(room, user);
@@ -826,6 +893,17 @@ impl Inner {
 /// `user:{id}` alone in large rooms ([`HubConfig::large_room_members`]).
 fn membership_change(channel: &Channel, event: &Event) -> Option<(Option<UserId>, Channel, bool)> {
     let t = &event.event_type;
+    // Every published event passes here: the room's channel is built only for the few
+    // membership types (not for each message).
+    if !(*t == EventType::ROOM_JOIN
+        || *t == EventType::ROOM_MEMBER_ADD
+        || *t == EventType::ROOM_CREATE
+        || *t == EventType::ROOM_LEAVE
+        || *t == EventType::ROOM_MEMBER_REMOVE
+        || *t == EventType::ROOM_DELETE)
+    {
+        return None;
+    }
     let room = Channel::room(event.room_id.as_deref()?).ok()?;
     match channel {
         Channel::User(u)
@@ -1163,6 +1241,7 @@ impl Hub {
                 SessionEntry {
                     shared: shared.clone(),
                     channels: HashSet::new(),
+                    pending: Vec::new(),
                 },
             );
         }
@@ -1219,9 +1298,17 @@ impl Hub {
 }
 
 impl Hub {
+    /// Subscribe `id` to `channel` locally (and the node through the broker for the
+    /// channel's first session); takes back an addition a membership event left pending.
     async fn add_local(&self, id: SessionId, channel: Channel) -> Result<()> {
+        self.inner.cancel_pending(id, &channel, true);
+        let _g = self.inner.sub_lock.lock().await;
+        self.add_locked(id, channel).await
+    }
+
+    /// [`Hub::add_local`] with `sub_lock` held.
+    async fn add_locked(&self, id: SessionId, channel: Channel) -> Result<()> {
         let inner = &self.inner;
-        let _g = inner.sub_lock.lock().await;
         let first = {
             let mut sessions = write(&inner.sessions);
             let Some(entry) = sessions.get_mut(&id) else {
@@ -1263,12 +1350,45 @@ impl Hub {
         }
     }
 
+    /// Unsubscribe `id` from `channel` locally (and the node for its last session); takes
+    /// back every change a membership event left pending for it.
     async fn remove_local(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        self.inner.cancel_pending(id, channel, false);
         let _g = self.inner.sub_lock.lock().await;
+        self.remove_locked(id, channel).await
+    }
+
+    /// [`Hub::remove_local`] with `sub_lock` held.
+    async fn remove_locked(&self, id: SessionId, channel: &Channel) -> Result<()> {
         if self.drop_local(id, channel) {
             self.inner.broker.unsubscribe(channel).await?;
         }
         Ok(())
+    }
+
+    /// Carry out the change of `channel` a membership event left pending for `id` under
+    /// `ticket`, unless it was replaced or taken back since (or the session closed).
+    async fn apply_pending(&self, id: SessionId, channel: &Channel, ticket: u64) -> Result<()> {
+        let _g = self.inner.sub_lock.lock().await;
+        let add = {
+            let mut sessions = write(&self.inner.sessions);
+            let Some(entry) = sessions.get_mut(&id) else {
+                return Ok(());
+            };
+            let Some(i) = entry
+                .pending
+                .iter()
+                .position(|p| p.ticket == ticket && p.channel == *channel)
+            else {
+                return Ok(());
+            };
+            entry.pending.swap_remove(i).add
+        };
+        if add {
+            self.add_locked(id, channel.clone()).await
+        } else {
+            self.remove_locked(id, channel).await
+        }
     }
 
     fn sessions_of(&self, user: &str) -> Vec<SessionId> {

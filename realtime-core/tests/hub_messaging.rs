@@ -41,8 +41,7 @@ async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
         .await
         .expect("room");
     // The room's `user:` events make the Hub subscribe the members' sessions in tasks of
-    // its own: let them finish, so each test starts from the settled state (an
-    // unsubscribe racing such a task would be undone by it).
+    // its own: let them finish, so each test starts from the settled state.
     for _ in 0..16 {
         tokio::task::yield_now().await;
     }
@@ -761,6 +760,70 @@ async fn join_or_subscribe_joins_once_then_only_subscribes() {
             .code(),
         "forbidden"
     );
+}
+
+/// A membership event (here the new room's `user:` events) makes the Hub subscribe the
+/// user's sessions in a task of its own; an unsubscribe that comes after the event but
+/// before that task runs is the later word, and the task must not undo it.
+#[tokio::test]
+async fn an_unsubscribe_after_a_membership_event_is_not_undone_by_its_task() {
+    let hub = Hub::in_memory();
+    let mut a = hub
+        .connect(&who("alice"), DialectId::JSON, None)
+        .await
+        .expect("alice");
+    let mut b = hub
+        .connect(&who("bob"), DialectId::JSON, None)
+        .await
+        .expect("bob");
+    let room = hub
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "General".into(),
+                members: vec!["bob".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    // No yield since the events: their subscription tasks have not run yet.
+    let ch = Channel::room(&room.id).expect("ch");
+    hub.unsubscribe(b.id(), &ch).await.expect("unsubscribe");
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    drain(&mut a);
+    drain(&mut b);
+    hub.send_message("alice", send(&room.id, "bob unsubscribed"))
+        .await
+        .expect("send");
+    assert!(
+        of_type(&drain(&mut b), &EventType::MESSAGE_SEND).is_empty(),
+        "bob's session stays unsubscribed"
+    );
+    assert_eq!(
+        of_type(&drain(&mut a), &EventType::MESSAGE_SEND).len(),
+        1,
+        "alice's session still is"
+    );
+    // An addition is still carried out: carol, added now (by `add_member` itself and by
+    // the event's task after it), is subscribed once the task has run.
+    let mut c = hub
+        .connect(&who("carol"), DialectId::JSON, None)
+        .await
+        .expect("carol");
+    hub.add_member("alice", &room.id, "carol", Role::Member)
+        .await
+        .expect("add carol");
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    drain(&mut c);
+    hub.send_message("alice", send(&room.id, "carol hears this"))
+        .await
+        .expect("send");
+    assert_eq!(of_type(&drain(&mut c), &EventType::MESSAGE_SEND).len(), 1);
 }
 
 #[tokio::test]
