@@ -2,7 +2,8 @@
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
 //! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (25 ms;
-//! not inside commits) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
+//! not inside commits; on a connection of its own whose thread runs at nice 19:
+//! [`PoolConfig::checkpoint_nice`]) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
 //! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Every write of a file database (transactions and single
 //! statements alike) runs on one connection of its own, held for the store's life (not
@@ -41,6 +42,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// Dropped with the last clone: stops the background checkpointer.
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
+    /// The name of the checkpointer connection's thread (a file store).
+    checkpoint_thread: Option<String>,
 }
 
 impl SqliteStore {
@@ -120,8 +123,11 @@ impl SqliteStore {
             let restart_frames =
                 i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
             let files = Arc::new(DbFiles::of(&writer_filename));
+            let (ckpt, thread) =
+                checkpoint_connection(&writer_options, config.checkpoint_nice).await?;
+            store.checkpoint_thread = Some(thread);
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
-                store.pool.clone(),
+                ckpt,
                 store.writer.clone(),
                 files,
                 config.checkpoint_interval,
@@ -141,6 +147,7 @@ impl SqliteStore {
             writer: Writer::Pool(pool.clone()),
             pool,
             _checkpointer: None,
+            checkpoint_thread: None,
         })
     }
 
@@ -526,15 +533,75 @@ fn journal_size_limit(wal_restart_bytes: u64) -> i64 {
     i64::try_from(wal_restart_bytes.saturating_mul(2)).unwrap_or(i64::MAX)
 }
 
-/// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE` on a
-/// connection of `pool` (never waits for readers or writers), and once the WAL holds more
-/// than `restart_frames` pages, a rewind ([`rewind`]).
+/// The background checkpoints' connection: one of its own (not the pool's, whose threads
+/// serve reads at the process's priority), its sqlx thread named `sqlite-ckpt-<n>` so it
+/// can be found and given `nice` ([`PoolConfig::checkpoint_nice`]). Returns the thread's
+/// name too.
+async fn checkpoint_connection(
+    options: &SqliteConnectOptions,
+    nice: u8,
+) -> Result<(SqliteConnection, String)> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Thread names are cut at 15 bytes.
+    let name = format!(
+        "sqlite-ckpt-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed) % 1000
+    );
+    let thread = name.clone();
+    let conn = options
+        .clone()
+        .thread_name(move |_| thread.clone())
+        .connect()
+        .await
+        .map_err(store_err)?;
+    if nice > 0 {
+        lower_priority(&name, nice.min(19));
+    }
+    Ok((conn, name))
+}
+
+/// Give this process's thread named `name` the nice value `nice` (on Linux,
+/// `setpriority(PRIO_PROCESS, tid)` changes one thread). A failure is logged at `debug`:
+/// the thread then keeps the process's priority.
+#[cfg(target_os = "linux")]
+fn lower_priority(name: &str, nice: u8) {
+    let tid = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            task.file_name().to_str()?.parse::<i32>().ok()
+        });
+    let set = match tid.and_then(rustix::process::Pid::from_raw) {
+        Some(tid) => rustix::process::setpriority_process(Some(tid), i32::from(nice))
+            .map_err(|e| e.to_string()),
+        None => Err(format!("no thread named {name}")),
+    };
+    match set {
+        Ok(()) => tracing::trace!(thread = name, nice, "checkpoint thread's priority lowered"),
+        Err(e) => {
+            tracing::debug!(error = %e, thread = name, "the checkpoint thread keeps the process's priority")
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_name: &str, _nice: u8) {}
+
+/// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE` on
+/// `conn`, the checkpoints' own connection (never waits for readers or writers), and once
+/// the WAL holds more than `restart_frames` pages, a rewind ([`rewind`]).
 ///
 /// Why both: under continuous writes a `PASSIVE` checkpoint never catches up with the last
 /// commit, and SQLite rewinds the WAL only when one has, so the file grew without end
 /// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7).
 fn spawn_checkpointer(
-    pool: SqlitePool,
+    mut conn: SqliteConnection,
     writer: Writer,
     files: Arc<DbFiles>,
     interval: Duration,
@@ -550,10 +617,10 @@ fn spawn_checkpointer(
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = every.tick() => {
-                    if let Some(frames) = passive(&pool).await
+                    if let Some(frames) = passive(&mut conn).await
                         && needs_rewind(frames, restart_frames, rewound_at)
                     {
-                        rewound_at = rewind(&pool, &writer, &files).await;
+                        rewound_at = rewind(&mut conn, &writer, &files).await;
                     }
                 }
             }
@@ -577,11 +644,11 @@ fn needs_rewind(frames: i64, restart_frames: i64, rewound_at: Option<i64>) -> bo
 /// `PRAGMA wal_checkpoint(PASSIVE)`: copies the WAL's frames into the database file as far
 /// as readers allow, without waiting for anyone. The frames in the WAL, or `None` when the
 /// checkpoint failed (logged at `debug`; the next tick retries). Logged at `trace`.
-async fn passive(pool: &SqlitePool) -> Option<i64> {
+async fn passive(conn: &mut SqliteConnection) -> Option<i64> {
     let started = std::time::Instant::now();
     // One row: (busy, frames in the WAL, frames checkpointed).
     match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
     {
         Ok((_, frames, done)) => {
@@ -620,9 +687,9 @@ async fn passive(pool: &SqlitePool) -> Option<i64> {
 /// Logged at `debug` with its duration.
 ///
 /// Returns the WAL's length in frames when the `RESTART` finished, if it did.
-async fn rewind(pool: &SqlitePool, writer: &Writer, files: &Arc<DbFiles>) -> Option<i64> {
+async fn rewind(ckpt: &mut SqliteConnection, writer: &Writer, files: &Arc<DbFiles>) -> Option<i64> {
     sync_files(files, false).await;
-    passive(pool).await;
+    passive(ckpt).await;
     sync_files(files, true).await;
     let mut conn = match writer.acquire().await {
         Ok(conn) => conn,
@@ -779,6 +846,71 @@ mod tests {
     fn remove_db(path: &std::path::Path) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// The nice value of this process's thread named `name` (`/proc/self/task/<tid>/stat`,
+    /// field 19).
+    #[cfg(target_os = "linux")]
+    fn nice_of_thread(name: &str) -> Option<i64> {
+        std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .flatten()
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+            })
+            .and_then(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+            .and_then(|stat| {
+                // Fields after the command's closing parenthesis start at field 3.
+                let rest = &stat[stat.rfind(')')? + 1..];
+                rest.split_whitespace().nth(19 - 3)?.parse().ok()
+            })
+    }
+
+    /// A file store checkpoints on a connection of its own whose thread runs at
+    /// `checkpoint_nice` (19 by default; 0 leaves the process's priority; above 19 is 19).
+    /// (That the checkpoints and rewinds still happen is `tests/conformance_sqlite.rs`'s.)
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpoints_run_on_a_thread_of_their_own_at_the_configured_nice_value() {
+        let process_nice = nice_of_thread(
+            &std::fs::read_to_string("/proc/self/comm")
+                .expect("comm")
+                .trim_end()
+                .to_owned(),
+        );
+        for (asked, expected) in [
+            (None, 19),
+            (Some(0), process_nice.unwrap_or(0)),
+            (Some(7), 7),
+            (Some(200), 19),
+        ] {
+            let (url, path) = temp_db_url();
+            let mut config = PoolConfig {
+                checkpoint_interval: Duration::from_millis(5),
+                ..PoolConfig::default()
+            };
+            if let Some(n) = asked {
+                config.checkpoint_nice = n;
+            }
+            let store = SqliteStore::connect_with(&url, &config)
+                .await
+                .expect("connect");
+            let thread = store
+                .checkpoint_thread
+                .clone()
+                .expect("a file store has one");
+            assert!(
+                thread.starts_with("sqlite-ckpt-") && thread.len() <= 15,
+                "{thread}"
+            );
+            assert_eq!(
+                nice_of_thread(&thread),
+                Some(expected),
+                "checkpoint_nice {asked:?}"
+            );
+            drop(store);
+            remove_db(&path);
         }
     }
 

@@ -25,6 +25,12 @@ pub struct Config {
     /// wait ~2–12 ms; a larger log makes that rarer and takes more disk.
     #[arg(long, env = "SQLITE_WAL_RESTART_MIB", default_value_t = 64)]
     pub sqlite_wal_restart_mib: u64,
+    /// SQLite files, Linux: the nice value (0–19) of the thread that checkpoints the
+    /// write-ahead log in the background (see
+    /// `realtime_store_sqlx::PoolConfig::checkpoint_nice`); 0 runs it at the server's own
+    /// priority.
+    #[arg(long, env = "SQLITE_CHECKPOINT_NICE", default_value_t = 19, value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub sqlite_checkpoint_nice: u8,
     /// Redis for running several nodes (`redis://127.0.0.1:6379`); without it, the
     /// in-memory broker (one node).
     #[arg(long, env = "REDIS_URL")]
@@ -165,5 +171,14 @@ mod tests {
         assert_eq!(c.commit_gather_passes, 0);
         assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "1001"]).is_err());
         assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "-1"]).is_err());
+    }
+
+    #[test]
+    fn the_checkpoint_nice_value_defaults_to_19_and_is_bounded() {
+        assert_eq!(Config::for_tests().sqlite_checkpoint_nice, 19);
+        let c = Config::parse_from(["chat-server", "--sqlite-checkpoint-nice", "0"]);
+        assert_eq!(c.sqlite_checkpoint_nice, 0);
+        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-nice", "20"]).is_err());
+        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-nice", "-1"]).is_err());
     }
 }
