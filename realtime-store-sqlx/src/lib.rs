@@ -98,8 +98,9 @@ pub struct PoolConfig {
     /// `nice(1)`) of the thread that runs the background checkpoints, a connection of its
     /// own. At the default 19 the copying of the WAL into the database file takes the CPU
     /// that the connections' threads leave idle instead of sharing it with them, so
-    /// deliveries do not wait behind it (BENCHMARKS.md, session 15: W2 20 msg/s p99
-    /// 7.8 / 4.5 / 5.2 ms → 3.8 / 3.2 / 4.5 ms). 0 leaves it at the process's
+    /// deliveries do not wait behind it (BENCHMARKS.md, session 15: W2 20 msg/s, four
+    /// alternating pairs, p99 5.5 / 37.4 / 3.5 / 5.4 ms at 0 → 3.6 / 3.4 / 4.5 / 4.0 ms at
+    /// 19, the same CPU per delivery). 0 leaves it at the process's
     /// priority. Values above 19 count as 19; where the priority cannot be set, the
     /// checkpoints run at the process's (logged at `debug`).
     pub checkpoint_nice: u8,

@@ -849,8 +849,15 @@ mod tests {
         }
     }
 
-    /// The nice value of this process's thread named `name` (`/proc/self/task/<tid>/stat`,
-    /// field 19).
+    /// The nice value in a `/proc/…/stat` line (field 19).
+    #[cfg(target_os = "linux")]
+    fn nice_in_stat(stat: &str) -> Option<i64> {
+        // Fields after the command's closing parenthesis start at field 3.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(19 - 3)?.parse().ok()
+    }
+
+    /// The nice value of this process's thread named `name`.
     #[cfg(target_os = "linux")]
     fn nice_of_thread(name: &str) -> Option<i64> {
         std::fs::read_dir("/proc/self/task")
@@ -860,11 +867,7 @@ mod tests {
                 std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
             })
             .and_then(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-            .and_then(|stat| {
-                // Fields after the command's closing parenthesis start at field 3.
-                let rest = &stat[stat.rfind(')')? + 1..];
-                rest.split_whitespace().nth(19 - 3)?.parse().ok()
-            })
+            .and_then(|stat| nice_in_stat(&stat))
     }
 
     /// A file store checkpoints on a connection of its own whose thread runs at
@@ -873,12 +876,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_checkpoints_run_on_a_thread_of_their_own_at_the_configured_nice_value() {
-        let process_nice = nice_of_thread(
-            &std::fs::read_to_string("/proc/self/comm")
-                .expect("comm")
-                .trim_end()
-                .to_owned(),
-        );
+        let process_nice = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| nice_in_stat(&stat));
         for (asked, expected) in [
             (None, 19),
             (Some(0), process_nice.unwrap_or(0)),

@@ -25,6 +25,11 @@ pub struct Config {
     /// wait ~2–12 ms; a larger log makes that rarer and takes more disk.
     #[arg(long, env = "SQLITE_WAL_RESTART_MIB", default_value_t = 64)]
     pub sqlite_wal_restart_mib: u64,
+    /// SQLite files: how often, in milliseconds, the write-ahead log is checkpointed into
+    /// the database file in the background (see
+    /// `realtime_store_sqlx::PoolConfig::checkpoint_interval`).
+    #[arg(long, env = "SQLITE_CHECKPOINT_MS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub sqlite_checkpoint_ms: u64,
     /// SQLite files, Linux: the nice value (0–19) of the thread that checkpoints the
     /// write-ahead log in the background (see
     /// `realtime_store_sqlx::PoolConfig::checkpoint_nice`); 0 runs it at the server's own
@@ -174,7 +179,14 @@ mod tests {
     }
 
     #[test]
-    fn the_checkpoint_nice_value_defaults_to_19_and_is_bounded() {
+    fn the_checkpoint_nice_value_and_interval_have_defaults_and_bounds() {
+        assert_eq!(Config::for_tests().sqlite_checkpoint_ms, 25);
+        let c = Config::parse_from(["chat-server", "--sqlite-checkpoint-ms", "250"]);
+        assert_eq!(c.sqlite_checkpoint_ms, 250);
+        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-ms", "0"]).is_err());
+        assert!(
+            Config::try_parse_from(["chat-server", "--sqlite-checkpoint-ms", "60001"]).is_err()
+        );
         assert_eq!(Config::for_tests().sqlite_checkpoint_nice, 19);
         let c = Config::parse_from(["chat-server", "--sqlite-checkpoint-nice", "0"]);
         assert_eq!(c.sqlite_checkpoint_nice, 0);

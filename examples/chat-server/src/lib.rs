@@ -79,6 +79,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
     let pool = realtime_store_sqlx::PoolConfig {
         wal_restart_bytes: config.sqlite_wal_restart_mib.saturating_mul(1 << 20),
         checkpoint_nice: config.sqlite_checkpoint_nice,
+        checkpoint_interval: Duration::from_millis(config.sqlite_checkpoint_ms),
         ..Default::default()
     };
     let store = realtime_store_sqlx::connect_with(&config.database_url, &pool).await?;
