@@ -1859,9 +1859,20 @@ impl Hub {
         let (room, member) = self.room_and_member(&user, room_id).await?;
         if member.is_some() {
             self.add_local(id, Channel::room(room_id)?).await?;
+            self.vouch(&room, member.as_ref(), &user);
             return Ok(room);
         }
         self.join_read(&user, room, None).await.map(|(r, _)| r)
+    }
+
+    /// Cache (`HubConfig::membership_cache_ttl`) that `user` may post in `room`, just
+    /// read or written as a member: a client sends right after it joins, and its first
+    /// sends need no store lookup then (on a fresh node every sender's first message
+    /// waited for one, in the committer's path).
+    fn vouch(&self, room: &Room, member: Option<&Member>, user: &str) {
+        if !self.inner.config.membership_cache_ttl.is_zero() && room.check_post(member).is_ok() {
+            lock(&self.inner.may_post).insert(&room.id, user);
+        }
     }
 
     /// [`Hub::join_room`] with the room and `actor`'s membership already read.
@@ -1877,6 +1888,7 @@ impl Hub {
         let large = self.is_large(room_id).await?;
         self.inner.store.add_member(&m).await?;
         self.subscribe_user(actor, &Channel::room(room_id)?).await;
+        self.vouch(&room, Some(&m), actor);
         let events = self.add_usernames_with(events, Some(&user)).await;
         self.emit_membership(events, actor, large).await;
         Ok((room, m))

@@ -1106,6 +1106,41 @@ async fn uncached_senders_are_checked_per_batch_and_each_refusal_is_exact() {
     );
 }
 
+/// A join (or a member's `join` of a room it is in) reads the membership; the Hub caches
+/// it as a right to post, so the first sends after a join need no store lookup. Seen from
+/// outside: a member removed behind the Hub's back (as another node would) right after
+/// joining is still trusted with her first send; without a membership cache she is not.
+#[tokio::test]
+async fn a_join_vouches_for_the_members_first_sends() {
+    use std::time::Duration;
+    for ttl in [Duration::from_secs(2), Duration::ZERO] {
+        let store = Arc::new(MemoryStore::new());
+        let hub = Hub::builder(store.clone(), Arc::new(MemoryBroker::new()))
+            .config(HubConfig {
+                membership_cache_ttl: ttl,
+                ..Default::default()
+            })
+            .build();
+        let (hub, _a, b, c, room) = setup_on(hub).await;
+        // carol joins the public room; bob, a member already, joins it from his session.
+        hub.join_or_subscribe(c.id(), &room.id)
+            .await
+            .expect("carol joins");
+        hub.join_or_subscribe(b.id(), &room.id)
+            .await
+            .expect("bob's join");
+        for who in ["carol", "bob"] {
+            assert!(store.remove_member(&room.id, who).await.expect("remove"));
+            let sent = hub.send_message(who, send(&room.id, "first")).await;
+            if ttl.is_zero() {
+                assert_eq!(sent.expect_err("checked").code(), "forbidden", "{who}");
+            } else {
+                sent.unwrap_or_else(|e| panic!("{who}: vouched for by the join: {e}"));
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn memberships_in_use_are_renewed_in_the_background_within_their_ttl() {
     // Memberships are cached for 1.5 s. One in use past half of that is checked again in
