@@ -198,8 +198,8 @@ pub struct HubConfig {
     /// server's CPU per delivery by 11–15 % at 5 msg/s and 0–10 % at 10, with no rise in
     /// median latency.
     pub commit_gather_passes: usize,
-    /// How long this node trusts a membership it checked for sending (default 2 s; zero:
-    /// ask the store every time). Leaves, removals and deletions seen by this node end
+    /// How long this node trusts a membership it checked for sending, or read in a join
+    /// (default 2 s; zero: ask the store every time). Leaves, removals and deletions seen by this node end
     /// it at once; one done on another node and not seen here ends it within this time.
     /// A membership in use past half this time is checked again in the background, so a
     /// sender who keeps posting never waits for the store.
