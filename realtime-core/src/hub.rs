@@ -199,8 +199,9 @@ pub struct HubConfig {
     /// median latency.
     pub commit_gather_passes: usize,
     /// How long this node trusts a membership it checked for sending, or read in a join
-    /// (default 2 s; zero: ask the store every time). Leaves, removals and deletions seen by this node end
-    /// it at once; one done on another node and not seen here ends it within this time.
+    /// (default 2 s; zero: ask the store every time). Leaves, removals and deletions seen
+    /// by this node end it at once; one done on another node and not seen here ends it
+    /// within this time.
     /// A membership in use past half this time is checked again in the background, so a
     /// sender who keeps posting never waits for the store.
     pub membership_cache_ttl: Duration,

@@ -17,6 +17,22 @@ async fn setup() -> (Hub, Session, Session, Session, Room) {
 
 /// alice, bob and carol connected to `hub`; alice's room "General" with bob in it.
 async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
+    let setup = setup_unsettled(hub).await;
+    // The room's `user:` events make the Hub subscribe the members' sessions in tasks of
+    // its own: let them finish, so each test starts from the settled state.
+    settle().await;
+    setup
+}
+
+/// Let the Hub's spawned tasks (membership subscriptions) run.
+async fn settle() {
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// [`setup_on`] without letting the room's membership tasks run.
+async fn setup_unsettled(hub: Hub) -> (Hub, Session, Session, Session, Room) {
     let a = hub
         .connect(&who("alice"), DialectId::JSON, None)
         .await
@@ -40,11 +56,6 @@ async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
         )
         .await
         .expect("room");
-    // The room's `user:` events make the Hub subscribe the members' sessions in tasks of
-    // its own: let them finish, so each test starts from the settled state.
-    for _ in 0..16 {
-        tokio::task::yield_now().await;
-    }
     (hub, a, b, c, room)
 }
 
@@ -767,32 +778,11 @@ async fn join_or_subscribe_joins_once_then_only_subscribes() {
 /// before that task runs is the later word, and the task must not undo it.
 #[tokio::test]
 async fn an_unsubscribe_after_a_membership_event_is_not_undone_by_its_task() {
-    let hub = Hub::in_memory();
-    let mut a = hub
-        .connect(&who("alice"), DialectId::JSON, None)
-        .await
-        .expect("alice");
-    let mut b = hub
-        .connect(&who("bob"), DialectId::JSON, None)
-        .await
-        .expect("bob");
-    let room = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "General".into(),
-                members: vec!["bob".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("room");
+    let (hub, mut a, mut b, mut c, room) = setup_unsettled(Hub::in_memory()).await;
     // No yield since the events: their subscription tasks have not run yet.
     let ch = Channel::room(&room.id).expect("ch");
     hub.unsubscribe(b.id(), &ch).await.expect("unsubscribe");
-    for _ in 0..16 {
-        tokio::task::yield_now().await;
-    }
+    settle().await;
     drain(&mut a);
     drain(&mut b);
     hub.send_message("alice", send(&room.id, "bob unsubscribed"))
@@ -809,16 +799,10 @@ async fn an_unsubscribe_after_a_membership_event_is_not_undone_by_its_task() {
     );
     // An addition is still carried out: carol, added now (by `add_member` itself and by
     // the event's task after it), is subscribed once the task has run.
-    let mut c = hub
-        .connect(&who("carol"), DialectId::JSON, None)
-        .await
-        .expect("carol");
     hub.add_member("alice", &room.id, "carol", Role::Member)
         .await
         .expect("add carol");
-    for _ in 0..16 {
-        tokio::task::yield_now().await;
-    }
+    settle().await;
     drain(&mut c);
     hub.send_message("alice", send(&room.id, "carol hears this"))
         .await

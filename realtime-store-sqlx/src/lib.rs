@@ -100,7 +100,9 @@ pub struct PoolConfig {
     /// that the connections' threads leave idle instead of sharing it with them, so
     /// deliveries do not wait behind it (BENCHMARKS.md, session 15: W2 20 msg/s, four
     /// alternating pairs, p99 5.5 / 37.4 / 3.5 / 5.4 ms at 0 → 3.6 / 3.4 / 4.5 / 4.0 ms at
-    /// 19, the same CPU per delivery). 0 leaves it at the process's
+    /// 19, the same CPU per delivery). On a core that stays full the checkpoints can fall
+    /// behind, and each rewind (on the writing connection, at the process's priority)
+    /// copies what they left, holding writes longer. 0 leaves it at the process's
     /// priority. Values above 19 count as 19; where the priority cannot be set, the
     /// checkpoints run at the process's (logged at `debug`).
     pub checkpoint_nice: u8,

@@ -3,8 +3,8 @@
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
 //! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (25 ms;
 //! not inside commits; on a connection of its own whose thread runs at nice 19:
-//! [`PoolConfig::checkpoint_nice`]) and rewound once it exceeds [`PoolConfig::wal_restart_bytes`]
-//! (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! [`PoolConfig::checkpoint_nice`]) and rewound once it exceeds
+//! [`PoolConfig::wal_restart_bytes`] (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Every write of a file database (transactions and single
 //! statements alike) runs on one connection of its own, held for the store's life (not
 //! pooled), so writes queue for it instead of polling for SQLite's lock; reads use the

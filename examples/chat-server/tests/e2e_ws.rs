@@ -324,6 +324,8 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
     let _slow = s.ws("slow").await; // never read again
     let mut fast = s.ws("fast").await;
     let total = 3000usize;
+    // The reader hands the connection back: dropped, it would close the fast session too,
+    // racing the count of sessions below (CI once saw 0).
     let reader = tokio::spawn(async move {
         let mut n = 0;
         while n < total {
@@ -332,7 +334,7 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
                 n += 1;
             }
         }
-        n
+        (n, fast)
     });
     let body = "x".repeat(4000);
     for _ in 0..total {
@@ -344,7 +346,7 @@ async fn a_client_that_never_reads_is_disconnected_while_others_keep_receiving()
         };
         s.hub().send_message("alice", req).await.expect("send");
     }
-    let n = tokio::time::timeout(Duration::from_secs(60), reader)
+    let (n, _fast) = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
         .expect("fast reader finished")
         .expect("join");
