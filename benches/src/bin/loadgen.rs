@@ -100,6 +100,11 @@ struct Args {
     /// or a `perf` trace): where the tail comes from (steady, or a few stalls). 0: off.
     #[arg(long, default_value_t = 0)]
     timeline_ms: u64,
+    /// Native protocol only: every `send` carries an `id` (the message number), so the
+    /// server answers each with an `ack` holding the stored message, as the web client's
+    /// sends are answered. Acks are counted in the report (`acks`), not as deliveries.
+    #[arg(long)]
+    send_ids: bool,
 }
 
 type Ws =
@@ -242,8 +247,15 @@ impl Gen {
     }
 
     /// One published message in this protocol.
-    fn publish_frame(&self, room_id: &str, content: &str) -> Message {
+    /// The frame that publishes `content` to `room_id`; message number `n` is the `id` of a
+    /// native send with `--send-ids`.
+    fn publish_frame(&self, room_id: &str, content: &str, n: u64) -> Message {
         match self.args.protocol {
+            Protocol::Native if self.args.send_ids => Message::Text(
+                json!({"type": "send", "id": n, "data": {"room_id": room_id, "content": content}})
+                    .to_string()
+                    .into(),
+            ),
             Protocol::Native => Message::Text(
                 json!({"type": "send", "data": {"room_id": room_id, "content": content}})
                     .to_string()
@@ -258,6 +270,8 @@ impl Gen {
 /// What the readers share.
 struct Stats {
     delivered: AtomicU64,
+    /// Native `ack` frames received (`--send-ids`).
+    acks: AtomicU64,
     connected: AtomicU64,
     failed: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
@@ -341,6 +355,7 @@ impl Stats {
     fn new(g: &Gen) -> Self {
         Stats {
             delivered: AtomicU64::new(0),
+            acks: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             first_error: std::sync::Mutex::new(None),
@@ -425,6 +440,11 @@ impl Stats {
     }
 }
 
+/// Whether a frame is a native `ack` (its key order is `type`, `id`, `data`).
+fn is_ack(s: &str) -> bool {
+    s.starts_with(r#"{"type":"ack""#)
+}
+
 /// `n=<number>;t=<send time µs>` from a frame of any of the protocols.
 fn parse_payload(s: &str) -> Option<(usize, u64)> {
     let rest = &s[s.find("n=")? + 2..];
@@ -455,6 +475,11 @@ async fn read_loop(
         let s = t.as_str();
         if s == "2" {
             let _ = pong.try_send(Message::Text("3".into())); // Engine.IO heartbeat
+            continue;
+        }
+        if is_ack(s) {
+            // It holds the message's content too: an answer to the sender, not a delivery.
+            stats.acks.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let Some((num, ts)) = parse_payload(s) else {
@@ -522,6 +547,7 @@ fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
         "clients": g.args.clients, "setup_seconds": setup, "seconds": wall,
         "messages_sent": sent, "deliveries": got, "deliveries_per_second": got as f64 / wall,
         "losses": expected.saturating_sub(got),
+        "acks": g.args.send_ids.then(|| stats.acks.load(Ordering::Relaxed)),
         "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
         "server_cpu_us": cpu,
         "server_cpu_us_per_delivery": cpu.map(|c| c as f64 / got.max(1) as f64),
@@ -645,7 +671,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         }
         let content = format!("n={sent};t={}", now_us());
         if publisher
-            .send(g.publish_frame(&room_id, &content))
+            .send(g.publish_frame(&room_id, &content, sent as u64))
             .await
             .is_err()
         {
@@ -735,7 +761,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
             while Instant::now() < end {
                 tick.tick().await;
                 let content = format!("n={n};t={}", now_us());
-                if tx.send(g.publish_frame(&room, &content)).await.is_err() {
+                if tx.send(g.publish_frame(&room, &content, n)).await.is_err() {
                     break;
                 }
                 sent.fetch_add(1, Ordering::Relaxed);
@@ -787,6 +813,10 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    if args.send_ids && args.protocol != Protocol::Native {
+        eprintln!("loadgen: --send-ids is for the native protocol only");
+        std::process::exit(2);
+    }
     let auth = JwtAuthenticator::hs256(args.secret.as_bytes());
     let ws_base = args.server.replacen("http", "ws", 1);
     let g = Arc::new(Gen {
@@ -806,6 +836,16 @@ async fn main() {
 #[cfg(test)]
 mod tests {
     use super::Histogram;
+
+    #[test]
+    fn an_ack_is_told_from_a_delivery_of_the_same_message() {
+        let ack = r#"{"type":"ack","id":7,"data":{"content":"n=7;t=123","seq":9}}"#;
+        let delivery = r#"{"type":"event.message.send","data":{"content":"n=7;t=123"}}"#;
+        assert!(super::is_ack(ack));
+        assert!(!super::is_ack(delivery));
+        assert_eq!(super::parse_payload(delivery), Some((7, 123)));
+        assert!(!super::is_ack(r#"42["message","n=7;t=123"]"#));
+    }
 
     #[test]
     fn histogram_buckets_are_within_two_percent_and_quantiles_ordered() {
