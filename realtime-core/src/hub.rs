@@ -823,6 +823,13 @@ impl Inner {
     /// checked membership before it got here, and must not cancel a removal that came
     /// in since).
     fn cancel_pending(&self, id: SessionId, channel: &Channel, adds_only: bool) {
+        // Nearly always nothing is pending: a read lock tells, not the write lock.
+        if read(&self.sessions)
+            .get(&id)
+            .is_none_or(|e| e.pending.is_empty())
+        {
+            return;
+        }
         if let Some(e) = write(&self.sessions).get_mut(&id)
             && !e.pending.is_empty()
         {

@@ -566,18 +566,10 @@ async fn checkpoint_connection(
 /// the thread then keeps the process's priority.
 #[cfg(target_os = "linux")]
 fn lower_priority(name: &str, nice: u8) {
-    let tid = std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .find_map(|task| {
-            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            if comm.trim_end() != name {
-                return None;
-            }
-            task.file_name().to_str()?.parse::<i32>().ok()
-        });
-    let set = match tid.and_then(rustix::process::Pid::from_raw) {
+    let tid = task_named(name)
+        .and_then(|task| task.file_name()?.to_str()?.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let set = match tid {
         Some(tid) => rustix::process::setpriority_process(Some(tid), i32::from(nice))
             .map_err(|e| e.to_string()),
         None => Err(format!("no thread named {name}")),
@@ -592,6 +584,16 @@ fn lower_priority(name: &str, nice: u8) {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority(_name: &str, _nice: u8) {}
+
+/// `/proc/self/task/<tid>` of this process's thread named `name` (its `comm`), if any.
+#[cfg(target_os = "linux")]
+fn task_named(name: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .map(|task| task.path())
+        .find(|task| std::fs::read_to_string(task.join("comm")).is_ok_and(|c| c.trim_end() == name))
+}
 
 /// Checkpoint the WAL every `interval` until the returned sender is dropped: `PASSIVE` on
 /// `conn`, the checkpoints' own connection (never waits for readers or writers), and once
@@ -860,14 +862,8 @@ mod tests {
     /// The nice value of this process's thread named `name`.
     #[cfg(target_os = "linux")]
     fn nice_of_thread(name: &str) -> Option<i64> {
-        std::fs::read_dir("/proc/self/task")
-            .ok()?
-            .flatten()
-            .find(|t| {
-                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-            })
-            .and_then(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-            .and_then(|stat| nice_in_stat(&stat))
+        let stat = std::fs::read_to_string(super::task_named(name)?.join("stat")).ok()?;
+        nice_in_stat(&stat)
     }
 
     /// A file store checkpoints on a connection of its own whose thread runs at
