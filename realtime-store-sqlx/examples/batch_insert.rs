@@ -1,5 +1,6 @@
 //! A repeatable load for instruction counts of SQLite's batch insert: `N` messages (default
-//! 20,000) in batches of 5–30 (a fixed pseudo-random sequence) to 100 rooms, through
+//! 20,000) in batches of 5–30 (a fixed pseudo-random sequence) to `ROOMS` rooms (second
+//! argument, default 100), through
 //! [`Store::insert_messages`], in a fresh database file under the system's temp directory,
 //! with the background checkpoints held off (their share varies with wall time under
 //! valgrind). The difference of two sizes is the cost per message without the set-up:
@@ -8,6 +9,7 @@
 //! cargo build --release -p realtime-store-sqlx --example batch_insert
 //! valgrind --tool=callgrind target/release/examples/batch_insert 10000
 //! valgrind --tool=callgrind target/release/examples/batch_insert 20000
+//! strace -f -c -e trace=pwrite64 target/release/examples/batch_insert 20000 5000  # WAL writes
 //! ```
 
 use chrono::Utc;
@@ -35,7 +37,11 @@ async fn main() {
         .await
         .expect("store");
     let now = Utc::now();
-    let rooms: Vec<String> = (0..100)
+    let nrooms: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let rooms: Vec<String> = (0..nrooms)
         .map(|i| format!("room-{i:03}-0123456789abcdef"))
         .collect();
     for id in &rooms {
@@ -72,7 +78,7 @@ async fn main() {
         let batch = (sent..sent + size)
             .map(|i| NewMessage {
                 id: realtime_core::ids::new_id(),
-                room_id: rooms[(next() % 100) as usize].clone(),
+                room_id: rooms[(next() % nrooms as u64) as usize].clone(),
                 sender_id: format!("user-{:04}", i % 1000),
                 client_id: None,
                 content: format!(

@@ -22,8 +22,9 @@
 //! | PostgreSQL (feature `postgres`, default) | [`PgStore`] | `postgres://…`, `postgresql://…` |
 //!
 //! What is stored (tables `realtime_*`): users (profile, status, last seen, password
-//! hash), rooms (group/direct, with a per-room `last_seq` counter and the recovery
-//! `epoch`), members, invites, messages (per-room gapless `seq`, client id for idempotent
+//! hash), rooms (group/direct, with the recovery `epoch`, and a per-room
+//! `last_seq` counter that PostgreSQL keeps; SQLite reads a room's last `seq` from its
+//! messages instead and leaves the column as it was), members, invites, messages (per-room gapless `seq`, client id for idempotent
 //! retries, content kept verbatim as bytes, TEXT/SYSTEM/FILE, status, `edited_at`,
 //! `deleted_at`), reactions, read pointers, favorites and event history. Timestamps are
 //! stored as microseconds since the Unix epoch.

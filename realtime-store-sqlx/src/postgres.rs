@@ -16,6 +16,19 @@ const MULTI_STATEMENT: bool = false;
 /// through `UNNEST` (not done).
 const STABLE_BATCH_TEXT: bool = false;
 
+/// Each room's last `seq` is its row's `last_seq`, whose row lock serializes the writers of
+/// every node (PostgreSQL's WAL logs the changed row, not the page, so the counter costs
+/// little there).
+const SEQ_FROM_MESSAGES: bool = false;
+
+/// Take the next `seq` of room `$1` (locking its row): one row, `last_seq`, or none for an
+/// unknown room.
+const NEXT_SEQ: &str =
+    "UPDATE realtime_rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+
+/// The last `seq` of room `$1`: one row, `last_seq`, or none for an unknown room.
+const LATEST_SEQ: &str = "SELECT last_seq FROM realtime_rooms WHERE id = $1";
+
 /// A [`realtime_core::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgStore {

@@ -115,7 +115,10 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
 /// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
 /// sizes and room counters passed as JSON, so that their statement texts repeat
-/// (SQLite: yes).
+/// (SQLite: yes), `const SEQ_FROM_MESSAGES: bool`: whether a room's last `seq` is read from
+/// its messages instead of kept in `realtime_rooms.last_seq` (SQLite: yes), and the texts
+/// `NEXT_SEQ` (take room `$1`'s next `seq`: one row with `last_seq`, none for an unknown
+/// room) and `LATEST_SEQ` (room `$1`'s last `seq`: at most one row with `last_seq`).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty) => {
         /// `INSERT INTO realtime_messages … VALUES …` for `rows` (≤ 500: 11 parameters a row
@@ -569,7 +572,7 @@ macro_rules! impl_store {
                 // Taking the room's counter locks the room row (PostgreSQL) or the database
                 // (SQLite, BEGIN IMMEDIATE): inserts into one room are serialized, and a
                 // rollback gives the number back, so seq stays gapless.
-                let row = sqlx::query("UPDATE realtime_rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                let row = sqlx::query(NEXT_SEQ)
                     .bind(&new.room_id).fetch_optional(&mut *tx).await.map_err(store_err)?;
                 let Some(row) = row else {
                     return Err(realtime_core::Error::NotFound { kind: "room", id: new.room_id.clone() });
@@ -666,8 +669,13 @@ macro_rules! impl_store {
                         fresh.push(message.clone());
                         out.push(Inserted { message, created: true });
                     }
-                    // Every moved counter: `CASE id WHEN … THEN … END`, 500 rooms a statement.
-                    let moved: Vec<(&String, i64)> = last.iter().filter(|(_, (b, a))| a != b).map(|(r, (_, a))| (r, *a)).collect();
+                    // Every moved counter: `CASE id WHEN … THEN … END`, 500 rooms a statement
+                    // (none where the counters are the messages themselves).
+                    let moved: Vec<(&String, i64)> = if SEQ_FROM_MESSAGES {
+                        Vec::new()
+                    } else {
+                        last.iter().filter(|(_, (b, a))| a != b).map(|(r, (_, a))| (r, *a)).collect()
+                    };
                     // No RETURNING: the count of inserted rows says whether any was skipped
                     // (each returned row would be one more hand-off from SQLite's thread).
                     let inserted = if fresh.is_empty() {
@@ -756,7 +764,7 @@ macro_rules! impl_store {
 
             async fn latest_seq(&self, room_id: &str) -> realtime_core::Result<u64> {
                 use sqlx::Row;
-                let row = sqlx::query("SELECT last_seq FROM realtime_rooms WHERE id = $1").bind(room_id)
+                let row = sqlx::query(LATEST_SEQ).bind(room_id)
                     .fetch_optional(&self.pool).await.map_err(crate::sql::store_err)?;
                 match row {
                     Some(r) => Ok(crate::sql::to_u64(r.try_get("last_seq").map_err(crate::sql::store_err)?)),

@@ -31,6 +31,38 @@ const MULTI_STATEMENT: bool = true;
 /// (`json_each`): a handful of statement texts, each prepared once (see `sql::batch_bucket`).
 const STABLE_BATCH_TEXT: bool = true;
 
+/// A room's last `seq` is read from the messages' `(room_id, seq)` index (`MAX(seq)`: the
+/// last entry of the room's range, in the leaf page the insert writes next), not kept in
+/// `realtime_rooms.last_seq`, which SQLite no longer updates. SQLite's WAL logs every page a
+/// commit changes in full, and the counter's row put one more page per room in each commit
+/// besides the index leaf: with thousands of rooms, ~37 % fewer WAL writes per message
+/// (BENCHMARKS.md, session 17). The single writing connection and `BEGIN IMMEDIATE`
+/// serialize inserts, so the maximum cannot move under a transaction; messages are never
+/// deleted one by one (a room's go with the room), so a number is never given out twice.
+const SEQ_FROM_MESSAGES: bool = true;
+
+/// A room's last `seq` as SQL, for a room id given by `room` (a column or a parameter).
+macro_rules! max_seq {
+    ($room:literal) => {
+        concat!(
+            "COALESCE((SELECT MAX(seq) FROM realtime_messages WHERE room_id = ",
+            $room,
+            "), 0)"
+        )
+    };
+}
+
+/// The next `seq` of room `$1` ([`SEQ_FROM_MESSAGES`]; the caller holds the write lock):
+/// one row, `last_seq`, or none for an unknown room.
+const NEXT_SEQ: &str = concat!(
+    "SELECT ",
+    max_seq!("$1"),
+    " + 1 AS last_seq FROM realtime_rooms WHERE id = $1"
+);
+
+/// The last `seq` of room `$1` (0 for a room without messages, or unknown).
+const LATEST_SEQ: &str = concat!("SELECT ", max_seq!("$1"), " AS last_seq");
+
 /// A [`realtime_core::Store`] on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -169,7 +201,8 @@ impl SqliteStore {
     }
 
     /// Read the counters of `rooms` (`BEGIN IMMEDIATE` already holds the database's write
-    /// lock): `(room id, last_seq)` for each room that exists. One result row, a JSON
+    /// lock): `(room id, last seq)` for each room that exists, the last seq read from the
+    /// messages ([`SEQ_FROM_MESSAGES`]). One result row, a JSON
     /// object, not a row per room: every row would be one more hand-off from sqlx's
     /// SQLite thread to the runtime.
     async fn lock_counters(
@@ -183,10 +216,11 @@ impl SqliteStore {
         // text, and a new prepare, at nearly every commit).
         let ids =
             serde_json::to_string(rooms).map_err(|e| Error::Store(format!("room ids: {e}")))?;
-        let row = sqlx::query(
-            "SELECT json_group_object(id, last_seq) AS counters FROM realtime_rooms \
-             WHERE id IN (SELECT value FROM json_each(?1))",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT json_group_object(id, ",
+            max_seq!("realtime_rooms.id"),
+            ") AS counters FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(?1))"
+        ))
         .bind(ids)
         .fetch_one(&mut **tx)
         .await
@@ -269,7 +303,7 @@ impl SqliteStore {
     /// to its connection thread instead of three (BENCHMARKS.md, session 10); single
     /// inserts take it too, as a batch of one (instead of four; session 12). The query
     /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
-    /// (`last_seq` + the row's place among its room's new rows), moves the counters and
+    /// (the room's last seq + the row's place among its room's new rows), and
     /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
     /// an unknown room (`seq` NULL, and the room's foreign key), a client id already
     /// stored (the unique index; no `ON CONFLICT` here). Then the transaction is rolled
@@ -317,8 +351,7 @@ impl SqliteStore {
             |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
         let rooms =
             serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
-        let counts = serde_json::to_string(&per_room).map_err(json_err)?;
-        let args = one_trip_args(rooms, &fresh, counts)
+        let args = one_trip_args(rooms, &fresh)
             .map_err(|e| realtime_core::Error::Store(format!("binding a batch insert: {e}")))?;
         let query = sqlx::query_with(one_trip_sql(fresh.len()), args);
         let mut tx = RawTx::new(self.writer().await?);
@@ -371,10 +404,13 @@ impl SqliteStore {
 }
 
 /// The one-trip batch insert's statement text for `rows` messages (≤ 500; larger batches
-/// take the exact path): `BEGIN IMMEDIATE`, the rooms' counters read, the rows padded with
-/// all-NULL rows to a [`crate::sql::batch_bucket`] size (so that the text repeats and stays
-/// prepared in sqlx's cache), the counters moved, `COMMIT`. Parameters: the rooms (a JSON
-/// array), nine per row ([`one_trip_args`]), the counts per room (a JSON object). Built
+/// take the exact path): `BEGIN IMMEDIATE`, the rooms' last seq read (from the messages:
+/// [`SEQ_FROM_MESSAGES`]), the rows padded with all-NULL rows to a
+/// [`crate::sql::batch_bucket`] size (so that the text repeats and stays prepared in
+/// sqlx's cache), `COMMIT`. The insert's `SELECT` reads the table it inserts into, so SQLite
+/// computes every row before it inserts one: each row's `seq` is its room's last seq before
+/// the batch + its place among the room's new rows. Parameters: the rooms (a JSON array),
+/// nine per row ([`one_trip_args`]). Built
 /// once per bucket (BENCHMARKS.md, session 12: building it and its binds through
 /// `QueryBuilder` for every batch was 10 % of a batch's instructions). The exact path's
 /// padded `VALUES` (`push_padded_rows`, rarely taken) still goes through `QueryBuilder`.
@@ -396,14 +432,14 @@ fn one_trip_sql(rows: usize) -> &'static str {
         let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
         let values = vec![row; bucket].join(", ");
         format!(
-            "BEGIN IMMEDIATE; SELECT json_group_object(id, last_seq) AS counters \
+            "BEGIN IMMEDIATE; SELECT json_group_object(id, {last}) AS counters \
              FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(?)); \
              INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
-             SELECT column1, column2, (SELECT last_seq FROM realtime_rooms WHERE id = column2) + column3, \
+             SELECT column1, column2, {next} + column3, \
              column4, column5, CAST(column6 AS BLOB), column7, column8, column9, NULL, NULL \
-             FROM (VALUES {values}) WHERE column1 IS NOT NULL; \
-             UPDATE realtime_rooms SET last_seq = last_seq + j.value FROM json_each(?) AS j \
-             WHERE realtime_rooms.id = j.key; COMMIT"
+             FROM (VALUES {values}) WHERE column1 IS NOT NULL; COMMIT",
+            last = max_seq!("realtime_rooms.id"),
+            next = max_seq!("column2"),
         )
     })
 }
@@ -411,18 +447,17 @@ fn one_trip_sql(rows: usize) -> &'static str {
 /// The parameters of [`one_trip_sql`]: `rooms`, then each of `fresh` (a message and its
 /// place among its room's new rows) as id, room, place, client id, sender, content (as
 /// text: one copy, where a blob parameter is two; the statement casts it to the `BLOB` it
-/// always was), kind, status and time, then all-NULL padding rows, then `counts`. Each
+/// always was), kind, status and time, then all-NULL padding rows. Each
 /// text is one allocation (`Arc<str>`, which sqlx binds without copying it again); the rows'
 /// kinds and status share theirs.
 fn one_trip_args(
     rooms: String,
     fresh: &[(&realtime_core::NewMessage, i64)],
-    counts: String,
 ) -> std::result::Result<sqlx::sqlite::SqliteArguments, sqlx::error::BoxDynError> {
     use sqlx::Arguments;
     let bucket = crate::sql::batch_bucket(fresh.len());
     let mut args = sqlx::sqlite::SqliteArguments::default();
-    args.reserve(2 + 9 * bucket, 0);
+    args.reserve(1 + 9 * bucket, 0);
     args.add(rooms)?;
     let sent: Arc<str> = Arc::from(realtime_core::MessageStatus::Sent.as_str());
     let mut kinds = SharedTexts::default();
@@ -442,7 +477,6 @@ fn one_trip_args(
             args.add(None::<i64>)?;
         }
     }
-    args.add(counts)?;
     Ok(args)
 }
 
@@ -805,8 +839,8 @@ mod tests {
             let bucket = crate::sql::batch_bucket(rows);
             let text = one_trip_sql(rows);
             let fresh: Vec<_> = (1..=rows as i64).map(|k| (&new, k)).collect();
-            let args = one_trip_args("[]".into(), &fresh, "{}".into()).expect("binds");
-            assert_eq!(args.len(), 2 + 9 * bucket, "{rows} rows");
+            let args = one_trip_args("[]".into(), &fresh).expect("binds");
+            assert_eq!(args.len(), 1 + 9 * bucket, "{rows} rows");
             assert_eq!(text.matches('?').count(), args.len(), "{rows} rows");
             assert!(std::ptr::eq(text, one_trip_sql(bucket)), "{rows} rows");
         }
@@ -977,6 +1011,96 @@ mod tests {
             store.get_room(&room.id).await.expect("read").map(|r| r.id),
             Some(room.id.clone())
         );
+        drop(store);
+        remove_db(&path);
+    }
+
+    /// Rooms' sequence numbers come from their messages (`SEQ_FROM_MESSAGES`) on every
+    /// path — the one-query batch (which must go through, not fall back), the exact path
+    /// (a repeated client id), single sends — and they carry on across reopening the file;
+    /// `latest_seq` is the last one, and no insert writes the room's `last_seq` row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sequence_numbers_come_from_the_messages_on_every_insert_path() {
+        use realtime_core::{MessageKind, NewMessage, Store};
+        let new = |room: &str, client_id: Option<&str>| NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: room.to_owned(),
+            sender_id: "u1".into(),
+            client_id: client_id.map(str::to_owned),
+            content: "hi".into(),
+            kind: MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        };
+        let seqs = |out: &[realtime_core::Inserted]| -> Vec<(u64, bool)> {
+            out.iter().map(|i| (i.message.seq, i.created)).collect()
+        };
+        let (url, path) = temp_db_url();
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let (a, b) = (room("seq-a"), room("seq-b"));
+        store.create_room(&a, &[]).await.expect("room a");
+        store.create_room(&b, &[]).await.expect("room b");
+        // One query: three to a, one to b, then two more to a.
+        let out = store
+            .insert_batch_one_trip(vec![
+                new(&a.id, None),
+                new(&b.id, None),
+                new(&a.id, Some("c1")),
+                new(&a.id, None),
+            ])
+            .await
+            .expect("store")
+            .unwrap_or_else(|_| panic!("the one-query insert went through"));
+        assert_eq!(seqs(&out), [(1, true), (1, true), (2, true), (3, true)]);
+        let out = store
+            .insert_batch_one_trip(vec![new(&a.id, None), new(&a.id, None)])
+            .await
+            .expect("store")
+            .unwrap_or_else(|_| panic!("the one-query insert went through"));
+        assert_eq!(seqs(&out), [(4, true), (5, true)]);
+        // A stored client id sends the batch down the exact path.
+        let out = store
+            .insert_messages(vec![
+                new(&b.id, None),
+                new(&a.id, Some("c1")),
+                new(&a.id, None),
+            ])
+            .await
+            .expect("exact path");
+        assert_eq!(seqs(&out), [(2, true), (2, false), (6, true)]);
+        // A single send, and a single send of a stored client id (its fallback path).
+        let one = store
+            .insert_message(new(&a.id, None))
+            .await
+            .expect("single");
+        assert_eq!((one.message.seq, one.created), (7, true));
+        let again = store
+            .insert_message(new(&a.id, Some("c1")))
+            .await
+            .expect("single repeat");
+        assert_eq!((again.message.seq, again.created), (2, false));
+        assert!(matches!(
+            store.insert_message(new("no-such-room", None)).await,
+            Err(realtime_core::Error::NotFound { .. })
+        ));
+        assert_eq!(store.latest_seq(&a.id).await.expect("latest a"), 7);
+        assert_eq!(store.latest_seq(&b.id).await.expect("latest b"), 2);
+        assert_eq!(store.latest_seq("no-such-room").await.expect("latest"), 0);
+        let counters: Vec<i64> = sqlx::query_scalar("SELECT last_seq FROM realtime_rooms")
+            .fetch_all(&store.pool)
+            .await
+            .expect("rooms");
+        assert_eq!(
+            counters,
+            [0, 0],
+            "the rooms' rows are not written per message"
+        );
+        drop(store);
+        let store = SqliteStore::connect(&url).await.expect("reopen");
+        let out = store
+            .insert_messages(vec![new(&b.id, None), new(&a.id, None)])
+            .await
+            .expect("after reopening");
+        assert_eq!(seqs(&out), [(3, true), (8, true)]);
         drop(store);
         remove_db(&path);
     }
