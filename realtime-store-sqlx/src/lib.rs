@@ -41,6 +41,12 @@
 //! rebuilds the messages' client-id unique index as a partial one (`WHERE client_id IS NOT
 //! NULL`). On PostgreSQL that rebuild blocks writes to `realtime_messages` while the index
 //! builds: on a large existing table, apply it in a quiet moment.
+//!
+//! Building SQLite: sqlx bundles it (libsqlite3-sys), with its memory statistics on, so
+//! that every SQLite allocation takes a global mutex. Nothing here reads them; building
+//! with `LIBSQLITE3_FLAGS="-DSQLITE_DEFAULT_MEMSTATUS=0"` (SQLite's own recommendation;
+//! this repository sets it in `.cargo/config.toml`, `[env]`) saves ~3 % of the
+//! instructions per stored message (BENCHMARKS.md, session 17).
 
 mod migrate;
 mod sql;

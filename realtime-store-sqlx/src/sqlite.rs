@@ -1015,6 +1015,24 @@ mod tests {
         remove_db(&path);
     }
 
+    /// This workspace builds the bundled SQLite without memory statistics
+    /// (`.cargo/config.toml`: `LIBSQLITE3_FLAGS`), so its allocations take no global mutex.
+    #[tokio::test]
+    async fn the_workspace_builds_sqlite_without_memory_statistics() {
+        let store = SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        let options: Vec<String> =
+            sqlx::query_scalar("SELECT compile_options FROM pragma_compile_options")
+                .fetch_all(&store.pool)
+                .await
+                .expect("compile options");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// Rooms' sequence numbers come from their messages (`SEQ_FROM_MESSAGES`) on every
     /// path — the one-query batch (which must go through, not fall back), the exact path
     /// (a repeated client id), single sends — and they carry on across reopening the file;
