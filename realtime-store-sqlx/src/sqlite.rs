@@ -305,7 +305,7 @@ impl SqliteStore {
     /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
     /// (the room's last seq + the row's place among its room's new rows), and
     /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
-    /// an unknown room (`seq` NULL, and the room's foreign key), a client id already
+    /// an unknown room (the room's foreign key), a client id already
     /// stored (the unique index; no `ON CONFLICT` here). Then the transaction is rolled
     /// back and the batch given back (`Ok(Err(batch))`) for the exact path to redo. `Err`
     /// when the writing connection cannot be had, or the rollback fails. Takes the batch
