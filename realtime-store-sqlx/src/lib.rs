@@ -40,7 +40,11 @@
 //! [`MIGRATIONS_TABLE`]): `0001_init` creates the tables; `0002_partial_client_id_index`
 //! rebuilds the messages' client-id unique index as a partial one (`WHERE client_id IS NOT
 //! NULL`). On PostgreSQL that rebuild blocks writes to `realtime_messages` while the index
-//! builds: on a large existing table, apply it in a quiet moment.
+//! builds: on a large existing table, apply it in a quiet moment. SQLite only:
+//! `0003_deferred_message_room_key` rebuilds `realtime_messages` with its room foreign key
+//! `DEFERRABLE INITIALLY DEFERRED` (so the batch insert needs no statement journal), copying
+//! every message once at the first start of this version (foreign keys off meanwhile,
+//! reactions kept, one transaction).
 //!
 //! Building SQLite: sqlx bundles it (libsqlite3-sys), with its memory statistics on, so
 //! that every SQLite allocation takes a global mutex. Nothing here reads them; building

@@ -17,6 +17,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "partial client id index",
         include_str!("../migrations/sqlite/0002_partial_client_id_index.sql"),
     ),
+    (
+        3,
+        "deferred message room key",
+        include_str!("../migrations/sqlite/0003_deferred_message_room_key.sql"),
+    ),
 ];
 /// PostgreSQL migrations, oldest first.
 #[cfg(feature = "postgres")]
@@ -32,6 +37,10 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0002_partial_client_id_index.sql"),
     ),
 ];
+
+/// The first line of a migration that runs outside sqlx's transaction (as sqlx's CLI
+/// marks one).
+const NO_TRANSACTION: &str = "-- no-transaction";
 
 /// The migrations table.
 pub const MIGRATIONS_TABLE: &str = "_realtime_migrations";
@@ -52,7 +61,9 @@ where
                 (*d).into(),
                 MigrationType::Simple,
                 sql.into_sql_str(),
-                false,
+                // A migration that must run outside a transaction (it opens its own, to
+                // switch foreign keys off around it) says so on its first line.
+                sql.starts_with(NO_TRANSACTION),
             )
         })
         .collect();

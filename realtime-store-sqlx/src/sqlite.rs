@@ -304,10 +304,11 @@ impl SqliteStore {
     /// inserts take it too, as a batch of one (instead of four; session 12). The query
     /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
     /// (the room's last seq + the row's place among its room's new rows), and
-    /// commits. A batch not as this path assumes fails a statement before the `COMMIT`:
-    /// an unknown room (the room's foreign key), a client id already
-    /// stored (the unique index; no `ON CONFLICT` here). Then the transaction is rolled
-    /// back and the batch given back (`Ok(Err(batch))`) for the exact path to redo. `Err`
+    /// commits. A batch not as this path assumes fails: a client id already stored (the
+    /// unique index; no `ON CONFLICT` here) fails the insert, which rolls the transaction
+    /// back (`OR ROLLBACK`); an unknown room fails the `COMMIT` (the room's foreign key is
+    /// deferred, migration 0003). Then what is still open is rolled back and the batch given
+    /// back (`Ok(Err(batch))`) for the exact path to redo. `Err`
     /// when the writing connection cannot be had, or the rollback fails. Takes the batch
     /// to move each message into its result (no copy besides the one sqlx binds).
     async fn insert_batch_one_trip(
@@ -407,7 +408,11 @@ impl SqliteStore {
 /// take the exact path): `BEGIN IMMEDIATE`, the rooms' last seq read (from the messages:
 /// [`SEQ_FROM_MESSAGES`]), the rows padded with all-NULL rows to a
 /// [`crate::sql::batch_bucket`] size (so that the text repeats and stays prepared in
-/// sqlx's cache), `COMMIT`. The insert's `SELECT` reads the table it inserts into, so SQLite
+/// sqlx's cache), `COMMIT`. The insert is `OR ROLLBACK` and the room's foreign key
+/// deferred (checked at `COMMIT`): a failing row ends the whole transaction, which this path
+/// redoes exactly anyway, so SQLite keeps no statement journal (a copy of every page the
+/// insert changes, ~10 % of a message's instructions; BENCHMARKS.md, session 17). The
+/// insert's `SELECT` reads the table it inserts into, so SQLite
 /// computes every row before it inserts one: each row's `seq` is its room's last seq before
 /// the batch + its place among the room's new rows. Parameters: the rooms (a JSON array),
 /// nine per row ([`one_trip_args`]). Built
@@ -434,7 +439,7 @@ fn one_trip_sql(rows: usize) -> &'static str {
         format!(
             "BEGIN IMMEDIATE; SELECT json_group_object(id, {last}) AS counters \
              FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(?)); \
-             INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
+             INSERT OR ROLLBACK INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
              SELECT column1, column2, {next} + column3, \
              column4, column5, CAST(column6 AS BLOB), column7, column8, column9, NULL, NULL \
              FROM (VALUES {values}) WHERE column1 IS NOT NULL; COMMIT",
@@ -1011,6 +1016,86 @@ mod tests {
             store.get_room(&room.id).await.expect("read").map(|r| r.id),
             Some(room.id.clone())
         );
+        drop(store);
+        remove_db(&path);
+    }
+
+    /// Migration 0003 rebuilds a file's messages table with the room key deferred, keeping
+    /// every message, its reactions (foreign keys are off while the old table is dropped,
+    /// so nothing cascades), the client-id index and the cascade from a deleted room.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migration_3_defers_the_message_room_key_and_keeps_every_row() {
+        use realtime_core::Store;
+        let (url, path) = temp_db_url();
+        let options = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.expect("pool");
+        crate::migrate::run(&crate::migrate::SQLITE[..2], &pool)
+            .await
+            .expect("migrations 1 and 2");
+        for sql in [
+            "INSERT INTO realtime_rooms (id, name, kind, is_private, created_by, created_at, updated_at, epoch, last_seq) VALUES ('r1', 'x', 'GROUP', 0, 'u', 0, 0, 'e', 2)",
+            "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at) VALUES ('m1', 'r1', 1, 'c1', 'u', x'6869', 'TEXT', 'SENT', 1)",
+            "INSERT INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at) VALUES ('m2', 'r1', 2, NULL, 'u', x'6869', 'TEXT', 'SENT', 2)",
+            "INSERT INTO realtime_reactions (message_id, user_id, emoji, created_at) VALUES ('m1', 'u', '👍', 3)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        pool.close().await;
+        let store = SqliteStore::connect(&url)
+            .await
+            .expect("migration 3 on connect");
+        let count = |sql: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect(sql)
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM realtime_messages").await, 2);
+        assert_eq!(count("SELECT COUNT(*) FROM realtime_reactions").await, 1);
+        let table: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'realtime_messages'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .expect("schema");
+        assert!(table.contains("DEFERRABLE INITIALLY DEFERRED"), "{table}");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'realtime_messages_client_id' AND sql LIKE '%WHERE client_id IS NOT NULL%'").await,
+            1
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM pragma_foreign_key_check").await,
+            0
+        );
+        // The kept rows behave as before: the next seq, a repeated client id, the cascade.
+        let new = |client_id: Option<&str>| realtime_core::NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: "r1".into(),
+            sender_id: "u".into(),
+            client_id: client_id.map(str::to_owned),
+            content: "hi".into(),
+            kind: realtime_core::MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        };
+        let out = store
+            .insert_messages(vec![new(None), new(Some("c1"))])
+            .await
+            .expect("insert");
+        assert_eq!(
+            out.iter()
+                .map(|i| (i.message.seq, i.created, i.message.id.clone()))
+                .collect::<Vec<_>>()[1..],
+            [(1, false, "m1".to_owned())]
+        );
+        assert_eq!(out[0].message.seq, 3);
+        store.delete_room("r1").await.expect("delete the room");
+        assert_eq!(count("SELECT COUNT(*) FROM realtime_messages").await, 0);
+        assert_eq!(count("SELECT COUNT(*) FROM realtime_reactions").await, 0);
         drop(store);
         remove_db(&path);
     }

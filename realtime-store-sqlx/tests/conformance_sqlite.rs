@@ -26,8 +26,8 @@ async fn sqlite_file_passes_the_store_suite() {
         .await
         .expect("count");
     assert_eq!(
-        n, 2,
-        "0001 init and 0002 partial client id index, each once"
+        n, 3,
+        "0001 init, 0002 partial client id index and 0003 deferred message room key, each once"
     );
     // Only messages with a client id have an entry in the idempotency index.
     let index: String = sqlx::query_scalar(
