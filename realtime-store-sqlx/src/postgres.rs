@@ -12,7 +12,7 @@ use std::str::FromStr;
 const MULTI_STATEMENT: bool = false;
 
 /// Batch statement texts follow the batch's size: the padding (untyped NULL rows) and the
-/// `json_each` counter update are SQLite's; PostgreSQL's stable form would bind arrays
+/// `json_each` room list are SQLite's; PostgreSQL's stable form would bind arrays
 /// through `UNNEST` (not done).
 const STABLE_BATCH_TEXT: bool = false;
 

@@ -114,8 +114,7 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
 /// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
 /// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
-/// sizes and room counters passed as JSON, so that their statement texts repeat
-/// (SQLite: yes), `const SEQ_FROM_MESSAGES: bool`: whether a room's last `seq` is read from
+/// sizes and room ids passed as JSON, so that their statement texts repeat (SQLite: yes), `const SEQ_FROM_MESSAGES: bool`: whether a room's last `seq` is read from
 /// its messages instead of kept in `realtime_rooms.last_seq` (SQLite: yes), and the texts
 /// `NEXT_SEQ` (take room `$1`'s next `seq`: one row with `last_seq`, none for an unknown
 /// room) and `LATEST_SEQ` (room `$1`'s last `seq`: at most one row with `last_seq`).
@@ -207,16 +206,9 @@ macro_rules! impl_store {
             qb.push(" ON CONFLICT (room_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING");
         }
 
-        /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE`, with the counters
-        /// as one JSON object (`STABLE_BATCH_TEXT`, SQLite's `json_each`), else as
-        /// `CASE id WHEN … END`.
+        /// Set `last_seq` of each room in `moved` (≤ 500): one `UPDATE … CASE id WHEN … END`.
+        /// Only where the counters are kept (`SEQ_FROM_MESSAGES` false: PostgreSQL).
         fn push_counters(qb: &mut sqlx::QueryBuilder<$db>, moved: &[(&String, i64)]) -> realtime_core::Result<()> {
-            if STABLE_BATCH_TEXT {
-                let map: std::collections::BTreeMap<&str, i64> = moved.iter().map(|(r, s)| (r.as_str(), *s)).collect();
-                let json = serde_json::to_string(&map).map_err(|e| realtime_core::Error::Store(format!("room counters: {e}")))?;
-                qb.push("UPDATE realtime_rooms SET last_seq = j.value FROM json_each(").push_bind(json).push(") AS j WHERE realtime_rooms.id = j.key");
-                return Ok(());
-            }
             qb.push("UPDATE realtime_rooms SET last_seq = CASE id");
             for (room, seq) in moved {
                 qb.push(" WHEN ").push_bind((*room).clone()).push(" THEN ").push_bind(*seq);
