@@ -1,6 +1,6 @@
 //! A repeatable load for instruction counts of SQLite's batch insert: `N` messages (default
-//! 20,000) in batches of 5–30 (a fixed pseudo-random sequence) to `ROOMS` rooms (second
-//! argument, default 100), through
+//! 20,000) in batches of 5–30 (a fixed pseudo-random sequence), or of `BATCH` each (third
+//! argument), to `ROOMS` rooms (second argument, default 100), through
 //! [`Store::insert_messages`], in a fresh database file under the system's temp directory,
 //! with the background checkpoints held off (their share varies with wall time under
 //! valgrind). The difference of two sizes is the cost per message without the set-up:
@@ -11,6 +11,9 @@
 //! valgrind --tool=callgrind target/release/examples/batch_insert 20000
 //! strace -f -c -e trace=pwrite64 target/release/examples/batch_insert 20000 5000  # WAL writes
 //! ```
+//!
+//! The same `N` in batches of two sizes gives the cost of a commit apart from its messages
+//! (`… batch_insert 20000 100 10` and `… 20000 100 40`).
 
 use chrono::Utc;
 use realtime_core::{Member, MessageKind, NewMessage, Role, Room, RoomKind, Store};
@@ -41,6 +44,7 @@ async fn main() {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let fixed_batch: Option<u64> = std::env::args().nth(3).and_then(|s| s.parse().ok());
     let rooms: Vec<String> = (0..nrooms)
         .map(|i| format!("room-{i:03}-0123456789abcdef"))
         .collect();
@@ -74,7 +78,9 @@ async fn main() {
     };
     let mut sent = 0;
     while sent < n {
-        let size = (5 + next() % 26).min(u64::from(n - sent)) as u32;
+        let size = fixed_batch
+            .unwrap_or_else(|| 5 + next() % 26)
+            .clamp(1, u64::from(n - sent)) as u32;
         let batch = (sent..sent + size)
             .map(|i| NewMessage {
                 id: realtime_core::ids::new_id(),
