@@ -371,28 +371,45 @@ impl SqliteStore {
         // the one `SELECT` (an aggregate: always one row, a JSON object) read each counter
         // inside the transaction. The errors below cannot happen for that reason; were one
         // to, it would say so, as the batch is stored already.
+        // The counters come as a JSON array in the order of `per_room`'s keys (the order
+        // the rooms were bound in), `null` for a room not found: numbers only, no room ids
+        // to parse and hash back (BENCHMARKS.md, session 18).
         let counters: Option<String> = match rows.as_slice() {
             [row] => row.try_get("counters").ok().flatten(),
             _ => None,
         };
-        let last: HashMap<String, i64> = counters
+        let values: Vec<Option<i64>> = counters
             .and_then(|c| serde_json::from_str(&c).ok())
             .unwrap_or_default();
-        if let Some(room) = per_room.keys().find(|r| !last.contains_key(**r)) {
-            return Err(realtime_core::Error::Store(format!(
-                "a batch of {} messages was stored, but room {room}'s counter was not read back",
-                batch.len()
-            )));
+        let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+        for (i, room) in per_room.keys().enumerate() {
+            match values.get(i).copied().flatten() {
+                Some(seq) => {
+                    last.insert(room, seq);
+                }
+                None => {
+                    return Err(realtime_core::Error::Store(format!(
+                        "a batch of {} messages was stored, but room {room}'s counter was not read back",
+                        batch.len()
+                    )));
+                }
+            }
         }
+        // Each send's room's last seq before the batch, read while `last` still borrows
+        // the batch.
+        let before: Vec<i64> = batch
+            .iter()
+            .map(|new| last.get(new.room_id.as_str()).copied().unwrap_or_default())
+            .collect();
         let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
-        for (new, slot) in batch.into_iter().zip(slots) {
+        for ((new, slot), before) in batch.into_iter().zip(slots).zip(before) {
             out.push(match slot {
                 Slot::Repeat(first) => Inserted {
                     message: out[first].message.clone(),
                     created: false,
                 },
                 Slot::Fresh(k) => {
-                    let seq = last.get(new.room_id.as_str()).copied().unwrap_or_default() + k;
+                    let seq = before + k;
                     Inserted {
                         message: Message::from_new(new, to_u64(seq)),
                         created: true,
@@ -414,8 +431,11 @@ impl SqliteStore {
 /// insert changes, ~10 % of a message's instructions; BENCHMARKS.md, session 17). The
 /// insert's `SELECT` reads the table it inserts into, so SQLite
 /// computes every row before it inserts one: each row's `seq` is its room's last seq before
-/// the batch + its place among the room's new rows. Parameters: the rooms (a JSON array),
-/// nine per row ([`one_trip_args`]). Built
+/// the batch + its place among the room's new rows. Its one result row, `counters`, is a
+/// JSON array of the rooms' last seq before the batch, in the order the rooms were given,
+/// `null` for an unknown room. A new message's status is always `sent`, written into the
+/// text rather than bound. Parameters: the rooms (a JSON array), eight per row
+/// ([`one_trip_args`]). Built
 /// once per bucket (BENCHMARKS.md, session 12: building it and its binds through
 /// `QueryBuilder` for every batch was 10 % of a batch's instructions). The exact path's
 /// padded `VALUES` (`push_padded_rows`, rarely taken) still goes through `QueryBuilder`.
@@ -434,17 +454,19 @@ fn one_trip_sql(rows: usize) -> &'static str {
         bucket.trailing_zeros() as usize
     };
     TEXTS[slot].get_or_init(|| {
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?)";
         let values = vec![row; bucket].join(", ");
         format!(
-            "BEGIN IMMEDIATE; SELECT json_group_object(id, {last}) AS counters \
-             FROM realtime_rooms WHERE id IN (SELECT value FROM json_each(?)); \
+            "BEGIN IMMEDIATE; SELECT json_group_array(\
+             (SELECT {last} FROM realtime_rooms WHERE realtime_rooms.id = rooms.value) \
+             ORDER BY rooms.key) AS counters FROM json_each(?) AS rooms; \
              INSERT OR ROLLBACK INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
              SELECT column1, column2, {next} + column3, \
-             column4, column5, CAST(column6 AS BLOB), column7, column8, column9, NULL, NULL \
+             column4, column5, CAST(column6 AS BLOB), column7, '{sent}', column8, NULL, NULL \
              FROM (VALUES {values}) WHERE column1 IS NOT NULL; COMMIT",
             last = max_seq!("realtime_rooms.id"),
             next = max_seq!("column2"),
+            sent = realtime_core::MessageStatus::Sent.as_str(),
         )
     })
 }
@@ -452,9 +474,9 @@ fn one_trip_sql(rows: usize) -> &'static str {
 /// The parameters of [`one_trip_sql`]: `rooms`, then each of `fresh` (a message and its
 /// place among its room's new rows) as id, room, place, client id, sender, content (as
 /// text: one copy, where a blob parameter is two; the statement casts it to the `BLOB` it
-/// always was), kind, status and time, then all-NULL padding rows. Each
+/// always was), kind and time, then all-NULL padding rows. Each
 /// text is one allocation (`Arc<str>`, which sqlx binds without copying it again); the rows'
-/// kinds and status share theirs.
+/// kinds share theirs.
 fn one_trip_args(
     rooms: String,
     fresh: &[(&realtime_core::NewMessage, i64)],
@@ -462,9 +484,8 @@ fn one_trip_args(
     use sqlx::Arguments;
     let bucket = crate::sql::batch_bucket(fresh.len());
     let mut args = sqlx::sqlite::SqliteArguments::default();
-    args.reserve(1 + 9 * bucket, 0);
+    args.reserve(1 + 8 * bucket, 0);
     args.add(rooms)?;
-    let sent: Arc<str> = Arc::from(realtime_core::MessageStatus::Sent.as_str());
     let mut kinds = SharedTexts::default();
     for (m, k) in fresh {
         args.add(Arc::<str>::from(m.id.as_str()))?;
@@ -474,11 +495,10 @@ fn one_trip_args(
         args.add(Arc::<str>::from(m.sender_id.as_str()))?;
         args.add(Arc::<str>::from(m.content.as_str()))?;
         args.add(kinds.get(m.kind.as_str()))?;
-        args.add(sent.clone())?;
         args.add(crate::sql::micros(m.created_at))?;
     }
     for _ in fresh.len()..bucket {
-        for _ in 0..9 {
+        for _ in 0..8 {
             args.add(None::<i64>)?;
         }
     }
@@ -845,7 +865,7 @@ mod tests {
             let text = one_trip_sql(rows);
             let fresh: Vec<_> = (1..=rows as i64).map(|k| (&new, k)).collect();
             let args = one_trip_args("[]".into(), &fresh).expect("binds");
-            assert_eq!(args.len(), 1 + 9 * bucket, "{rows} rows");
+            assert_eq!(args.len(), 1 + 8 * bucket, "{rows} rows");
             assert_eq!(text.matches('?').count(), args.len(), "{rows} rows");
             assert!(std::ptr::eq(text, one_trip_sql(bucket)), "{rows} rows");
         }
