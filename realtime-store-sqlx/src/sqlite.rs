@@ -27,7 +27,7 @@ use std::time::Duration;
 /// in one go, binding parameters across them: a batch insert takes one hand-off, not two.
 const MULTI_STATEMENT: bool = true;
 
-/// Batch inserts padded to a few sizes and room counters bound as one JSON object
+/// Batch inserts padded to a few sizes and the batch's rooms bound as one JSON array
 /// (`json_each`): a handful of statement texts, each prepared once (see `sql::batch_bucket`).
 const STABLE_BATCH_TEXT: bool = true;
 
@@ -367,13 +367,12 @@ impl SqliteStore {
                 return Ok(Err(batch));
             }
         };
-        // Committed: every room exists (each inserted row's `seq` needed its counter), and
-        // the one `SELECT` (an aggregate: always one row, a JSON object) read each counter
-        // inside the transaction. The errors below cannot happen for that reason; were one
-        // to, it would say so, as the batch is stored already.
-        // The counters come as a JSON array in the order of `per_room`'s keys (the order
-        // the rooms were bound in), `null` for a room not found: numbers only, no room ids
-        // to parse and hash back (BENCHMARKS.md, session 18).
+        // Committed: every room exists (the room key is checked at `COMMIT`), and the one
+        // `SELECT` (an aggregate: always one row) read each counter inside the transaction,
+        // as a JSON array in the order of `per_room`'s keys (the order the rooms were bound
+        // in), `null` for a room not found: numbers only, no room ids to parse and hash
+        // back (BENCHMARKS.md, session 18). The errors below cannot happen for that reason;
+        // were one to, it would say so, as the batch is stored already.
         let counters: Option<String> = match rows.as_slice() {
             [row] => row.try_get("counters").ok().flatten(),
             _ => None,
@@ -1136,6 +1135,75 @@ mod tests {
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
         );
+    }
+
+    /// The one-query batch reads its rooms' counters back as a JSON array in the order the
+    /// rooms were bound: each send gets its own room's next seq when the rooms' ids sort
+    /// in another order than the batch sends to them and every room's counter differs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_one_query_insert_matches_each_rooms_counter_to_its_room() {
+        use realtime_core::{MessageKind, NewMessage, Store};
+        let new = |room: &str| NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: room.to_owned(),
+            sender_id: "u1".into(),
+            client_id: None,
+            content: "hi".into(),
+            kind: MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        };
+        let (url, path) = temp_db_url();
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        // Rooms whose ids sort in another order than they are created and sent to; room i
+        // gets i messages first, so every counter differs.
+        let rooms: Vec<realtime_core::Room> = ["m", "c", "x", "a", "q", "f"]
+            .iter()
+            .map(|n| room(&format!("{n}-order")))
+            .collect();
+        for (i, r) in rooms.iter().enumerate() {
+            store.create_room(r, &[]).await.expect("room");
+            if i > 0 {
+                let batch = (0..i).map(|_| new(&r.id)).collect();
+                store
+                    .insert_batch_one_trip(batch)
+                    .await
+                    .expect("store")
+                    .unwrap_or_else(|_| panic!("the one-query insert went through"));
+            }
+        }
+        // One batch to every room, last created first, two sends to the first room.
+        let mut batch: Vec<NewMessage> = rooms.iter().rev().map(|r| new(&r.id)).collect();
+        batch.push(new(&rooms[0].id));
+        let out = store
+            .insert_batch_one_trip(batch)
+            .await
+            .expect("store")
+            .unwrap_or_else(|_| panic!("the one-query insert went through"));
+        let got: Vec<(String, u64)> = out
+            .iter()
+            .map(|i| (i.message.room_id.clone(), i.message.seq))
+            .collect();
+        let mut want: Vec<(String, u64)> = rooms
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, r)| (r.id.clone(), i as u64 + 1))
+            .collect();
+        want.push((rooms[0].id.clone(), 2));
+        assert_eq!(got, want);
+        for (room, seq) in &got {
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM realtime_messages WHERE room_id = ? AND seq = ?",
+            )
+            .bind(room)
+            .bind(*seq as i64)
+            .fetch_one(&store.pool)
+            .await
+            .expect("read back");
+            assert_eq!(stored, 1, "room {room} seq {seq} is stored");
+        }
+        drop(store);
+        remove_db(&path);
     }
 
     /// Rooms' sequence numbers come from their messages (`SEQ_FROM_MESSAGES`) on every
