@@ -109,6 +109,10 @@ impl PgStore {
         Ok(Err(batch))
     }
 
+    /// SQLite's seq cache has no PostgreSQL counterpart (the counters are row-locked in the
+    /// database, where several nodes share them): nothing to forget.
+    fn forget_seqs<'a>(&self, _rooms: impl IntoIterator<Item = &'a str>) {}
+
     /// Lock the counters of `rooms` (row locks until the transaction ends) and read them:
     /// `(room id, last_seq)` for each room that exists.
     async fn lock_counters(

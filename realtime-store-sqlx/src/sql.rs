@@ -433,6 +433,8 @@ macro_rules! impl_store {
                 sqlx::query("DELETE FROM realtime_favorites WHERE kind = 'ROOM' AND target_id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
                 let r = sqlx::query("DELETE FROM realtime_rooms WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(store_err)?;
                 tx.commit().await.map_err(store_err)?;
+                // Its messages are gone: a room made again under this id numbers from 1.
+                self.forget_seqs([id]);
                 Ok(r.rows_affected() > 0)
             }
 
@@ -714,6 +716,9 @@ macro_rules! impl_store {
                         return Err(realtime_core::Error::Store("a concurrent insert took a client id".into()));
                     }
                     tx.commit().await.map_err(store_err)?;
+                    // Still holding the writing connection: the next one-query batch to
+                    // these rooms reads their numbers again.
+                    self.forget_seqs(rooms.iter().map(String::as_str));
                     return Ok(out);
                 }
                 Err(realtime_core::Error::Store("unreachable: batch insert fell through".into()))

@@ -76,6 +76,8 @@ pub struct SqliteStore {
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
     /// The name of the checkpointer connection's thread (a file store).
     checkpoint_thread: Option<String>,
+    /// Rooms' last `seq` as this store committed them ([`SeqCache`]; a file store only).
+    seqs: Option<Arc<SeqCache>>,
 }
 
 impl SqliteStore {
@@ -148,6 +150,7 @@ impl SqliteStore {
                 conn: Arc::new(tokio::sync::Mutex::new(conn)),
                 acquire_timeout: config.acquire_timeout,
             };
+            store.seqs = Some(Arc::new(SeqCache::default()));
             let page_bytes: i64 = sqlx::query_scalar("PRAGMA page_size")
                 .fetch_one(&store.pool)
                 .await
@@ -180,6 +183,7 @@ impl SqliteStore {
             pool,
             _checkpointer: None,
             checkpoint_thread: None,
+            seqs: None,
         })
     }
 
@@ -299,6 +303,14 @@ async fn rollback_raw(conn: &mut SqliteConnection) -> Result<()> {
 }
 
 impl SqliteStore {
+    /// Forget the seq cache's numbers of `rooms` ([`SeqCache`]), after a write that moved
+    /// them outside the one-query path (call it holding the writing connection).
+    fn forget_seqs<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        if let Some(cache) = &self.seqs {
+            cache.forget(rooms);
+        }
+    }
+
     /// SQLite's batch insert as one query, `BEGIN IMMEDIATE` to `COMMIT`: one hand-off
     /// to its connection thread instead of three (BENCHMARKS.md, session 10); single
     /// inserts take it too, as a batch of one (instead of four; session 12). The query
@@ -348,57 +360,104 @@ impl SqliteStore {
         if fresh.len() > 500 || per_room.len() > 500 {
             return Ok(Err(batch));
         }
-        let json_err =
-            |e: serde_json::Error| realtime_core::Error::Store(format!("room counters: {e}"));
-        let rooms =
-            serde_json::to_string(&per_room.keys().collect::<Vec<_>>()).map_err(json_err)?;
-        let args = one_trip_args(rooms, &fresh)
-            .map_err(|e| realtime_core::Error::Store(format!("binding a batch insert: {e}")))?;
-        let query = sqlx::query_with(one_trip_sql(fresh.len()), args);
+        // The writing connection first: the seq cache is read and changed only while it
+        // is held ([`SeqCache`]).
         let mut tx = RawTx::new(self.writer().await?);
-        let rows = match tx.fetch_all(query).await {
-            Ok(rows) => {
-                tx.ended();
-                rows
+        let known = self
+            .seqs
+            .as_ref()
+            .and_then(|cache| cache.get(per_room.keys().copied()));
+        let bind_err = |e: sqlx::error::BoxDynError| {
+            realtime_core::Error::Store(format!("binding a batch insert: {e}"))
+        };
+        let query = match &known {
+            // Every room's number is known: each row's `seq` is bound.
+            Some(last) => {
+                let last_of: BTreeMap<&str, i64> =
+                    per_room.keys().copied().zip(last.iter().copied()).collect();
+                let numbered: Vec<(&realtime_core::NewMessage, i64)> = fresh
+                    .iter()
+                    .map(|(m, k)| {
+                        (
+                            *m,
+                            last_of.get(m.room_id.as_str()).copied().unwrap_or_default() + k,
+                        )
+                    })
+                    .collect();
+                let args = one_trip_args(None, &numbered).map_err(bind_err)?;
+                sqlx::query_with(one_trip_sql(fresh.len(), true), args)
             }
+            None => {
+                let rooms = serde_json::to_string(&per_room.keys().collect::<Vec<_>>())
+                    .map_err(|e| realtime_core::Error::Store(format!("room list: {e}")))?;
+                let args = one_trip_args(Some(rooms), &fresh).map_err(bind_err)?;
+                sqlx::query_with(one_trip_sql(fresh.len(), false), args)
+            }
+        };
+        let forget = |rooms: &BTreeMap<&str, i64>| {
+            if let Some(cache) = &self.seqs {
+                cache.forget(rooms.keys().copied());
+            }
+        };
+        let rows = match tx.fetch_all(query).await {
+            Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
+                forget(&per_room);
                 tx.rollback().await?;
                 return Ok(Err(batch));
             }
         };
-        // Committed: every room exists (the room key is checked at `COMMIT`), and the one
-        // `SELECT` (an aggregate: always one row) read each counter inside the transaction,
-        // as a JSON array in the order of `per_room`'s keys (the order the rooms were bound
-        // in), `null` for a room not found: numbers only, no room ids to parse and hash
-        // back (BENCHMARKS.md, session 18). The errors below cannot happen for that reason;
-        // were one to, it would say so, as the batch is stored already.
-        let counters: Option<String> = match rows.as_slice() {
-            [row] => row.try_get("counters").ok().flatten(),
-            _ => None,
-        };
-        let values: Vec<Option<i64>> = counters
-            .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_default();
-        let mut last: BTreeMap<&str, i64> = BTreeMap::new();
-        for (i, room) in per_room.keys().enumerate() {
-            match values.get(i).copied().flatten() {
-                Some(seq) => {
-                    last.insert(room, seq);
-                }
-                None => {
-                    return Err(realtime_core::Error::Store(format!(
-                        "a batch of {} messages was stored, but room {room}'s counter was not read back",
-                        batch.len()
-                    )));
+        // Committed: every room exists (the room key is checked at `COMMIT`). Without
+        // known numbers the one `SELECT` (an aggregate: always one row) read each counter
+        // inside the transaction, as a JSON array in the order of `per_room`'s keys (the
+        // order the rooms were bound in), `null` for a room not found: numbers only, no
+        // room ids to parse and hash back (BENCHMARKS.md, session 18). The error below
+        // cannot happen for that reason; were it to, it would say so, as the batch is
+        // stored already.
+        let last: Vec<i64> = match known {
+            Some(last) => last,
+            None => {
+                let counters: Option<String> = match rows.as_slice() {
+                    [row] => row.try_get("counters").ok().flatten(),
+                    _ => None,
+                };
+                let values: Vec<Option<i64>> = counters
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default();
+                let read: Option<Vec<i64>> = (0..per_room.len())
+                    .map(|i| values.get(i).copied().flatten())
+                    .collect();
+                match read {
+                    Some(last) => last,
+                    None => {
+                        forget(&per_room);
+                        tx.ended();
+                        return Err(realtime_core::Error::Store(format!(
+                            "a batch of {} messages was stored, but its rooms' counters were not read back",
+                            batch.len()
+                        )));
+                    }
                 }
             }
+        };
+        if let Some(cache) = &self.seqs {
+            for ((room, added), last) in per_room.iter().zip(&last) {
+                cache.set(room, last + added);
+            }
         }
-        // Each send's room's last seq before the batch, read while `last` still borrows
+        tx.ended();
+        let last_of: BTreeMap<&str, i64> = per_room.keys().copied().zip(last).collect();
+        // Each send's room's last seq before the batch, read while `last_of` still borrows
         // the batch.
         let before: Vec<i64> = batch
             .iter()
-            .map(|new| last.get(new.room_id.as_str()).copied().unwrap_or_default())
+            .map(|new| {
+                last_of
+                    .get(new.room_id.as_str())
+                    .copied()
+                    .unwrap_or_default()
+            })
             .collect();
         let mut out: Vec<Inserted> = Vec::with_capacity(batch.len());
         for ((new, slot), before) in batch.into_iter().zip(slots).zip(before) {
@@ -420,31 +479,87 @@ impl SqliteStore {
     }
 }
 
+/// Most rooms [`SeqCache`] holds; past it, it starts over (bounded memory).
+const SEQ_CACHE_ROOMS: usize = 100_000;
+
+/// Each room's last `seq` as this store last committed it, so that a batch to rooms it
+/// knows binds its rows' numbers instead of reading `MAX(seq)` for every row and the
+/// rooms' counters for the batch: the insert's `SELECT` then no longer reads the table it
+/// inserts into, so SQLite no longer copies the rows into a temporary table first: 46,175
+/// → 29,498 instructions per stored message, −36 % (BENCHMARKS.md, session 18).
+///
+/// Only a file store has one: every write goes through its one writing connection, and the
+/// cache is read and changed only while that connection is held, so no write of this store
+/// falls between a read and the commit. Whatever the cache misses is caught: numbers taken
+/// by another writer of the same file (another process) make the batch's rows collide in
+/// the messages' unique `(room_id, seq)` index, which rolls the batch back to the exact
+/// path, and a batch that goes back forgets its rooms. Numbers only move back when a room
+/// is deleted, and [`SqliteStore`]'s `delete_room` forgets it; a room deleted and created
+/// again under the same id by another process while this one still holds its number would
+/// go on from that number (in the room's new `epoch`). At most [`SEQ_CACHE_ROOMS`] rooms.
+#[derive(Debug, Default)]
+struct SeqCache(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl SeqCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last seq of each of `rooms`, in their order, if every one is known.
+    fn get<'a>(&self, rooms: impl Iterator<Item = &'a str>) -> Option<Vec<i64>> {
+        let map = self.map();
+        rooms.map(|r| map.get(r).copied()).collect()
+    }
+
+    /// `room`'s last seq is now `seq`.
+    fn set(&self, room: &str, seq: i64) {
+        let mut map = self.map();
+        if let Some(last) = map.get_mut(room) {
+            *last = seq;
+            return;
+        }
+        if map.len() >= SEQ_CACHE_ROOMS {
+            map.clear();
+        }
+        map.insert(room.to_owned(), seq);
+    }
+
+    /// Forget `rooms`: the next batch to them reads their numbers from the messages.
+    fn forget<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        let mut map = self.map();
+        for room in rooms {
+            map.remove(room);
+        }
+    }
+}
+
 /// The one-trip batch insert's statement text for `rows` messages (≤ 500; larger batches
-/// take the exact path): `BEGIN IMMEDIATE`, the rooms' last seq read (from the messages:
-/// [`SEQ_FROM_MESSAGES`]), the rows padded with all-NULL rows to a
-/// [`crate::sql::batch_bucket`] size (so that the text repeats and stays prepared in
-/// sqlx's cache), `COMMIT`. The insert is `OR ROLLBACK` and the room's foreign key
+/// take the exact path): `BEGIN IMMEDIATE`, the insert, `COMMIT`; the rows padded with
+/// all-NULL rows to a [`crate::sql::batch_bucket`] size (so that the text repeats and stays
+/// prepared in sqlx's cache). The insert is `OR ROLLBACK` and the room's foreign key
 /// deferred (checked at `COMMIT`): a failing row ends the whole transaction, which this path
 /// redoes exactly anyway, so SQLite keeps no statement journal (a copy of every page the
-/// insert changes, ~10 % of a message's instructions; BENCHMARKS.md, session 17). The
-/// insert's `SELECT` reads the table it inserts into, so SQLite
-/// computes every row before it inserts one: each row's `seq` is its room's last seq before
-/// the batch + its place among the room's new rows. Its one result row, `counters`, is a
-/// JSON array of the rooms' last seq before the batch, in the order the rooms were given,
-/// `null` for an unknown room. A new message's status is always `sent`, written into the
-/// text rather than bound. Parameters: the rooms (a JSON array), eight per row
-/// ([`one_trip_args`]). Built
-/// once per bucket (BENCHMARKS.md, session 12: building it and its binds through
-/// `QueryBuilder` for every batch was 10 % of a batch's instructions). The exact path's
-/// padded `VALUES` (`push_padded_rows`, rarely taken) still goes through `QueryBuilder`.
-fn one_trip_sql(rows: usize) -> &'static str {
+/// insert changes, ~10 % of a message's instructions; BENCHMARKS.md, session 17). A new
+/// message's status is always `sent`, written into the text rather than bound.
+///
+/// `known`: every room's last seq is in the [`SeqCache`], and each row's `seq` is bound
+/// (eight parameters per row). Otherwise the rooms' last seqs are read from the messages
+/// ([`SEQ_FROM_MESSAGES`]): the rooms come first, as a JSON array, and the statement's one
+/// result row, `counters`, is a JSON array of their last seq before the batch, in the order
+/// given, `null` for an unknown room; each row's `seq` is its room's `MAX(seq)` + its place
+/// among the room's new rows (bound). That insert's `SELECT` reads the table it inserts
+/// into, so SQLite computes every row into a temporary table before it inserts one.
+/// Parameters: [`one_trip_args`]. Built once per bucket (BENCHMARKS.md, session 12: building
+/// it and its binds through `QueryBuilder` for every batch was 10 % of a batch's
+/// instructions). The exact path's padded `VALUES` (`push_padded_rows`, rarely taken) still
+/// goes through `QueryBuilder`.
+fn one_trip_sql(rows: usize, known: bool) -> &'static str {
     use std::sync::OnceLock;
     debug_assert!(
         rows <= 500,
         "the caller takes the exact path above 500 rows"
     );
-    static TEXTS: [OnceLock<String>; 10] = [const { OnceLock::new() }; 10];
+    static TEXTS: [[OnceLock<String>; 10]; 2] = [const { [const { OnceLock::new() }; 10] }; 2];
     let bucket = crate::sql::batch_bucket(rows);
     // 1, 2, 4, … 256 (slots 0–8), then 500 (slot 9).
     let slot = if bucket > 256 {
@@ -452,39 +567,51 @@ fn one_trip_sql(rows: usize) -> &'static str {
     } else {
         bucket.trailing_zeros() as usize
     };
-    TEXTS[slot].get_or_init(|| {
+    TEXTS[usize::from(known)][slot].get_or_init(|| {
         let row = "(?, ?, ?, ?, ?, ?, ?, ?)";
         let values = vec![row; bucket].join(", ");
+        let (counters, seq) = if known {
+            (String::new(), "column3".to_owned())
+        } else {
+            (
+                format!(
+                    "SELECT json_group_array(\
+                     (SELECT {last} FROM realtime_rooms WHERE realtime_rooms.id = rooms.value) \
+                     ORDER BY rooms.key) AS counters FROM json_each(?) AS rooms; ",
+                    last = max_seq!("realtime_rooms.id"),
+                ),
+                format!("{} + column3", max_seq!("column2")),
+            )
+        };
         format!(
-            "BEGIN IMMEDIATE; SELECT json_group_array(\
-             (SELECT {last} FROM realtime_rooms WHERE realtime_rooms.id = rooms.value) \
-             ORDER BY rooms.key) AS counters FROM json_each(?) AS rooms; \
+            "BEGIN IMMEDIATE; {counters}\
              INSERT OR ROLLBACK INTO realtime_messages (id, room_id, seq, client_id, sender_id, content, kind, status, created_at, edited_at, deleted_at) \
-             SELECT column1, column2, {next} + column3, \
+             SELECT column1, column2, {seq}, \
              column4, column5, CAST(column6 AS BLOB), column7, '{sent}', column8, NULL, NULL \
              FROM (VALUES {values}) WHERE column1 IS NOT NULL; COMMIT",
-            last = max_seq!("realtime_rooms.id"),
-            next = max_seq!("column2"),
             sent = realtime_core::MessageStatus::Sent.as_str(),
         )
     })
 }
 
-/// The parameters of [`one_trip_sql`]: `rooms`, then each of `fresh` (a message and its
-/// place among its room's new rows) as id, room, place, client id, sender, content (as
+/// The parameters of [`one_trip_sql`]: `rooms` (a JSON array; none when the rooms' numbers
+/// are known), then each of `fresh` (a message and its seq, or its place among its room's
+/// new rows) as id, room, seq or place, client id, sender, content (as
 /// text: one copy, where a blob parameter is two; the statement casts it to the `BLOB` it
 /// always was), kind and time, then all-NULL padding rows. Each
 /// text is one allocation (`Arc<str>`, which sqlx binds without copying it again); the rows'
 /// kinds share theirs.
 fn one_trip_args(
-    rooms: String,
+    rooms: Option<String>,
     fresh: &[(&realtime_core::NewMessage, i64)],
 ) -> std::result::Result<sqlx::sqlite::SqliteArguments, sqlx::error::BoxDynError> {
     use sqlx::Arguments;
     let bucket = crate::sql::batch_bucket(fresh.len());
     let mut args = sqlx::sqlite::SqliteArguments::default();
-    args.reserve(1 + 8 * bucket, 0);
-    args.add(rooms)?;
+    args.reserve(usize::from(rooms.is_some()) + 8 * bucket, 0);
+    if let Some(rooms) = rooms {
+        args.add(rooms)?;
+    }
     let mut kinds = SharedTexts::default();
     for (m, k) in fresh {
         args.add(Arc::<str>::from(m.id.as_str()))?;
@@ -861,14 +988,23 @@ mod tests {
             1usize, 2, 3, 4, 5, 8, 9, 16, 31, 64, 100, 128, 255, 256, 257, 300, 500,
         ] {
             let bucket = crate::sql::batch_bucket(rows);
-            let text = one_trip_sql(rows);
             let fresh: Vec<_> = (1..=rows as i64).map(|k| (&new, k)).collect();
-            let args = one_trip_args("[]".into(), &fresh).expect("binds");
-            assert_eq!(args.len(), 1 + 8 * bucket, "{rows} rows");
-            assert_eq!(text.matches('?').count(), args.len(), "{rows} rows");
-            assert!(std::ptr::eq(text, one_trip_sql(bucket)), "{rows} rows");
+            for known in [false, true] {
+                let text = one_trip_sql(rows, known);
+                let rooms = (!known).then(|| "[]".to_owned());
+                let args = one_trip_args(rooms, &fresh).expect("binds");
+                let lead = usize::from(!known);
+                assert_eq!(args.len(), lead + 8 * bucket, "{rows} rows, known {known}");
+                assert_eq!(text.matches('?').count(), args.len(), "{rows} rows");
+                assert!(
+                    std::ptr::eq(text, one_trip_sql(bucket, known)),
+                    "{rows} rows"
+                );
+                assert_eq!(text.contains("MAX(seq)"), !known, "{rows} rows");
+            }
         }
-        assert_ne!(one_trip_sql(256), one_trip_sql(257));
+        assert_ne!(one_trip_sql(256, false), one_trip_sql(257, false));
+        assert_ne!(one_trip_sql(256, true), one_trip_sql(256, false));
     }
 
     fn temp_db_url() -> (String, std::path::PathBuf) {
@@ -1135,6 +1271,93 @@ mod tests {
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
         );
+    }
+
+    /// The seq cache: a batch to rooms whose numbers the store knows binds them (the cache
+    /// holds them after the first batch), another writer of the same file is caught by the
+    /// unique `(room_id, seq)` index (the batch goes back, is redone exactly, and its rooms
+    /// are read again), and a deleted room made again under its id numbers from 1.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_seq_cache_numbers_known_rooms_and_misses_nothing() {
+        use realtime_core::{MessageKind, NewMessage, Store};
+        let new = |room: &str| NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: room.to_owned(),
+            sender_id: "u1".into(),
+            client_id: None,
+            content: "hi".into(),
+            kind: MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        };
+        let seqs = |out: &[realtime_core::Inserted]| -> Vec<u64> {
+            out.iter().map(|i| i.message.seq).collect()
+        };
+        let (url, path) = temp_db_url();
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let cache = store.seqs.clone().expect("a file store has a seq cache");
+        let (a, b) = (room("cache-a"), room("cache-b"));
+        store.create_room(&a, &[]).await.expect("room a");
+        store.create_room(&b, &[]).await.expect("room b");
+        assert_eq!(cache.get([a.id.as_str()].into_iter()), None);
+        let out = store
+            .insert_messages(vec![new(&a.id), new(&b.id), new(&a.id)])
+            .await
+            .expect("first batch");
+        assert_eq!(seqs(&out), [1, 1, 2]);
+        assert_eq!(
+            cache.get([a.id.as_str(), b.id.as_str()].into_iter()),
+            Some(vec![2, 1])
+        );
+        // Known rooms: the numbers come from the cache, and the cache moves on.
+        let out = store
+            .insert_messages(vec![new(&b.id), new(&a.id)])
+            .await
+            .expect("known rooms");
+        assert_eq!(seqs(&out), [2, 3]);
+        assert_eq!(
+            cache.get([a.id.as_str(), b.id.as_str()].into_iter()),
+            Some(vec![3, 2])
+        );
+        // Another writer of the file takes a's numbers 4 and 5.
+        let other = SqliteStore::connect(&url).await.expect("second store");
+        let out = other
+            .insert_messages(vec![new(&a.id), new(&a.id)])
+            .await
+            .expect("other writer");
+        assert_eq!(seqs(&out), [4, 5]);
+        assert_eq!(cache.get([a.id.as_str()].into_iter()), Some(vec![3]));
+        // This store's next batch collides, goes back, is redone exactly: 6, not 4.
+        let out = store
+            .insert_messages(vec![new(&a.id), new(&b.id)])
+            .await
+            .expect("after the other writer");
+        assert_eq!(seqs(&out), [6, 3]);
+        assert_eq!(cache.get([a.id.as_str()].into_iter()), None);
+        let out = store
+            .insert_messages(vec![new(&a.id)])
+            .await
+            .expect("read again");
+        assert_eq!(seqs(&out), [7]);
+        assert_eq!(cache.get([a.id.as_str()].into_iter()), Some(vec![7]));
+        let stored: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM realtime_messages WHERE room_id = ? ORDER BY seq")
+                .bind(&a.id)
+                .fetch_all(&store.pool)
+                .await
+                .expect("a's messages");
+        assert_eq!(stored, [1, 2, 3, 4, 5, 6, 7]);
+        // Deleted and made again under the same id: numbered from 1.
+        assert!(store.delete_room(&a.id).await.expect("delete"));
+        assert_eq!(cache.get([a.id.as_str()].into_iter()), None);
+        store.create_room(&a, &[]).await.expect("room a again");
+        let out = store
+            .insert_messages(vec![new(&a.id), new(&a.id)])
+            .await
+            .expect("after the delete");
+        assert_eq!(seqs(&out), [1, 2]);
+        drop(other);
+        drop(store);
+        remove_db(&path);
     }
 
     /// The one-query batch reads its rooms' counters back as a JSON array in the order the
