@@ -1039,6 +1039,19 @@ mod tests {
         }
     }
 
+    /// A new text message "hi" from `u1` to `room`, with `client_id`.
+    fn sent_by_u1(room: &str, client_id: Option<&str>) -> realtime_core::NewMessage {
+        realtime_core::NewMessage {
+            id: realtime_core::ids::new_id(),
+            room_id: room.to_owned(),
+            sender_id: "u1".into(),
+            client_id: client_id.map(str::to_owned),
+            content: "hi".into(),
+            kind: realtime_core::MessageKind::Text,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
     fn remove_db(path: &std::path::Path) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -1279,16 +1292,8 @@ mod tests {
     /// are read again), and a deleted room made again under its id numbers from 1.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_seq_cache_numbers_known_rooms_and_misses_nothing() {
-        use realtime_core::{MessageKind, NewMessage, Store};
-        let new = |room: &str| NewMessage {
-            id: realtime_core::ids::new_id(),
-            room_id: room.to_owned(),
-            sender_id: "u1".into(),
-            client_id: None,
-            content: "hi".into(),
-            kind: MessageKind::Text,
-            created_at: chrono::Utc::now(),
-        };
+        use realtime_core::Store;
+        let new = |room: &str| sent_by_u1(room, None);
         let seqs = |out: &[realtime_core::Inserted]| -> Vec<u64> {
             out.iter().map(|i| i.message.seq).collect()
         };
@@ -1365,16 +1370,8 @@ mod tests {
     /// in another order than the batch sends to them and every room's counter differs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_one_query_insert_matches_each_rooms_counter_to_its_room() {
-        use realtime_core::{MessageKind, NewMessage, Store};
-        let new = |room: &str| NewMessage {
-            id: realtime_core::ids::new_id(),
-            room_id: room.to_owned(),
-            sender_id: "u1".into(),
-            client_id: None,
-            content: "hi".into(),
-            kind: MessageKind::Text,
-            created_at: chrono::Utc::now(),
-        };
+        use realtime_core::{NewMessage, Store};
+        let new = |room: &str| sent_by_u1(room, None);
         let (url, path) = temp_db_url();
         let store = SqliteStore::connect(&url).await.expect("connect");
         // Rooms whose ids sort in another order than they are created and sent to; room i
@@ -1435,16 +1432,8 @@ mod tests {
     /// `latest_seq` is the last one, and no insert writes the room's `last_seq` row.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sequence_numbers_come_from_the_messages_on_every_insert_path() {
-        use realtime_core::{MessageKind, NewMessage, Store};
-        let new = |room: &str, client_id: Option<&str>| NewMessage {
-            id: realtime_core::ids::new_id(),
-            room_id: room.to_owned(),
-            sender_id: "u1".into(),
-            client_id: client_id.map(str::to_owned),
-            content: "hi".into(),
-            kind: MessageKind::Text,
-            created_at: chrono::Utc::now(),
-        };
+        use realtime_core::Store;
+        let new = sent_by_u1;
         let seqs = |out: &[realtime_core::Inserted]| -> Vec<(u64, bool)> {
             out.iter().map(|i| (i.message.seq, i.created)).collect()
         };
