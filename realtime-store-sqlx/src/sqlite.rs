@@ -314,12 +314,15 @@ impl SqliteStore {
     /// SQLite's batch insert as one query, `BEGIN IMMEDIATE` to `COMMIT`: one hand-off
     /// to its connection thread instead of three (BENCHMARKS.md, session 10); single
     /// inserts take it too, as a batch of one (instead of four; session 12). The query
-    /// begins, reads the rooms' counters, inserts the rows with `seq` computed from them
-    /// (the room's last seq + the row's place among its room's new rows), and
-    /// commits. A batch not as this path assumes fails: a client id already stored (the
-    /// unique index; no `ON CONFLICT` here) fails the insert, which rolls the transaction
+    /// begins, inserts the rows with `seq` = the room's last seq + the row's place among its
+    /// room's new rows, and commits; the last seqs come from the [`SeqCache`] when it knows
+    /// every room of the batch, else the query reads them first (and the cache keeps them).
+    /// A batch not as this path assumes fails: a client id already stored (the
+    /// unique index; no `ON CONFLICT` here) or a number another writer took (the
+    /// `(room_id, seq)` index) fails the insert, which rolls the transaction
     /// back (`OR ROLLBACK`); an unknown room fails the `COMMIT` (the room's foreign key is
-    /// deferred, migration 0003). Then what is still open is rolled back and the batch given
+    /// deferred, migration 0003). Then what is still open is rolled back, the batch's rooms
+    /// forgotten by the cache, and the batch given
     /// back (`Ok(Err(batch))`) for the exact path to redo. `Err`
     /// when the writing connection cannot be had, or the rollback fails. Takes the batch
     /// to move each message into its result (no copy besides the one sqlx binds).
