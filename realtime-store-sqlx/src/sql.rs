@@ -110,7 +110,9 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
 /// that locks the rooms' `last_seq` counters for the transaction and reads them, and an
 /// inherent `async fn insert_batch_one_trip(&self, batch) -> Result<Result<Vec<Inserted>,
 /// Vec<NewMessage>>>`: the batch in one query where the database can (`Err(batch)`: take
-/// the exact path).
+/// the exact path), and an inherent `fn forget_seqs(&self, rooms: impl IntoIterator<Item =
+/// &str>)`, called holding the writing connection after a write outside that one query
+/// moved or removed the rooms' numbers (SQLite's seq cache; a no-op on PostgreSQL).
 /// The invoking module also defines `const MULTI_STATEMENT: bool`: whether one query may
 /// hold several `;`-separated statements (SQLite through sqlx: yes; PostgreSQL: no), and
 /// `const STABLE_BATCH_TEXT: bool`: whether batch inserts are padded to [`batch_bucket`]
