@@ -24,3 +24,16 @@ echo "loadgen smoke: $w3"
 echo "$w1" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["deliveries"] > 0 and r["losses"] == 0, r'
 echo "$w3" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["server_rss_kib_idle_n"] > 0, r'
 echo "$w2" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["deliveries"] > 0 and r["losses"] == 0, r'
+echo "$w2" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert 0 < r["server_cpu_share"] < 64, r'
+# The tables benches/run.sh prints, from these three results: every column filled.
+for r in "$w1" "$w2" "$w3"; do echo "$r" | sed 's/^{/{"server":"realtime",/'; done > "$work/results.jsonl"
+tables=$(python3 benches/table.py "$work/results.jsonl")
+echo "$tables"
+echo "$tables" | python3 -c '
+import sys
+rows = [l for l in sys.stdin.read().splitlines() if l.startswith("| realtime |")]
+assert len(rows) == 3, rows  # W1, W2, W3
+for row in rows[:2]:
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 8 and "–" not in cells and "failed" not in row, row
+'

@@ -20,7 +20,9 @@
 //! `n=<message number>;t=<send time µs>`; latency is receive time minus send time on the
 //! same clock, kept in a log-linear histogram (≤ 1.6 % error). Server CPU time and RSS come
 //! from `/proc/<pid>/stat` and `/proc/<pid>/status`; the generator's own CPU from
-//! `/proc/self/stat`.
+//! `/proc/self/stat`. `server_cpu_share` is the server's CPU time over the run's wall time
+//! (cores): near 1.0 a server pinned to one core is saturated, and its latency is mostly
+//! the queue it could not drain.
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
@@ -551,6 +553,7 @@ fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
         "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
         "server_cpu_us": cpu,
         "server_cpu_us_per_delivery": cpu.map(|c| c as f64 / got.max(1) as f64),
+        "server_cpu_share": cpu.map(|c| c as f64 / 1e6 / wall),
         "server_rss_kib": g.args.server_pid.and_then(rss_kib),
         "generator_cpu_share": gen_cpu.map(|c| c as f64 / 1e6 / wall),
     })
@@ -565,6 +568,7 @@ fn setup_failed(g: &Gen, stats: &Stats, e: String) -> serde_json::Value {
         "setup_timeout_seconds": g.args.setup_timeout,
         "inflight": if g.args.rate.is_none() { json!(g.args.inflight) } else { serde_json::Value::Null },
         "rate": g.args.rate, "rate_per_client": g.args.rate.unwrap_or(20.0),
+        "room_size": g.args.room_size.max(1),
     })
 }
 
