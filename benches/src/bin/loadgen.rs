@@ -22,7 +22,8 @@
 //! from `/proc/<pid>/stat` and `/proc/<pid>/status`; the generator's own CPU from
 //! `/proc/self/stat`. `server_cpu_share` is the server's CPU time over the run's wall time
 //! (cores): near 1.0 a server pinned to one core is saturated, and its latency is mostly
-//! the queue it could not drain.
+//! the queue it could not drain. `server_cpu_us_by_thread` splits the server's CPU time by
+//! thread name (`/proc/<pid>/task`): chat-server's runtime against its SQLite threads.
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
@@ -522,12 +523,58 @@ fn server_cpu(g: &Gen) -> Option<u64> {
         .and_then(|p| cpu_us(&format!("/proc/{p}/stat")))
 }
 
+/// CPU µs of each of the server's threads by name (`/proc/<pid>/task/*/comm` and `stat`;
+/// threads of one name summed): where the server's time goes without a profiler — for
+/// chat-server, the runtime's threads (`chat-server`, the main thread, with
+/// `WORKER_THREADS=1` as in benches/run.sh; `tokio-rt-worker` otherwise) against SQLite's
+/// (`sqlx-sqlite-wor`, names cut at 15 bytes, and the checkpoints' `sqlite-ckpt-0`).
+type ThreadsCpu = std::collections::BTreeMap<String, u64>;
+
+fn server_threads_cpu(g: &Gen) -> Option<ThreadsCpu> {
+    threads_cpu(g.args.server_pid?)
+}
+
+fn threads_cpu(pid: u32) -> Option<ThreadsCpu> {
+    let mut by_name = ThreadsCpu::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = task.path();
+        // A thread that ended between the listing and the read is skipped.
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let Some(us) = cpu_us(&dir.join("stat").to_string_lossy()) else {
+            continue;
+        };
+        *by_name.entry(name.trim().to_owned()).or_insert(0) += us;
+    }
+    Some(by_name)
+}
+
+/// `after − before` per thread name (a name new since `before` counts from zero; time of
+/// threads that ended meanwhile is lost, so the parts may sum to less than the whole).
+fn threads_cpu_delta(before: Option<ThreadsCpu>, after: Option<ThreadsCpu>) -> Option<ThreadsCpu> {
+    let (before, after) = (before?, after?);
+    Some(
+        after
+            .into_iter()
+            .map(|(name, us)| {
+                let was = before.get(&name).copied().unwrap_or(0);
+                (name, us.saturating_sub(was))
+            })
+            .collect(),
+    )
+}
+
 /// What one W1 or W2 run measured besides the readers' [`Stats`].
 struct Measured {
     sent: u64,
     expected: u64,
     wall: f64,
     server_cpu: Option<u64>,
+    server_threads_cpu: Option<ThreadsCpu>,
     generator_cpu: Option<u64>,
     setup: f64,
 }
@@ -539,6 +586,7 @@ fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
         expected,
         wall,
         server_cpu: cpu,
+        server_threads_cpu: threads,
         generator_cpu: gen_cpu,
         setup,
     } = m;
@@ -554,6 +602,7 @@ fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
         "server_cpu_us": cpu,
         "server_cpu_us_per_delivery": cpu.map(|c| c as f64 / got.max(1) as f64),
         "server_cpu_share": cpu.map(|c| c as f64 / 1e6 / wall),
+        "server_cpu_us_by_thread": threads,
         "server_rss_kib": g.args.server_pid.and_then(rss_kib),
         "generator_cpu_share": gen_cpu.map(|c| c as f64 / 1e6 / wall),
     })
@@ -656,6 +705,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     };
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
     let cpu0 = server_cpu(&g);
+    let threads0 = server_threads_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
     stats.spawn_timeline(&g);
     let t0 = Instant::now();
@@ -691,6 +741,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu0.zip(server_cpu(&g)).map(|(a, b)| b - a);
+    let threads = threads_cpu_delta(threads0, server_threads_cpu(&g));
     let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
     stats.stop.store(true, Ordering::Relaxed);
     drain.abort();
@@ -699,6 +750,7 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         expected,
         wall,
         server_cpu: cpu,
+        server_threads_cpu: threads,
         generator_cpu: gen_cpu,
         setup,
     };
@@ -785,6 +837,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     }
     stats.spawn_timeline(&g);
     let cpu0 = server_cpu(&g);
+    let threads0 = server_threads_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
     let t0 = Instant::now();
     let _ = go_tx.send(true);
@@ -796,6 +849,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu0.zip(server_cpu(&g)).map(|(a, b)| b - a);
+    let threads = threads_cpu_delta(threads0, server_threads_cpu(&g));
     let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
     stats.stop.store(true, Ordering::Relaxed);
     let total = sent.load(Ordering::Relaxed);
@@ -804,6 +858,7 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
         expected: expected(),
         wall,
         server_cpu: cpu,
+        server_threads_cpu: threads,
         generator_cpu: gen_cpu,
         setup,
     };
@@ -839,7 +894,39 @@ async fn main() {
 
 #[cfg(test)]
 mod tests {
-    use super::Histogram;
+    use super::{Histogram, ThreadsCpu};
+
+    #[test]
+    fn thread_cpu_is_read_by_name_and_differenced_per_name() {
+        // A named thread that spins for ~30 ms of CPU shows under its name.
+        let spin = std::thread::Builder::new()
+            .name("lg-test-spin".into())
+            .spawn(|| {
+                let t = std::time::Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < std::time::Duration::from_millis(30) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                super::threads_cpu(std::process::id()).expect("our own threads")
+            })
+            .expect("spawn");
+        let seen = spin.join().expect("join");
+        assert!(seen.contains_key("lg-test-spin"), "{seen:?}");
+        assert!(super::threads_cpu(u32::MAX).is_none(), "no such process");
+
+        let before: ThreadsCpu = [("main".to_owned(), 100), ("gone".to_owned(), 50)].into();
+        let after: ThreadsCpu = [("main".to_owned(), 350), ("new".to_owned(), 20)].into();
+        let delta = super::threads_cpu_delta(Some(before.clone()), Some(after)).expect("delta");
+        assert_eq!(
+            delta,
+            [("main".to_owned(), 250), ("new".to_owned(), 20)].into()
+        );
+        // A counter that went backwards (a thread of that name ended) is not negative.
+        let fewer: ThreadsCpu = [("main".to_owned(), 40)].into();
+        let delta = super::threads_cpu_delta(Some(before), Some(fewer)).expect("delta");
+        assert_eq!(delta, [("main".to_owned(), 0)].into());
+        assert!(super::threads_cpu_delta(None, Some(ThreadsCpu::new())).is_none());
+    }
 
     #[test]
     fn an_ack_is_told_from_a_delivery_of_the_same_message() {
