@@ -554,7 +554,8 @@ fn threads_cpu(pid: u32) -> Option<ThreadsCpu> {
 }
 
 /// `after − before` per thread name (a name new since `before` counts from zero; time of
-/// threads that ended meanwhile is lost, so the parts may sum to less than the whole).
+/// threads that ended meanwhile is lost, so the parts may sum to less than the whole, and
+/// each thread's count is rounded to the 10 ms tick on its own, so to a little more).
 fn threads_cpu_delta(before: Option<ThreadsCpu>, after: Option<ThreadsCpu>) -> Option<ThreadsCpu> {
     let (before, after) = (before?, after?);
     Some(
