@@ -397,16 +397,11 @@ impl SqliteStore {
                 sqlx::query_with(one_trip_sql(fresh.len(), false), args)
             }
         };
-        let forget = |rooms: &BTreeMap<&str, i64>| {
-            if let Some(cache) = &self.seqs {
-                cache.forget(rooms.keys().copied());
-            }
-        };
         let rows = match tx.fetch_all(query).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(error = %e, "one-query batch insert failed; redoing it exactly");
-                forget(&per_room);
+                self.forget_seqs(per_room.keys().copied());
                 tx.rollback().await?;
                 return Ok(Err(batch));
             }
@@ -434,7 +429,7 @@ impl SqliteStore {
                 match read {
                     Some(last) => last,
                     None => {
-                        forget(&per_room);
+                        self.forget_seqs(per_room.keys().copied());
                         tx.ended();
                         return Err(realtime_core::Error::Store(format!(
                             "a batch of {} messages was stored, but its rooms' counters were not read back",
