@@ -208,13 +208,20 @@ mod jwt {
             let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
                 .map_err(|e| {
                     use jsonwebtoken::errors::ErrorKind as K;
-                    let reason = match e.kind() {
-                        K::ExpiredSignature => "token expired".to_owned(),
-                        K::ImmatureSignature => "token not valid yet (nbf)".to_owned(),
-                        K::InvalidSignature => "bad signature".to_owned(),
-                        K::InvalidAlgorithm => "algorithm not allowed".to_owned(),
-                        K::MissingRequiredClaim(c) => format!("missing claim {c}"),
-                        other => format!("invalid token: {other:?}"),
+                    // Fixed texts only: the decoder's own messages (serde's, base64's)
+                    // describe the token's insides and are not for the client.
+                    let reason: &'static str = match e.kind() {
+                        K::ExpiredSignature => "token expired",
+                        K::ImmatureSignature => "token not valid yet (nbf)",
+                        K::InvalidSignature => "bad signature",
+                        K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed",
+                        K::MissingRequiredClaim(_) => "a required claim (exp, sub) is missing",
+                        K::InvalidIssuer => "issuer not accepted",
+                        K::InvalidAudience => "audience not accepted",
+                        K::InvalidSubject => "subject not accepted",
+                        K::InvalidToken | K::Base64(_) | K::Utf8(_) => "malformed token",
+                        K::Json(_) => "malformed claims",
+                        _ => "invalid token",
                     };
                     Error::Unauthenticated(reason.into())
                 })?;

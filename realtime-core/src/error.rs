@@ -45,6 +45,16 @@ pub enum Error {
         /// The limit in bytes.
         max: usize,
     },
+    /// An event whose encoding is larger than the sessions that should receive it may
+    /// queue ([`crate::HubConfig::max_event_bytes`]): refused when published, so it can
+    /// never be mistaken for a slow consumer and close anyone.
+    #[error("the event is {len} bytes, the limit is {max} bytes")]
+    EventTooLarge {
+        /// Bytes of the event's JSON.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
     /// The referenced entity does not exist.
     #[error("{kind} {id:?} not found")]
     NotFound {
@@ -109,6 +119,7 @@ impl Error {
             Error::InvalidChannel { .. } => "invalid_channel",
             Error::Invalid { .. } => "invalid",
             Error::ContentTooLong { .. } => "content_too_long",
+            Error::EventTooLarge { .. } => "event_too_large",
             Error::NotFound { .. } => "not_found",
             Error::Conflict { .. } => "conflict",
             Error::Forbidden(_) => "forbidden",
@@ -137,7 +148,7 @@ impl Error {
         match self {
             Error::InvalidEventType { .. } | Error::InvalidChannel { .. } | Error::Json(_) => 400,
             Error::Invalid { .. } => 422,
-            Error::ContentTooLong { .. } => 413,
+            Error::ContentTooLong { .. } | Error::EventTooLarge { .. } => 413,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } | Error::InvalidTransition { .. } => 409,
             Error::Forbidden(_) => 403,

@@ -450,6 +450,24 @@ impl Event {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// The length in bytes of [`Event::to_json_bytes`], counted without building it.
+    pub fn json_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        // As in `to_json_bytes`: serializing this type cannot fail.
+        let _ = serde_json::to_writer(&mut count, self);
+        count.0
+    }
+
     /// Parse from JSON bytes.
     ///
     /// # Errors

@@ -135,6 +135,13 @@ pub struct HubConfig {
     pub session_queue_frames: usize,
     /// Bytes a session may have queued (default 1 MiB, as Centrifuge).
     pub session_queue_bytes: usize,
+    /// Largest event [`Hub::publish`] accepts, in bytes of its JSON (default 256 KiB;
+    /// never more than [`session_queue_bytes`](Self::session_queue_bytes) counts). A larger
+    /// event is refused with [`Error::EventTooLarge`] instead of filling every receiving
+    /// session's queue, which would close them all as slow consumers. Events the Hub
+    /// builds itself stay far below it: their user-supplied fields are bounded by
+    /// [`Limits`].
+    pub max_event_bytes: usize,
     /// Sessions one user may have open on this node (default 32).
     pub max_sessions_per_user: usize,
     /// How long an invite stays valid (default 7 days).
@@ -215,6 +222,7 @@ impl Default for HubConfig {
             typing: TypingConfig::default(),
             session_queue_frames: 1024,
             session_queue_bytes: 1 << 20,
+            max_event_bytes: 256 * 1024,
             max_sessions_per_user: 32,
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             event_history: 1000,
@@ -302,6 +310,26 @@ pub struct SendMessage {
     /// The client's idempotency key.
     #[serde(default)]
     pub client_id: Option<String>,
+}
+
+/// How [`Hub::connect_with`] opens a session.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// A free-form device label kept by presence.
+    pub device: Option<String>,
+    /// Subscribe the session to its user's rooms now (default `true`). A client that will
+    /// recover each room ([`Hub::resume_room`]) says `false`: a room's live messages must
+    /// not reach it before the replay of what it missed there.
+    pub subscribe_rooms: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            device: None,
+            subscribe_rooms: true,
+        }
+    }
 }
 
 /// A reconnecting client's position: the last `seq` it saw and the room's `epoch`.
@@ -846,6 +874,7 @@ impl Inner {
     fn fan_out(&self, channel: &Channel, event: &Event) {
         let mut slow = Vec::new();
         let mut delivered = 0u64;
+        let mut oversized = 0u64;
         {
             // The user-channel copy of a room event is for sessions not in that room yet
             // (see `Hub::emit_to`); sessions holding the room channel get the room copy.
@@ -878,12 +907,20 @@ impl Inner {
                 };
                 let frame = slot.get_or_insert_with(|| dialects[d].encode(channel, event));
                 let Some(frame) = frame else { continue };
-                match s.shared.push(frame) {
+                match s.shared.push_on(channel, frame, || message_seq(event)) {
                     Push::Queued => delivered += 1,
                     Push::Overflow => slow.push(s.shared.clone()),
-                    Push::Gone => {}
+                    Push::TooLarge => oversized += 1,
+                    Push::Gone | Push::Duplicate => {}
                 }
             }
+        }
+        if oversized > 0 {
+            self.metrics.record_oversized(oversized);
+            tracing::warn!(
+                event = %event.event_type, channel = %channel, sessions = oversized,
+                "event larger than a session queue's byte bound: not delivered"
+            );
         }
         for s in slow {
             if s.close(false, CloseReason::SlowConsumer) {
@@ -893,6 +930,14 @@ impl Inner {
         }
         self.metrics.record_deliveries(delivered);
     }
+}
+
+/// The room `seq` of a message event (`event.message.send`), which a recovery's replay
+/// may already hold.
+fn message_seq(event: &Event) -> Option<u64> {
+    (event.event_type == EventType::MESSAGE_SEND)
+        .then(|| event.data.get("seq").and_then(serde_json::Value::as_u64))
+        .flatten()
 }
 
 /// Membership changes seen on a channel that change this node's subscriptions:
@@ -1045,9 +1090,23 @@ impl Hub {
     /// through the router (if any), and hand it to the broker for fan-out on every node.
     ///
     /// # Errors
-    /// [`Error::Broker`] when the broker refuses it.
+    /// [`Error::EventTooLarge`] when the event's JSON is over
+    /// [`HubConfig::max_event_bytes`] (or over the session queue's byte bound); nobody
+    /// receives it. [`Error::Broker`] when the broker refuses it.
     pub async fn publish(&self, channel: &Channel, event: Event) -> Result<()> {
+        let max = self.max_event_bytes();
+        let len = event.json_len();
+        if len > max {
+            return Err(Error::EventTooLarge { len, max });
+        }
         self.publish_arc(channel, Arc::new(event)).await
+    }
+
+    /// The largest event [`Hub::publish`] accepts, bytes: [`HubConfig::max_event_bytes`],
+    /// capped by [`HubConfig::session_queue_bytes`].
+    pub fn max_event_bytes(&self) -> usize {
+        let c = &self.inner.config;
+        c.max_event_bytes.min(c.session_queue_bytes)
     }
 
     async fn publish_arc(&self, channel: &Channel, event: Arc<Event>) -> Result<()> {
@@ -1182,12 +1241,18 @@ impl Hub {
             return Ok(u);
         }
         let now = self.now();
+        // Claims are the issuer's, but still bounded like any profile: a username that
+        // is not a valid handle falls back to the id, an over-long name is left out.
+        let limits = &self.inner.config.limits;
         let wanted = identity
             .username
             .clone()
+            .filter(|n| validate_id("username", n).is_ok())
             .unwrap_or_else(|| identity.user_id.clone());
         let mut user = User::new(identity.user_id.clone(), wanted, now);
-        if let Some(name) = identity.claims.get("name").and_then(|v| v.as_str()) {
+        if let Some(name) = identity.claims.get("name").and_then(|v| v.as_str())
+            && limits.check_name("display_name", name).is_ok()
+        {
             user.display_name = Some(name.to_owned());
         }
         match store.create_user(&user).await {
@@ -1219,6 +1284,30 @@ impl Hub {
         dialect: DialectId,
         device: Option<String>,
     ) -> Result<Session> {
+        let options = ConnectOptions {
+            device,
+            ..ConnectOptions::default()
+        };
+        self.connect_with(identity, dialect, options).await
+    }
+
+    /// [`Hub::connect`] with [`ConnectOptions`]: with `subscribe_rooms: false` the session
+    /// is not subscribed to its user's rooms; it takes each one it wants with
+    /// [`Hub::resume_room`], which replays what it missed before any live message. What
+    /// a reconnecting client that recovers needs.
+    ///
+    /// # Errors
+    /// As [`Hub::connect`].
+    pub async fn connect_with(
+        &self,
+        identity: &Identity,
+        dialect: DialectId,
+        options: ConnectOptions,
+    ) -> Result<Session> {
+        let ConnectOptions {
+            device,
+            subscribe_rooms,
+        } = options;
         if dialect.0 as usize >= read(&self.inner.dialects).len() {
             return Err(Error::invalid("dialect", "not registered"));
         }
@@ -1271,12 +1360,14 @@ impl Hub {
         if inner.config.auto_subscribe_presence {
             channels.push(Channel::Presence);
         }
-        for r in inner
-            .store
-            .list_rooms(Some(&user.id), 0, inner.config.max_auto_rooms)
-            .await?
-        {
-            channels.push(Channel::room(&r.id)?);
+        if subscribe_rooms {
+            for r in inner
+                .store
+                .list_rooms(Some(&user.id), 0, inner.config.max_auto_rooms)
+                .await?
+            {
+                channels.push(Channel::room(&r.id)?);
+            }
         }
         for ch in channels {
             self.add_local(id, ch).await?;
@@ -2587,26 +2678,174 @@ impl Hub {
     pub async fn recover(&self, actor: &str, room_id: &str, since: &Since) -> Result<Recovery> {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         room.check_read(member.as_ref())?;
+        self.recover_read(&room, since).await
+    }
+
+    /// [`Hub::recover`] of a room already read and checked. One read of the messages
+    /// decides it all: a message committed while recovering is either in the replay (and
+    /// `latest_seq` covers it) or after `latest_seq`, never counted without being sent.
+    async fn recover_read(&self, room: &Room, since: &Since) -> Result<Recovery> {
         let store = &self.inner.store;
-        let latest = store.latest_seq(room_id).await?;
         let limit = self.inner.config.recovery_limit;
-        let missed = latest.saturating_sub(since.seq);
-        if since.epoch != room.epoch || since.seq > latest || missed > u64::from(limit) {
+        let not_recovered = |latest_seq| Recovery {
+            messages: Vec::new(),
+            recovered: false,
+            epoch: room.epoch.clone(),
+            latest_seq,
+        };
+        if since.epoch != room.epoch {
+            return Ok(not_recovered(store.latest_seq(&room.id).await?));
+        }
+        let messages = store
+            .messages_after(&room.id, since.seq, limit.saturating_add(1))
+            .await?;
+        if messages.len() > limit as usize {
+            return Ok(not_recovered(store.latest_seq(&room.id).await?));
+        }
+        if messages.is_empty() {
+            // Nothing after `since.seq`: recovered, unless the client claims a seq the room
+            // never reached (its history was lost, or the client is confused).
+            let latest = store.latest_seq(&room.id).await?;
+            if since.seq > latest {
+                return Ok(not_recovered(latest));
+            }
             return Ok(Recovery {
-                messages: Vec::new(),
-                recovered: false,
-                epoch: room.epoch,
-                latest_seq: latest,
+                messages,
+                recovered: true,
+                epoch: room.epoch.clone(),
+                latest_seq: since.seq,
             });
         }
-        let messages = store.messages_after(room_id, since.seq, limit).await?;
-        let recovered = messages.len() as u64 == missed;
+        // Seqs are gapless from 1 (deleted messages stay as tombstones): anything else
+        // means history is missing.
+        let gapless = messages
+            .iter()
+            .zip(since.seq + 1..)
+            .all(|(m, want)| m.seq == want);
+        let latest_seq = messages.last().map_or(since.seq, |m| m.seq);
+        if !gapless {
+            return Ok(not_recovered(latest_seq));
+        }
         Ok(Recovery {
             messages,
-            recovered,
-            epoch: room.epoch,
-            latest_seq: latest,
+            recovered: true,
+            epoch: room.epoch.clone(),
+            latest_seq,
         })
+    }
+
+    /// Subscribe session `id` to room `room_id` and replay what it missed since `since`,
+    /// so that the session receives the room's live messages only after the replay:
+    /// live frames of the room are held back from the moment the session is subscribed,
+    /// the missed messages are read, and then the session's queue gets, in this order,
+    /// the replay (as `event.message.send` events in `seq` order), the frame `ack` builds
+    /// from the outcome, and the held frames, less the messages the replay already holds.
+    /// A client that tracks the highest `seq` it has seen can therefore never skip one.
+    ///
+    /// Without `since`, nothing is replayed; `Recovery::latest_seq` is the room's latest
+    /// `seq` and `recovered` is `false`. With `join`, a user who is not a member joins the
+    /// room first ([`Hub::join_room`]: public group rooms only); otherwise only members
+    /// may subscribe.
+    ///
+    /// The replay is bounded by [`HubConfig::recovery_limit`] messages and by the session
+    /// queue's bytes; a replay the queue cannot take closes the session as a slow
+    /// consumer (reconnect and recover from the last `seq` seen).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (room), [`Error::SessionClosed`], [`Error::Forbidden`],
+    /// [`Error::Invalid`]; store and broker errors.
+    pub async fn resume_room(
+        &self,
+        id: SessionId,
+        room_id: &str,
+        since: Option<&Since>,
+        join: bool,
+        ack: impl FnOnce(&Room, &Recovery) -> Option<Bytes>,
+    ) -> Result<(Room, Recovery)> {
+        let user = self.session_user(id)?;
+        let shared = read(&self.inner.sessions)
+            .get(&id)
+            .map(|e| e.shared.clone())
+            .ok_or(Error::SessionClosed(id))?;
+        let (room, member) = self.room_and_member(&user, room_id).await?;
+        let channel = Channel::room(room_id)?;
+        shared.hold(&channel);
+        let resumed = self
+            .resume_held(id, &user, room, member, &channel, since, join)
+            .await;
+        let (room, recovery, replay) = match resumed {
+            Ok(r) => r,
+            Err(e) => {
+                shared.release(&channel, &[], 0);
+                return Err(e);
+            }
+        };
+        let mut frames = replay;
+        frames.extend(ack(&room, &recovery));
+        if let Push::Overflow = shared.release(&channel, &frames, recovery.latest_seq)
+            && shared.close(false, CloseReason::SlowConsumer)
+        {
+            self.inner.metrics.record_slow_consumer();
+            tracing::warn!(session = id, user = %user, "recovery replay larger than the session queue");
+        }
+        Ok((room, recovery))
+    }
+
+    /// The part of [`Hub::resume_room`] that runs while the room's channel is held:
+    /// subscribe (joining first if asked), read the missed messages, encode the replay.
+    #[allow(clippy::too_many_arguments)]
+    async fn resume_held(
+        &self,
+        id: SessionId,
+        user: &str,
+        room: Room,
+        member: Option<Member>,
+        channel: &Channel,
+        since: Option<&Since>,
+        join: bool,
+    ) -> Result<(Room, Recovery, Vec<Bytes>)> {
+        let room = match member {
+            Some(m) => {
+                self.add_local(id, channel.clone()).await?;
+                self.vouch(&room, Some(&m), user);
+                room
+            }
+            None if join => self.join_read(user, room, None).await?.0,
+            None => {
+                room.check_read(None)?;
+                room
+            }
+        };
+        let Some(since) = since else {
+            let latest_seq = self.inner.store.latest_seq(&room.id).await?;
+            let recovery = Recovery {
+                messages: Vec::new(),
+                recovered: false,
+                epoch: room.epoch.clone(),
+                latest_seq,
+            };
+            return Ok((room, recovery, Vec::new()));
+        };
+        let recovery = self.recover_read(&room, since).await?;
+        let dialect = read(&self.inner.sessions)
+            .get(&id)
+            .map(|e| e.shared.dialect.0 as usize)
+            .ok_or(Error::SessionClosed(id))?;
+        let encoder = read(&self.inner.dialects)
+            .get(dialect)
+            .cloned()
+            .ok_or(Error::SessionClosed(id))?;
+        let replay = recovery
+            .messages
+            .iter()
+            .filter_map(|m| {
+                let ev = Event::at(EventType::MESSAGE_SEND, m.to_data(), m.created_at)
+                    .with_user(m.sender_id.clone())
+                    .with_room(m.room_id.clone());
+                encoder.encode(channel, &ev)
+            })
+            .collect();
+        Ok((room, recovery, replay))
     }
 
     // ------------------------------------------------------------------ typing, presence

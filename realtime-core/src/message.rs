@@ -16,16 +16,26 @@ use crate::room::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Size limits for user input. Defaults: content 16 KiB, names 200 bytes, emoji 64 bytes,
-/// client message ids 128 bytes.
+/// Size limits for user input, in bytes of UTF-8. Defaults: content 16 KiB, names (room
+/// names, display names) 200, emoji 64, room descriptions 4 KiB, avatar URLs 2 KiB, email
+/// addresses 254 (RFC 5321's path limit); ids and usernames 128 ([`crate::ids::MAX_ID_LEN`]).
+///
+/// Every user-supplied field of an event is bounded by one of these, so no event built
+/// from user input can outgrow a session's queue ([`crate::HubConfig::max_event_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Maximum message content in bytes (UTF-8).
+    /// Maximum message content.
     pub max_content_bytes: usize,
-    /// Maximum room or user name in bytes.
+    /// Maximum room name or user display name.
     pub max_name_bytes: usize,
-    /// Maximum emoji (reaction key) in bytes.
+    /// Maximum emoji (reaction key).
     pub max_emoji_bytes: usize,
+    /// Maximum room description.
+    pub max_description_bytes: usize,
+    /// Maximum avatar URL.
+    pub max_url_bytes: usize,
+    /// Maximum email address.
+    pub max_email_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +44,9 @@ impl Default for Limits {
             max_content_bytes: 16 * 1024,
             max_name_bytes: 200,
             max_emoji_bytes: 64,
+            max_description_bytes: 4 * 1024,
+            max_url_bytes: 2 * 1024,
+            max_email_bytes: 254,
         }
     }
 }
@@ -76,6 +89,44 @@ impl Limits {
         }
         if name.chars().any(char::is_control) {
             return Err(Error::invalid(field, "must not contain control characters"));
+        }
+        Ok(())
+    }
+
+    /// Check a free-text field (`field` names it in the error): at most `max` bytes and no
+    /// NUL character (PostgreSQL's `text` cannot hold one). Empty is allowed.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `field`.
+    pub fn check_text(field: &'static str, text: &str, max: usize) -> Result<()> {
+        if text.len() > max {
+            return Err(Error::invalid(
+                field,
+                format!("is {} bytes, the limit is {max}", text.len()),
+            ));
+        }
+        if text.contains('\0') {
+            return Err(Error::invalid(field, "must not contain NUL characters"));
+        }
+        Ok(())
+    }
+
+    /// Check a user's profile fields: `username` as an id ([`validate_id`]), `display_name`
+    /// as a name ([`Limits::check_name`]), `email` and `avatar` as text within
+    /// `max_email_bytes` and `max_url_bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first field that fails.
+    pub fn check_profile(&self, user: &crate::store::User) -> Result<()> {
+        validate_id("username", &user.username)?;
+        if let Some(n) = &user.display_name {
+            self.check_name("display_name", n)?;
+        }
+        if let Some(e) = &user.email {
+            Self::check_text("email", e, self.max_email_bytes)?;
+        }
+        if let Some(a) = &user.avatar {
+            Self::check_text("avatar", a, self.max_url_bytes)?;
         }
         Ok(())
     }

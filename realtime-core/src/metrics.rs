@@ -3,6 +3,7 @@
 //! Plain atomics and one small map, always on; with feature `metrics` the same counts also
 //! go to the `metrics` facade (`realtime_events_published_total{type}`,
 //! `realtime_deliveries_total`, `realtime_slow_consumers_total`,
+//! `realtime_oversized_frames_total`,
 //! `realtime_message_commits_total`, `realtime_messages_committed_total`).
 
 use crate::event::EventType;
@@ -19,6 +20,7 @@ pub struct EventMetrics {
     routed: AtomicU64,
     failed: AtomicU64,
     slow_consumers: AtomicU64,
+    oversized: AtomicU64,
     commits: AtomicU64,
     committed: AtomicU64,
     by_type: Mutex<BTreeMap<String, u64>>,
@@ -37,6 +39,11 @@ pub struct MetricsSnapshot {
     pub events_failed: u64,
     /// Sessions disconnected because they could not keep up.
     pub slow_consumers: u64,
+    /// Frames not queued to a session because the one frame was larger than the session's
+    /// whole queue may hold (an event from a broker peer with larger limits than this
+    /// node's; this node's own [`crate::Hub::publish`] refuses such events). The session
+    /// stays open.
+    pub oversized_frames: u64,
     /// Batches of queued sends the group committer wrote to the store (one transaction
     /// each; a batch the store refused as a whole is redone send by send and still counts
     /// once).
@@ -101,6 +108,13 @@ impl EventMetrics {
         metrics::counter!("realtime_slow_consumers_total").increment(1);
     }
 
+    /// Count `n` frames too large for any session's queue, not queued.
+    pub fn record_oversized(&self, n: u64) {
+        self.oversized.fetch_add(n, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("realtime_oversized_frames_total").increment(n);
+    }
+
     /// Copy the counters.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -109,6 +123,7 @@ impl EventMetrics {
             events_routed: self.routed.load(Ordering::Relaxed),
             events_failed: self.failed.load(Ordering::Relaxed),
             slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
+            oversized_frames: self.oversized.load(Ordering::Relaxed),
             message_commits: self.commits.load(Ordering::Relaxed),
             messages_committed: self.committed.load(Ordering::Relaxed),
             by_type: self

@@ -285,13 +285,8 @@ impl Room {
         if let Some(name) = &patch.name {
             limits.check_name("name", name)?;
         }
-        if let Some(d) = &patch.description
-            && d.len() > limits.max_content_bytes
-        {
-            return Err(Error::ContentTooLong {
-                len: d.len(),
-                max: limits.max_content_bytes,
-            });
+        if let Some(d) = &patch.description {
+            Limits::check_text("description", d, limits.max_description_bytes)?;
         }
         if let Some(n) = patch.name {
             self.name = n;

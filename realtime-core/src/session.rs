@@ -6,6 +6,7 @@
 //! overflows either bound is a slow consumer: it gets [`Outbound::Close`] with
 //! [`CloseReason::SlowConsumer`] and receives nothing more; everyone else keeps receiving.
 
+use crate::channel::Channel;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,6 +80,38 @@ struct Queue {
     detached: bool,
 }
 
+/// A channel whose live frames a session holds back while it is being recovered
+/// ([`SessionShared::hold`]), and the frames held so far, oldest first. Once released,
+/// the entry stays a while as a floor: a message committed before the replay was read
+/// can reach the fan-out after the release, and is the replay's duplicate.
+#[derive(Debug)]
+struct Hold {
+    channel: Channel,
+    frames: VecDeque<Held>,
+    bytes: usize,
+    /// Released: drop message frames with a `seq` up to this one, until a later message
+    /// passes or [`FLOOR_TTL`] is over.
+    floor: Option<(u64, std::time::Instant)>,
+}
+
+/// How long a released hold keeps dropping the replay's duplicates: far longer than an
+/// event takes from its commit to the fan-out.
+const FLOOR_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Hold {
+    fn expired(&self) -> bool {
+        self.floor.is_some_and(|(_, at)| at.elapsed() > FLOOR_TTL)
+    }
+}
+
+/// A held frame and, for a message event, its room `seq` (a replay covering it makes it
+/// a duplicate).
+#[derive(Debug)]
+struct Held {
+    frame: Bytes,
+    seq: Option<u64>,
+}
+
 #[derive(Debug)]
 pub(crate) struct SessionShared {
     pub(crate) id: SessionId,
@@ -93,6 +126,10 @@ pub(crate) struct SessionShared {
     urgent: AtomicBool,
     close: Mutex<Option<CloseReason>>,
     queue: Mutex<Queue>,
+    /// Whether `holds` has any: the fan-out's one extra check per frame.
+    holding: AtomicBool,
+    /// Channels held back during recovery (usually none).
+    holds: Mutex<Vec<Hold>>,
 }
 
 /// Result of [`SessionShared::push`].
@@ -100,6 +137,11 @@ pub(crate) enum Push {
     Queued,
     Overflow,
     Gone,
+    /// The frame alone is larger than the queue's byte bound: not queued, and not the
+    /// session's fault (no slow-consumer close).
+    TooLarge,
+    /// A message the session's recovery replay already queued: not queued again.
+    Duplicate,
 }
 
 impl SessionShared {
@@ -121,7 +163,144 @@ impl SessionShared {
             urgent: AtomicBool::new(false),
             close: Mutex::new(None),
             queue: Mutex::default(),
+            holding: AtomicBool::new(false),
+            holds: Mutex::default(),
         }
+    }
+
+    fn holds(&self) -> MutexGuard<'_, Vec<Hold>> {
+        self.holds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hold back `channel`'s live frames from now on (see [`SessionShared::push_on`])
+    /// until [`SessionShared::release`]. Holding a channel already held changes nothing.
+    pub(crate) fn hold(&self, channel: &Channel) {
+        let mut holds = self.holds();
+        holds.retain(|h| !h.expired());
+        match holds.iter_mut().find(|h| h.channel == *channel) {
+            // A floor left by an earlier recovery holds again.
+            Some(h) => h.floor = None,
+            None => holds.push(Hold {
+                channel: channel.clone(),
+                frames: VecDeque::new(),
+                bytes: 0,
+                floor: None,
+            }),
+        }
+        self.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Queue `replay` (frames of a recovery, in order; bounded by bytes only, not by the
+    /// frame count), then the frames held on `channel` except message events with a `seq`
+    /// of at most `covered` (the replay holds them), and stop holding it; later message
+    /// frames up to `covered` are dropped too, until one past it passes. Atomic with
+    /// respect to [`SessionShared::push_on`]: every frame of `channel` pushed before this
+    /// call is queued before every frame pushed after it.
+    ///
+    /// Returns `Overflow` when the session's queue cannot take it all (nothing more is
+    /// queued; the caller closes the session as a slow consumer).
+    pub(crate) fn release(&self, channel: &Channel, replay: &[Bytes], covered: u64) -> Push {
+        let mut holds = self.holds();
+        let held = match holds.iter_mut().find(|h| h.channel == *channel) {
+            Some(h) => {
+                h.bytes = 0;
+                h.floor = Some((covered, std::time::Instant::now()));
+                std::mem::take(&mut h.frames)
+            }
+            None => VecDeque::new(),
+        };
+        let frames = replay.iter().chain(
+            held.iter()
+                .filter(|h| h.seq.is_none_or(|s| s > covered))
+                .map(|h| &h.frame),
+        );
+        let mut result = Push::Queued;
+        for f in frames {
+            match self.push_unbounded_count(f) {
+                Push::Queued => {}
+                other => {
+                    result = other;
+                    break;
+                }
+            }
+        }
+        drop(holds);
+        result
+    }
+
+    /// Queue `frame` on `channel` without waiting: held back when the channel is held
+    /// ([`SessionShared::hold`]), else as [`SessionShared::push`]. `seq` gives a message
+    /// event's room `seq`, asked only when the frame is held.
+    pub(crate) fn push_on(
+        &self,
+        channel: &Channel,
+        frame: &Bytes,
+        seq: impl FnOnce() -> Option<u64>,
+    ) -> Push {
+        if !self.holding.load(Ordering::SeqCst) {
+            return self.push(frame);
+        }
+        let mut holds = self.holds();
+        let Some(i) = holds.iter().position(|h| h.channel == *channel) else {
+            // Pushed under the holds lock, so a release running now cannot interleave.
+            let r = self.push(frame);
+            drop(holds);
+            return r;
+        };
+        if let Some((floor, _)) = holds[i].floor {
+            let seq = seq();
+            if seq.is_some_and(|s| s <= floor) && !holds[i].expired() {
+                return Push::Duplicate;
+            }
+            if seq.is_some() || holds[i].expired() {
+                holds.swap_remove(i);
+                self.holding.store(!holds.is_empty(), Ordering::SeqCst);
+            }
+            let r = self.push(frame);
+            drop(holds);
+            return r;
+        }
+        let hold = &mut holds[i];
+        if self.is_closed() {
+            return Push::Gone;
+        }
+        if frame.len() > self.max_bytes {
+            return Push::TooLarge;
+        }
+        if hold.frames.len() >= self.max_frames || hold.bytes + frame.len() > self.max_bytes {
+            return Push::Overflow;
+        }
+        hold.bytes += frame.len();
+        hold.frames.push_back(Held {
+            frame: frame.clone(),
+            seq: seq(),
+        });
+        Push::Queued
+    }
+
+    /// [`SessionShared::push`] bounded by bytes only: a recovery's replay may hold more
+    /// frames than the live bound, as long as their bytes fit.
+    fn push_unbounded_count(&self, frame: &Bytes) -> Push {
+        if self.is_closed() {
+            return Push::Gone;
+        }
+        let len = frame.len();
+        if self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Push::Overflow;
+        }
+        let waker = {
+            let mut q = self.queue();
+            if q.detached {
+                drop(q);
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                return Push::Gone;
+            }
+            q.frames.push_back(frame.clone());
+            q.waker.take()
+        };
+        wake(waker);
+        Push::Queued
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -164,6 +343,9 @@ impl SessionShared {
             return Push::Gone;
         }
         let len = frame.len();
+        if len > self.max_bytes {
+            return Push::TooLarge;
+        }
         if self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Push::Overflow;

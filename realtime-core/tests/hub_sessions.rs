@@ -154,6 +154,64 @@ async fn typing_starts_throttles_and_stops_by_itself_or_on_send() {
 }
 
 #[tokio::test]
+async fn an_event_too_large_for_the_queues_is_refused_and_closes_nobody() {
+    let broker = Arc::new(MemoryBroker::new());
+    let hub = Hub::builder(Arc::new(MemoryStore::new()), broker.clone())
+        .config(HubConfig {
+            session_queue_bytes: 64 * 1024,
+            ..Default::default()
+        })
+        .build();
+    assert_eq!(
+        hub.max_event_bytes(),
+        64 * 1024,
+        "capped by the queue bound"
+    );
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        sessions.push(
+            hub.connect(&who(&format!("u{i}")), DialectId::JSON, None)
+                .await
+                .expect("session"),
+        );
+    }
+    for s in &mut sessions {
+        drain(s);
+    }
+    let big = Event::new(
+        EventType::USER_PROFILE_UPDATE,
+        serde_json::json!({ "avatar": "x".repeat(100 * 1024) }),
+    );
+    let err = hub
+        .publish(&Channel::Presence, big.clone())
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(err, Error::EventTooLarge { max: 65536, .. }),
+        "{err:?}"
+    );
+    assert_eq!((err.code(), err.http_status()), ("event_too_large", 413));
+    // The same event reaching this node from a broker peer (which did not check it) is
+    // not queued, counted, and closes nobody.
+    broker
+        .publish(&Channel::Presence, Arc::new(big))
+        .await
+        .expect("peer publish");
+    assert_eq!(hub.metrics().oversized_frames, 5);
+    let small = Event::new(
+        EventType::USER_PROFILE_UPDATE,
+        serde_json::json!({ "ok": 1 }),
+    );
+    hub.publish(&Channel::Presence, small).await.expect("small");
+    for s in &mut sessions {
+        let evs = drain(s);
+        assert_eq!(evs.len(), 1, "only the small event");
+        assert_eq!(evs[0].data["ok"], 1);
+    }
+    assert_eq!(hub.metrics().slow_consumers, 0);
+}
+
+#[tokio::test]
 async fn a_slow_consumer_is_closed_while_others_keep_receiving() {
     let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
         .config(HubConfig {

@@ -84,19 +84,22 @@ pub(crate) fn db_err(
             }
             _ => {}
         }
-        // 22021: character_not_in_repertoire (NUL in text), 22P05: untranslatable_character.
-        if matches!(d.code().as_deref(), Some("22021" | "22P05")) {
-            return Error::Invalid {
-                field: "text",
-                reason: "contains a character the database cannot store (NUL)".into(),
-            };
-        }
     }
     store_err(e)
 }
 
-/// Any driver error as [`Error::Store`].
+/// A driver error as [`Error::Store`], except text the database refuses (PostgreSQL's
+/// 22021 `character_not_in_repertoire`, a NUL in `text`, and 22P05
+/// `untranslatable_character`), which is the caller's input: [`Error::Invalid`].
 pub(crate) fn store_err(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e
+        && matches!(d.code().as_deref(), Some("22021" | "22P05"))
+    {
+        return Error::Invalid {
+            field: "text",
+            reason: "contains a character the database cannot store (NUL)".into(),
+        };
+    }
     Error::Store(e.to_string())
 }
 

@@ -38,6 +38,7 @@ use tokio_util::sync::PollSender;
 #[derive(serde::Deserialize)]
 struct WsQuery {
     token: Option<String>,
+    resume: Option<String>,
 }
 
 fn error_response(
@@ -70,9 +71,12 @@ pub async fn handler(
             format!("origin {} is not allowed", origin.unwrap_or_default()),
         ));
     }
-    let query = web::Query::<WsQuery>::from_query(req.query_string())
-        .map(|q| q.into_inner().token)
-        .unwrap_or(None);
+    let (query, resume) = web::Query::<WsQuery>::from_query(req.query_string())
+        .map(|q| {
+            let q = q.into_inner();
+            (q.token, ConnInfo::resume_flag(q.resume.as_deref()))
+        })
+        .unwrap_or((None, false));
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -95,6 +99,7 @@ pub async fn handler(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         ip: req.peer_addr().map(|a| a.ip().to_string()),
+        resume,
     };
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let cfg = server.config().clone();

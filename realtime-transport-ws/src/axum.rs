@@ -70,6 +70,7 @@ pub fn route<S: Clone + Send + Sync + 'static>(server: WsServer) -> MethodRouter
 #[derive(Debug, serde::Deserialize)]
 struct WsQuery {
     token: Option<String>,
+    resume: Option<String>,
 }
 
 fn error_response(status: StatusCode, error: &str, details: String) -> Response {
@@ -112,8 +113,8 @@ async fn upgrade(server: WsServer, mut req: Request) -> Response {
         return bad_request("`Sec-WebSocket-Key` header missing");
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let query_token = match Query::<WsQuery>::try_from_uri(req.uri()) {
-        Ok(q) => q.0.token,
+    let (query_token, resume) = match Query::<WsQuery>::try_from_uri(req.uri()) {
+        Ok(q) => (q.0.token, ConnInfo::resume_flag(q.0.resume.as_deref())),
         Err(e) => return bad_request(&e.body_text()),
     };
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
@@ -149,8 +150,14 @@ async fn upgrade(server: WsServer, mut req: Request) -> Response {
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        resume,
     };
+    // The connection's slot under `server::serve`'s cap, held while the WebSocket lives.
+    let slot = req
+        .extensions_mut()
+        .remove::<crate::server::ConnectionSlot>();
     tokio::spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => serve_upgraded(server, upgraded, identity, info).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),

@@ -14,8 +14,7 @@ use crate::native::{self, Command};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use realtime_core::{
-    Authenticator, Channel, CloseReason, DialectId, Error, Event, EventType, Hub, Identity,
-    Outbound, Session, UserStatus,
+    Authenticator, CloseReason, DialectId, Error, Hub, Identity, Outbound, Session, UserStatus,
 };
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
@@ -172,6 +171,17 @@ pub struct ConnInfo {
     pub user_agent: Option<String>,
     /// The peer address.
     pub ip: Option<String>,
+    /// The client asked to resume (`?resume=1` on the upgrade, or `"resume": true` in the
+    /// `auth` frame): the session is not subscribed to its rooms on connect; the client
+    /// `join`s each, with `since`, and gets the replay before any live message of it.
+    pub resume: bool,
+}
+
+impl ConnInfo {
+    /// Whether a query parameter value turns [`ConnInfo::resume`] on (`1` or `true`).
+    pub fn resume_flag(value: Option<&str>) -> bool {
+        matches!(value, Some("1" | "true"))
+    }
 }
 
 /// Serves WebSocket connections into a [`Hub`] in the native dialect. Cheap to clone.
@@ -318,7 +328,7 @@ impl WsServer {
         mut sink: W,
         replies: Option<Arc<Replies>>,
         identity: Option<Identity>,
-        info: ConnInfo,
+        mut info: ConnInfo,
     ) -> impl std::future::Future<Output = ()> + Send + '_
     where
         R: Stream<Item = Result<Frame, WsError>> + Send + Unpin + 'static,
@@ -329,15 +339,22 @@ impl WsServer {
             let identity = match identity {
                 Some(i) => i,
                 None => match Box::pin(self.auth_frame(&mut stream, &mut sink)).await {
-                    Some(i) => i,
+                    Some((i, resume)) => {
+                        info.resume |= resume;
+                        i
+                    }
                     None => return,
                 },
             };
             let hub = &self.inner.hub;
+            let options = realtime_core::ConnectOptions {
+                device: info.user_agent,
+                subscribe_rooms: !info.resume,
+            };
             // Boxed here and below: a large future held inline would make every idle
             // connection's task carry its space.
             let session =
-                match Box::pin(hub.connect(&identity, self.inner.dialect, info.user_agent)).await {
+                match Box::pin(hub.connect_with(&identity, self.inner.dialect, options)).await {
                     Ok(s) => s,
                     Err(e) => {
                         let code = if matches!(e, Error::Forbidden(_)) {
@@ -537,8 +554,10 @@ impl WsServer {
             }
             // Boxed: the Hub operations' futures are large, and an idle connection
             // should not carry their space.
-            cmd => match Box::pin(self.execute(&st.user, st.session_id, cmd, &st.ctl_tx)).await {
-                Ok(data) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
+            cmd => match Box::pin(self.execute(&st.user, st.session_id, cmd, id.as_ref())).await {
+                Ok(Some(data)) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
+                // Queued by the Hub already, behind the recovery's replay.
+                Ok(None) => None,
                 Err(e) => Some(native_error(id.as_ref(), &e)),
             },
         };
@@ -550,7 +569,8 @@ impl WsServer {
         true
     }
 
-    async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<Identity>
+    /// The first frame's `auth`: the identity, and whether the client resumes.
+    async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<(Identity, bool)>
     where
         R: Stream<Item = Result<Frame, WsError>> + Unpin,
         W: Sink<Frame, Error = WsError> + Unpin,
@@ -569,7 +589,12 @@ impl WsServer {
         .ok()
         .flatten();
         let result = match first.as_deref().map(native::parse) {
-            Some(Ok((_, Command::Auth { token }))) => self.inner.auth.authenticate(&token).await,
+            Some(Ok((_, Command::Auth { token, resume }))) => self
+                .inner
+                .auth
+                .authenticate(&token)
+                .await
+                .map(|i| (i, resume)),
             Some(Ok(_)) | Some(Err(_)) => Err(Error::Unauthenticated(
                 "the first frame must be auth".into(),
             )),
@@ -587,29 +612,36 @@ impl WsServer {
         }
     }
 
+    /// Run `cmd`; `Ok(None)` when its ack is queued already (a room's `join` or
+    /// `subscribe`, answered behind the replay).
     async fn execute(
         &self,
         user: &str,
         session: u64,
         cmd: Command,
-        ctl: &ctl::Sender,
-    ) -> Result<Value, Error> {
+        id: Option<&Value>,
+    ) -> Result<Option<Value>, Error> {
         let hub = &self.inner.hub;
-        Ok(match cmd {
+        Ok(Some(match cmd {
             Command::Ping | Command::Auth { .. } => Value::Null,
             Command::Join { room_id, since } => {
-                let channel = Channel::room(&room_id)?;
-                let room = hub.join_or_subscribe(session, &room_id).await?;
-                self.room_reply(user, session, &channel, room, since, ctl)
-                    .await?
+                self.resume(session, &room_id, since, true, id).await?;
+                return Ok(None);
             }
             Command::Leave { room_id } => {
                 hub.leave_room(user, &room_id).await?;
                 json!({})
             }
-            Command::Subscribe { channel, since } => {
-                self.attach(user, session, &channel, since, ctl).await?
-            }
+            Command::Subscribe { channel, since } => match channel.room_id() {
+                Some(room_id) => {
+                    self.resume(session, room_id, since, false, id).await?;
+                    return Ok(None);
+                }
+                None => {
+                    hub.subscribe(session, &channel).await?;
+                    json!({ "channel": channel })
+                }
+            },
             Command::Unsubscribe { channel } => {
                 hub.unsubscribe(session, &channel).await?;
                 json!({ "channel": channel })
@@ -660,61 +692,44 @@ impl WsServer {
                 hub.history(user, &room_id, before, limit.unwrap_or(50))
                     .await?,
             )?,
-        })
-    }
-
-    /// Subscribe and, for a room channel with `since`, replay what was missed.
-    async fn attach(
-        &self,
-        user: &str,
-        session: u64,
-        channel: &Channel,
-        since: Option<realtime_core::Since>,
-        ctl: &ctl::Sender,
-    ) -> Result<Value, Error> {
-        let hub = &self.inner.hub;
-        let Some(room_id) = channel.room_id() else {
-            hub.subscribe(session, channel).await?;
-            return Ok(json!({ "channel": channel }));
-        };
-        let room = hub.subscribe_room(session, room_id).await?;
-        self.room_reply(user, session, channel, room, since, ctl)
-            .await
-    }
-
-    /// The answer to a `join` or `subscribe` of the room `channel` (`room`, already
-    /// subscribed): its epoch and latest seq, or, with `since`, the replay of what was
-    /// missed.
-    async fn room_reply(
-        &self,
-        user: &str,
-        session: u64,
-        channel: &Channel,
-        room: realtime_core::Room,
-        since: Option<realtime_core::Since>,
-        ctl: &ctl::Sender,
-    ) -> Result<Value, Error> {
-        let hub = &self.inner.hub;
-        let room_id = room.id.as_str();
-        let Some(since) = since else {
-            let latest = hub.store().latest_seq(room_id).await?;
-            return Ok(
-                json!({ "channel": channel, "room_id": room_id, "epoch": room.epoch, "latest_seq": latest }),
-            );
-        };
-        let r = hub.recover(user, room_id, &since).await?;
-        for m in &r.messages {
-            let ev = Event::at(EventType::MESSAGE_SEND, m.to_data(), m.created_at)
-                .with_user(m.sender_id.clone())
-                .with_room(m.room_id.clone());
-            ctl.send(Frame::Text(native::encode_event(&ev)))
-                .await
-                .map_err(|_| Error::SessionClosed(session))?;
-        }
-        Ok(json!({
-            "channel": channel, "room_id": room_id, "epoch": r.epoch, "latest_seq": r.latest_seq,
-            "recovered": r.recovered, "replayed": r.messages.len()
         }))
+    }
+
+    /// A room's `join` (`join`: joining it if not a member) or `subscribe`, with the
+    /// recovery of what was missed since `since`: [`Hub::resume_room`] queues the replay,
+    /// then the ack (for a command with an `id`), then the room's live frames. The ack's
+    /// `data`: `{channel, room_id, epoch, latest_seq}`, plus `recovered` and `replayed`
+    /// with `since`.
+    async fn resume(
+        &self,
+        session: u64,
+        room_id: &str,
+        since: Option<realtime_core::Since>,
+        join: bool,
+        id: Option<&Value>,
+    ) -> Result<(), Error> {
+        let with_since = since.is_some();
+        self.inner
+            .hub
+            .resume_room(session, room_id, since.as_ref(), join, |room, r| {
+                let id = id?;
+                let channel = format!("room:{}", room.id);
+                let data = if with_since {
+                    json!({
+                        "channel": channel, "room_id": room.id, "epoch": r.epoch,
+                        "latest_seq": r.latest_seq, "recovered": r.recovered,
+                        "replayed": r.messages.len()
+                    })
+                } else {
+                    json!({
+                        "channel": channel, "room_id": room.id, "epoch": r.epoch,
+                        "latest_seq": r.latest_seq
+                    })
+                };
+                Some(native::ack(id, data))
+            })
+            .await
+            .map(drop)
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | yes | [`axum::route`]: a `GET` route that authenticates, checks the origin and upgrades |
+//! | `axum` | yes | [`axum::route`]: a `GET` route that authenticates, checks the origin and upgrades; [`server::serve`]: an HTTP server with header timeouts and a connection cap |
 //! | `actix` | no | `actix::handler`: the same for actix-web, through actix-ws |
 //!
 //! Close codes are in [`frame::close`]; the frames of the native dialect in [`native`].
@@ -22,6 +22,8 @@ pub mod native;
 pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "axum")]
+pub mod server;
 
 pub use driver::{ConnInfo, WsConfig, WsServer};
 pub use frame::{Frame, WsError};

@@ -31,8 +31,8 @@
 //! | `type` | `data` | ack `data` |
 //! |---|---|---|
 //! | `ping` | – | (a `pong`) |
-//! | `auth` | `{"token"}` (only as the first frame, when no token came with the upgrade) | (an `auth` frame) |
-//! | `join` | `{"room_id", "since"?: {"seq","epoch"}}` (joins if not a member, subscribes, recovers) | `{"room_id","epoch","latest_seq","recovered"?}` |
+//! | `auth` | `{"token", "resume"?: bool}` (only as the first frame, when no token came with the upgrade) | (an `auth` frame) |
+//! | `join` | `{"room_id", "since"?: {"seq","epoch"}}` (joins if not a member, subscribes, recovers) | `{"channel","room_id","epoch","latest_seq","recovered"?,"replayed"?}` |
 //! | `leave` | `{"room_id"}` | `{}` |
 //! | `subscribe` | `{"channel", "since"?}` | `{"channel", …recovery for room channels}` |
 //! | `unsubscribe` | `{"channel"}` | `{}` |
@@ -46,9 +46,28 @@
 //! | `presence` / `user_status_change` | `{"status": "online"/"away"}` | `{}` |
 //! | `history` | `{"room_id","before"?,"limit"?}` | `{"messages","has_more"}` |
 //!
-//! During recovery (`join`/`subscribe` with `since`) the missed messages arrive as
-//! `event.message.send` pushes in `seq` order before the ack; a message published while
-//! recovering may arrive twice — drop duplicates by `seq`.
+//! # Recovery
+//!
+//! A room's messages carry a per-room `seq` (1, 2, 3, … with no gaps) and the room an
+//! `epoch`. A client keeps, per room, the highest `seq` it has seen and the epoch, and
+//! after a reconnect sends `join` (or `subscribe`) with `since: {seq, epoch}`. The server
+//! then sends, in this order:
+//!
+//! 1. the missed messages, as `event.message.send` pushes in `seq` order;
+//! 2. the ack: `{channel, room_id, epoch, latest_seq, recovered, replayed}` — with
+//!    `recovered: true` the pushes were exactly `since.seq + 1 ..= latest_seq`; with
+//!    `recovered: false` (another epoch, more than the recovery limit missed) nothing was
+//!    replayed: reload the room's history and continue from `latest_seq`;
+//! 3. the room's live events, from the first after `latest_seq`.
+//!
+//! So the highest `seq` seen never skips one, whenever the connection drops.
+//!
+//! To get this for every room, connect with `?resume=1` (or `"resume": true` in the
+//! `auth` frame): the connection is then not subscribed to the user's rooms on connect,
+//! and each room's live events start only with its `join`. Without it, the connection is
+//! subscribed to its rooms at once (seed 000's behaviour) and a live message can arrive
+//! before the `join` that recovers the ones before it; a client that recovers must
+//! connect with `resume`.
 
 use bytes::Bytes;
 use realtime_core::{Channel, Encoder, Error, Event, EventType, MessageKind, SendMessage, Since};
@@ -210,6 +229,9 @@ pub enum Command {
     Auth {
         /// The JWT.
         token: String,
+        /// `resume: true`: do not subscribe the connection to its rooms; the client
+        /// `join`s each with `since` (see the module docs, *Recovery*).
+        resume: bool,
     },
     /// `join`
     Join {
@@ -364,6 +386,8 @@ struct StatusData {
 #[derive(Deserialize)]
 struct TokenData {
     token: String,
+    #[serde(default)]
+    resume: bool,
 }
 #[derive(Deserialize)]
 struct HistoryData {
@@ -399,9 +423,13 @@ pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Er
     let cmd = (|| -> Result<Command, Error> {
         Ok(match kind {
             "ping" => Command::Ping,
-            "auth" => Command::Auth {
-                token: data::<TokenData>(kind, d)?.token,
-            },
+            "auth" => {
+                let t: TokenData = data(kind, d)?;
+                Command::Auth {
+                    token: t.token,
+                    resume: t.resume,
+                }
+            }
             "join" => {
                 let r: RoomData = data(kind, d)?;
                 Command::Join {

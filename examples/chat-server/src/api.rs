@@ -1,10 +1,7 @@
 //! The REST API of seed 000 under `/api/v1`, and the health endpoints.
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, AuthUser};
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use crate::state::{AppState, AuthUser, ClientAddr};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -18,35 +15,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 type Body<T> = Result<Json<T>, JsonRejection>;
-
-fn hash_password(pw: &str) -> ApiResult<String> {
-    if pw.len() < 8 || pw.len() > 1024 {
-        return Err(Error::Invalid {
-            field: "password",
-            reason: "must be 8 to 1024 bytes".into(),
-        }
-        .into());
-    }
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(pw.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hash_failed",
-                e.to_string(),
-            )
-        })
-}
-
-fn verify_password(pw: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(pw.as_bytes(), &h)
-            .is_ok()
-    })
-}
 
 /// A user as the API shows it: profile plus live presence; never the password hash.
 fn user_json(state: &AppState, u: &User) -> Value {
@@ -123,20 +91,26 @@ pub struct NewUser {
 }
 
 /// `POST /api/v1/users`: register (open; no token needed). 201 with the user.
+///
+/// Field limits (422 beyond them): `id` and `username` 1–128 bytes of
+/// `[A-Za-z0-9_\-=@,.;]`, `display_name` 1–200 bytes, `email` 254, `avatar` 2,048,
+/// `password` 8–1,024. At most `REGISTRATIONS_PER_MINUTE` per client address (429).
 pub async fn create_user(
     State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     body: Body<NewUser>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
-    validate_id("username", &b.username)?;
+    s.guard.registration(addr)?;
     let id = b.id.unwrap_or_else(realtime_core::ids::new_id);
     validate_id("id", &id)?;
     let mut u = User::new(id, b.username, chrono::Utc::now());
     u.display_name = b.display_name;
     u.email = b.email;
     u.avatar = b.avatar;
-    if let Some(pw) = &b.password {
-        u.password_hash = Some(hash_password(pw)?);
+    s.hub.config().limits.check_profile(&u)?;
+    if let Some(pw) = b.password {
+        u.password_hash = Some(s.guard.hash_password(pw).await?);
     }
     s.hub.store().create_user(&u).await?;
     Ok((StatusCode::CREATED, Json(user_json(&s, &u))))
@@ -203,6 +177,7 @@ pub struct UserPatch {
 }
 
 /// `PUT /api/v1/users/:id`: a user edits their own profile; publishes `event.user.profile.update`.
+/// The fields' limits are those of `POST /api/v1/users` (422 beyond them).
 pub async fn update_user(
     State(s): State<AppState>,
     me: AuthUser,
@@ -219,7 +194,6 @@ pub async fn update_user(
         id: id.clone(),
     })?;
     if let Some(n) = b.username {
-        validate_id("username", &n)?;
         u.username = n;
     }
     if b.display_name.is_some() {
@@ -231,8 +205,9 @@ pub async fn update_user(
     if b.avatar.is_some() {
         u.avatar = b.avatar;
     }
-    if let Some(pw) = &b.password {
-        u.password_hash = Some(hash_password(pw)?);
+    s.hub.config().limits.check_profile(&u)?;
+    if let Some(pw) = b.password {
+        u.password_hash = Some(s.guard.hash_password(pw).await?);
     }
     u.updated_at = chrono::Utc::now();
     store.update_user(&u).await?;
@@ -266,19 +241,29 @@ pub struct Login {
 }
 
 /// `POST /api/v1/auth/login`: `{token, token_type, expires_in, user}`; 401 on bad credentials.
-pub async fn login(State(s): State<AppState>, body: Body<Login>) -> ApiResult<impl IntoResponse> {
+/// At most `LOGINS_PER_MINUTE` attempts per client address and per username (429 with
+/// `Retry-After`).
+pub async fn login(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Body<Login>,
+) -> ApiResult<impl IntoResponse> {
     let Json(b) = body?;
     let bad = || ApiError::from(Error::Unauthenticated("wrong username or password".into()));
+    if validate_id("username", &b.username).is_err() {
+        return Err(bad());
+    }
+    s.guard.login_attempt(addr, &b.username)?;
     let u = s
         .hub
         .store()
         .get_user_by_username(&b.username)
         .await?
         .ok_or_else(bad)?;
-    let ok = u
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| verify_password(&b.password, h));
+    let ok = match u.password_hash.clone() {
+        Some(h) => s.guard.verify_password(b.password, h).await?,
+        None => false,
+    };
     if !ok {
         return Err(bad());
     }
@@ -315,7 +300,7 @@ pub async fn list_rooms(
     let me = &me.0.user_id;
     let rooms = s
         .hub
-        .list_rooms(me, p.offset, p.limit.unwrap_or(100).min(500))
+        .list_rooms(me, p.offset, p.limit.unwrap_or(100).min(100))
         .await?;
     let mut out = Vec::with_capacity(rooms.len());
     for r in rooms {
@@ -691,7 +676,7 @@ pub struct EventHistoryQuery {
     /// Event type prefix, e.g. `event.message.`.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default and most 100).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -704,7 +689,7 @@ pub async fn event_history(
 ) -> impl IntoResponse {
     let events = s
         .hub
-        .event_history(q.kind.as_deref(), q.limit.unwrap_or(100).min(1000));
+        .event_history(q.kind.as_deref(), q.limit.unwrap_or(100).min(100));
     let events: Vec<&Event> = events.iter().map(|e| &**e).collect();
     Json(json!({ "events": events }))
 }

@@ -115,6 +115,21 @@ pub struct Config {
     /// session 14). At most 1,000.
     #[arg(long, env = "COMMIT_GATHER_PASSES", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub commit_gather_passes: u64,
+    /// Registrations (`POST /api/v1/users`) per client address per minute.
+    #[arg(long, env = "REGISTRATIONS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_minute: u32,
+    /// Login attempts (`POST /api/v1/auth/login`) per minute, per client address and per
+    /// username.
+    #[arg(long, env = "LOGINS_PER_MINUTE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub logins_per_minute: u32,
+    /// Most open connections (HTTP and WebSocket); by default the open-file limit (raised
+    /// to its hard limit at start) less 128.
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request's headers, and may stay idle
+    /// between two HTTP requests.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
     /// Server WebSocket ping period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// Human explanation.
     pub details: String,
+    /// Seconds a client should wait before retrying (`Retry-After`), for 429 and 503.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             status,
             kind,
             details: details.into(),
+            retry_after_secs: None,
         }
     }
 }
@@ -36,22 +39,30 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }
+        let retry_after_secs = match e {
+            Error::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000)),
+            _ => None,
+        };
         ApiError {
             status,
             kind: e.code(),
             details: e.to_string(),
+            retry_after_secs,
         }
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        let status = match r {
-            JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
+        // axum's own statuses: 413 for a body over the limit, 415 without a JSON
+        // content type, 422 for JSON of the wrong shape, 400 for JSON that does not parse.
+        let status = r.status();
+        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_json"
         };
-        ApiError::new(status, "invalid_json", r.body_text())
+        ApiError::new(status, kind, r.body_text())
     }
 }
 
@@ -63,7 +74,12 @@ impl IntoResponse for ApiError {
             "code": self.status.as_u16(),
             "kind": self.kind,
         });
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod state;
 pub mod web;
 
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use realtime_core::{
     Error, Hub, HubConfig, JwtAuthenticator, Limits, MemoryBroker, PresenceConfig, TypingConfig,
 };
+use realtime_transport_ws::server::ServeConfig;
 use realtime_transport_ws::{WsConfig, WsServer};
 use state::{AppState, Shared};
 use std::num::NonZeroU32;
@@ -168,12 +170,26 @@ pub async fn build(config: Config) -> Result<App, Error> {
     ])
     .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
 
+    let guard = guard::Guard::new(config.registrations_per_minute, config.logins_per_minute);
     let state = AppState(Arc::new(Shared {
         hub: hub.clone(),
         auth,
         config,
         redis,
+        guard,
     }));
+    // Rate-limit keys whose buckets are full again are forgotten once a minute.
+    let weak = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match weak.upgrade() {
+                Some(s) => s.guard.forget_idle(),
+                None => break,
+            }
+        }
+    });
     let v1 = Router::new()
         .route("/users", post(api::create_user).get(api::list_users))
         .route(
@@ -239,31 +255,37 @@ pub async fn build(config: Config) -> Result<App, Error> {
     Ok(App { router, hub })
 }
 
+/// The HTTP server settings of `config` ([`realtime_transport_ws::server`]).
+pub fn serve_config(config: &Config) -> ServeConfig {
+    ServeConfig {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        max_connections: config.max_connections,
+        ..ServeConfig::default()
+    }
+}
+
 /// Build and serve until Ctrl-C or SIGTERM; then announce `event.system.shutdown`, close
-/// every WebSocket (4002) after the drain time, and stop.
+/// every WebSocket (4002) after the drain time, and stop. Served by
+/// [`realtime_transport_ws::server::serve`]: header-read timeout, connection cap (the
+/// open-file limit is raised to its hard limit first), `TCP_NODELAY`.
 ///
 /// # Errors
 /// As [`build`], or when the address cannot be bound.
 pub async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let bind = config.bind.clone();
     let drain = Duration::from_secs(config.shutdown_drain_secs);
+    let serve_config = serve_config(&config);
+    let files = realtime_transport_ws::server::raise_open_file_limit();
     let app = build(config).await?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    tracing::info!(address = %listener.local_addr()?, "chat-server listening");
+    tracing::info!(address = %listener.local_addr()?, open_files = ?files, "chat-server listening");
     let hub = app.hub.clone();
-    // Realtime frames are small: send each at once (no Nagle delay behind delayed ACKs).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: telling clients, draining");
-            hub.shutdown("server shutting down", drain).await;
-        })
-        .await?;
+    realtime_transport_ws::server::serve(listener, app.router, serve_config, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: telling clients, draining");
+        hub.shutdown("server shutting down", drain).await;
+    })
+    .await?;
     Ok(())
 }
 

@@ -2,10 +2,11 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use realtime_core::{Error, Hub, Identity, JwtAuthenticator};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct Shared {
     pub config: Config,
     /// The Redis broker, when running several nodes (for readiness).
     pub redis: Option<realtime_broker_redis::RedisBroker>,
+    /// Registration and login rate limits, and the password hashing pool.
+    pub guard: crate::guard::Guard,
 }
 
 impl Deref for AppState {
@@ -37,6 +40,25 @@ impl Shared {
     pub fn is_admin(&self, who: &Identity) -> bool {
         self.config.admin_users.contains(&who.user_id)
             || who.claims.get("role").and_then(|r| r.as_str()) == Some("admin")
+    }
+}
+
+/// The client's address: the TCP peer, from the [`ConnectInfo`] that
+/// [`realtime_transport_ws::server::serve`] puts in every request; the unspecified address
+/// when the router is served without it (then all clients share one rate-limit budget).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
+        ))
     }
 }
 

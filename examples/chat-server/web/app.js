@@ -50,6 +50,8 @@ async function loadRooms() {
   const ul = $("rooms");
   ul.replaceChildren();
   for (const r of rooms) {
+    // The connection gets a room's live events once it has joined it (resume mode).
+    if (!state.client.rooms.has(r.id) && state.client.status === "connected") state.client.join(r.id).catch(() => {});
     const li = document.createElement("li");
     li.dataset.room = r.id;
     li.className = state.room?.id === r.id ? "active" : "";
@@ -223,7 +225,10 @@ function renderTyping() {
 
 // ---------------------------------------------------------------- live events
 function wire(client) {
-  client.addEventListener("status", (e) => { $("status").textContent = e.detail; $("status").dataset.status = e.detail; });
+  client.addEventListener("status", (e) => {
+    $("status").textContent = e.detail; $("status").dataset.status = e.detail;
+    if (e.detail === "connected") loadRooms();
+  });
   const here = (f) => state.room && (f.event?.room_id ?? f.data?.room_id) === state.room.id;
   client.addEventListener("event.message.send", async (e) => {
     const f = e.detail;

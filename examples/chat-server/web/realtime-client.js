@@ -70,7 +70,9 @@ export class RealtimeClient extends EventTarget {
   connect() {
     this._closed = false;
     this._setStatus(this._retry ? "reconnecting" : "connecting");
-    const url = this.baseUrl.replace(/^http/, "ws") + "/ws?token=" + encodeURIComponent(this.token);
+    // resume=1: the server subscribes this connection to a room only when it joins it,
+    // and then sends the missed messages before any live one (see _onFrame).
+    const url = this.baseUrl.replace(/^http/, "ws") + "/ws?resume=1&token=" + encodeURIComponent(this.token);
     const ws = new WebSocket(url);
     this.ws = ws;
     ws.onmessage = (e) => this._onFrame(JSON.parse(e.data));

@@ -45,12 +45,18 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::for_tests();
     config.jwt_secret = Some(SECRET.into());
     tweak(&mut config);
+    let serve_settings = config.clone();
     let app = chat_server::build(config).await.expect("build");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app.router).await });
+    tokio::spawn(realtime_transport_ws::server::serve(
+        listener,
+        app.router,
+        chat_server::serve_config(&serve_settings),
+        std::future::pending(),
+    ));
     Server {
         addr,
         hub_handle: Some(app.hub),
