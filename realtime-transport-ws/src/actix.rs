@@ -127,7 +127,8 @@ pub async fn handler(
                         Some(Ok(Message::Pong(b))) => Ok(Frame::Pong(b)),
                         Some(Ok(Message::Close(c))) => Ok(Frame::Close(c.map(|c| (u16::from(c.code), c.description.unwrap_or_default())))),
                         Some(Err(ProtocolError::Overflow)) => Err(WsError::TooLarge),
-                        Some(Err(e)) => Err(WsError::Other(e.to_string())),
+                        Some(Err(ProtocolError::Io(e))) => Err(WsError::Other(e.to_string())),
+                        Some(Err(e)) => Err(WsError::Protocol(e.to_string())),
                     };
                     let end = f.is_err();
                     if in_tx.send(f).await.is_err() || end {

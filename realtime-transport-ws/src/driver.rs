@@ -142,6 +142,12 @@ pub struct WsConfig {
     /// between writes while the connection is busy (up to 16 KiB) and released after a
     /// ping interval without data, so idle connections do not hold it.
     pub write_buffer_bytes: usize,
+    /// After the server's close frame, how long it keeps reading (and dropping) what the
+    /// client still sends, waiting for the client's close frame (default 2 s; RFC 6455
+    /// §7.1.1: the server closes the TCP connection after the closing handshake). Closing
+    /// a socket with unread data resets it, and the client would lose the frames before
+    /// the close and its code. Zero: close at once.
+    pub close_drain: Duration,
 }
 
 impl Default for WsConfig {
@@ -160,6 +166,7 @@ impl Default for WsConfig {
             pipelined_sends: 32,
             read_buffer_bytes: 1 << 10,
             write_buffer_bytes: 64 << 10,
+            close_drain: Duration::from_secs(2),
         }
     }
 }
@@ -448,6 +455,17 @@ impl WsServer {
             }
             writer.abort();
             Box::pin(hub.disconnect(session_id)).await;
+            // The close frame is out: read and drop what the client still sends until its
+            // own close (or the end, or `close_drain`), so that closing the socket does
+            // not reset it under the replies and close frame the client has yet to read.
+            let until = tokio::time::Instant::now() + cfg.close_drain;
+            while !cfg.close_drain.is_zero()
+                && let Ok(Some(Ok(f))) = tokio::time::timeout_at(until, stream.next()).await
+            {
+                if matches!(f, Frame::Close(_)) {
+                    break;
+                }
+            }
         }
     }
 
@@ -470,6 +488,20 @@ impl WsServer {
                 let _ = st
                     .ctl_tx
                     .send(close_frame(close::TOO_LARGE, "message too large"))
+                    .await;
+                return false;
+            }
+            Some(Some(Err(WsError::InvalidUtf8))) => {
+                let _ = st
+                    .ctl_tx
+                    .send(close_frame(close::INVALID_DATA, "text is not UTF-8"))
+                    .await;
+                return false;
+            }
+            Some(Some(Err(WsError::Protocol(_)))) => {
+                let _ = st
+                    .ctl_tx
+                    .send(close_frame(close::PROTOCOL_ERROR, "protocol error"))
                     .await;
                 return false;
             }

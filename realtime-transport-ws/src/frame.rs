@@ -26,6 +26,13 @@ pub enum WsError {
     /// The connection is closed.
     #[error("connection closed")]
     Closed,
+    /// A text message that is not UTF-8 (close code 1007, RFC 6455 §8.1).
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+    /// The peer broke the WebSocket protocol (close code 1002): an unmasked frame, a bad
+    /// opcode, a continuation without a start, a control frame too long, …
+    #[error("websocket protocol error: {0}")]
+    Protocol(String),
     /// Any other protocol or I/O error.
     #[error("websocket error: {0}")]
     Other(String),
@@ -40,6 +47,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// Malformed frames at the protocol level.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message that is not UTF-8 (RFC 6455 §7.4.1).
+    pub const INVALID_DATA: u16 = 1007;
     /// A message larger than the configured maximum.
     pub const TOO_LARGE: u16 = 1009;
     /// Not authenticated: no, invalid or expired token, or no `auth` frame in time.

@@ -103,6 +103,8 @@ fn from_message(m: Result<Message, tungstenite::Error>) -> Result<Frame, WsError
         Ok(Message::Frame(_)) => Err(WsError::Other("unexpected raw frame".into())),
         Err(E::Capacity(_)) => Err(WsError::TooLarge),
         Err(E::ConnectionClosed | E::AlreadyClosed) => Err(WsError::Closed),
+        Err(E::Utf8(_)) => Err(WsError::InvalidUtf8),
+        Err(E::Protocol(p)) => Err(WsError::Protocol(p.to_string())),
         Err(e) => Err(WsError::Other(e.to_string())),
     }
 }
