@@ -55,7 +55,7 @@ async fn a_flood_gets_its_replies_and_the_4029_close_not_a_reset() {
                 break;
             }
             i += 1;
-            if i % 50 == 0 {
+            if i.is_multiple_of(50) {
                 tokio::task::yield_now().await;
             }
         }
