@@ -6,131 +6,21 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
-use std::process::Stdio;
 use std::time::Duration;
-
-fn require() -> bool {
-    std::env::var("REALTIME_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// A PostgreSQL URL with a schema of the test's own (dropped by the guard), or `None`.
-async fn pg_schema() -> Option<(String, Schema)> {
-    let base = std::env::var("REALTIME_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&base)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            assert!(
-                !require(),
-                "PostgreSQL is required (REALTIME_REQUIRE_SERVICES=1) but {base} is unreachable: {e}"
-            );
-            eprintln!("SKIPPED: PostgreSQL not reachable at {base} ({e})");
-            return None;
-        }
-    };
-    let name = format!("rt_e2e_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-        .execute(&pool)
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some((
-        format!("{base}{sep}options=-c%20search_path%3D{name}"),
-        Schema { base, name },
-    ))
-}
-
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rt");
-            rt.block_on(async {
-                if let Ok(p) = PgPoolOptions::new().max_connections(1).connect(&base).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP SCHEMA IF EXISTS {name} CASCADE"
-                    )))
-                    .execute(&p)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 async fn redis_up(url: &str) -> bool {
     let addr = url.trim_start_matches("redis://");
     tokio::net::TcpStream::connect(addr).await.is_ok()
 }
 
-/// A chat-server process of the test's own; killed (by its PID, via the child handle) on drop.
-struct Node {
-    server: Server,
-    _child: tokio::process::Child,
-}
-
-impl std::ops::Deref for Node {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.server
-    }
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn spawn_node(redis_url: &str, db: &str, prefix: &str) -> Node {
-    let port = spare_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", db)
-        .env("REDIS_URL", redis_url)
-        .env("REDIS_PREFIX", prefix)
-        .env("JWT_SECRET", SECRET)
-        .env("PRESENCE_GRACE_MS", "100")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start chat-server");
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if http
-            .get(format!("http://{addr}/health/live"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Node {
-        server: Server::remote(addr),
-        _child: child,
-    }
+    Node::spawn(&[
+        ("DATABASE_URL", db),
+        ("REDIS_URL", redis_url),
+        ("REDIS_PREFIX", prefix),
+        ("PRESENCE_GRACE_MS", "100"),
+    ])
+    .await
 }
 
 async fn two_nodes(redis_url: &str, db: &str, prefix: &str) -> (Node, Node) {
@@ -250,7 +140,7 @@ async fn both_nodes_carry_on_through_a_redis_restart() {
                 "--appendonly",
                 "no",
             ])
-            .stdout(Stdio::null())
+            .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
     };

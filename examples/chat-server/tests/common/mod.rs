@@ -200,3 +200,134 @@ pub async fn close_code(ws: &mut Ws, within_secs: u64) -> Option<u16> {
         }
     }
 }
+
+/// Whether tests must fail, not skip, when a service is missing (`.ci/run` sets it).
+pub fn require() -> bool {
+    std::env::var("REALTIME_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// A PostgreSQL URL with a schema of the test's own (dropped by the guard), or `None`
+/// (printed as skipped) when PostgreSQL is not reachable.
+pub async fn pg_schema() -> Option<(String, Schema)> {
+    use sqlx::postgres::PgPoolOptions;
+    let base = std::env::var("REALTIME_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = match PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&base)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(
+                !require(),
+                "PostgreSQL is required (REALTIME_REQUIRE_SERVICES=1) but {base} is unreachable: {e}"
+            );
+            eprintln!("SKIPPED: PostgreSQL not reachable at {base} ({e})");
+            return None;
+        }
+    };
+    let name = format!("rt_e2e_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+        .execute(&pool)
+        .await
+        .expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((
+        format!("{base}{sep}options=-c%20search_path%3D{name}"),
+        Schema { base, name },
+    ))
+}
+
+/// A PostgreSQL schema of a test's own, dropped with it.
+pub struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
+            rt.block_on(async {
+                if let Ok(p) = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&base)
+                    .await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {name} CASCADE"
+                    )))
+                    .execute(&p)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A chat-server process of the test's own; killed (by its PID, via the child handle) on drop.
+pub struct Node {
+    pub server: Server,
+    pub child: tokio::process::Child,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl Node {
+    /// Start the chat-server binary on a spare port with the test secret and `env`, and
+    /// wait until it answers `/health/live`.
+    pub async fn spawn(env: &[(&str, &str)]) -> Node {
+        let port = spare_port();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"));
+        cmd.env("BIND", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chat-server");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("http://{addr}/health/live"))
+                .send()
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Node {
+            server: Server::remote(addr),
+            child,
+        }
+    }
+}
