@@ -16,6 +16,7 @@ use futures_util::{Sink, StreamExt};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::future::Future;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
@@ -290,10 +291,59 @@ where
     (reader, writer, replies)
 }
 
+/// The frames a client's raw bytes (what follows the HTTP upgrade) decode to, with the
+/// reader every axum connection uses and `cfg`'s limits: at most `max_frames` results,
+/// the last one the error that ends the connection, if any. Runs without a runtime (a
+/// byte slice never makes the reader wait). For fuzzing and tests of the frame decoder.
+#[doc(hidden)]
+pub fn decode_client_bytes(
+    bytes: &[u8],
+    cfg: &crate::WsConfig,
+    max_frames: usize,
+) -> Vec<Result<Frame, WsError>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let replies = Arc::new(Replies::default());
+    let mut start = std::pin::pin!(reader(bytes, replies, cfg));
+    let Poll::Ready(mut frames) = start.as_mut().poll(&mut cx) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while out.len() < max_frames {
+        match frames.poll_next_unpin(&mut cx) {
+            Poll::Ready(Some(f)) => {
+                let end = f.is_err();
+                out.push(f);
+                if end {
+                    break;
+                }
+            }
+            Poll::Ready(None) | Poll::Pending => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures_util::SinkExt;
+
+    #[test]
+    fn raw_client_bytes_decode_to_frames_or_a_typed_error() {
+        let cfg = crate::WsConfig::default();
+        // A masked text frame "hi" (mask 0), then a masked close 1000.
+        let ok = decode_client_bytes(
+            &[0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8],
+            &cfg,
+            10,
+        );
+        assert_eq!(ok[0], Ok(Frame::Text(Bytes::from_static(b"hi"))));
+        assert_eq!(ok[1], Ok(Frame::Close(Some((1000, String::new())))));
+        let utf8 = decode_client_bytes(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe], &cfg, 10);
+        assert_eq!(utf8, vec![Err(WsError::InvalidUtf8)]);
+        let unmasked = decode_client_bytes(&[0x81, 0x02, b'h', b'i'], &cfg, 10);
+        assert!(matches!(unmasked[..], [Err(WsError::Protocol(_))]), "{unmasked:?}");
+    }
 
     #[tokio::test]
     async fn frames_go_out_whole_with_pongs_between_and_nothing_after_close() {
