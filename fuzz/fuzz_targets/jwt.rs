@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         check(s);
     }
-    let cut = data.first().map_or(0, |b| usize::from(*b) % data.len().max(1));
+    let cut = data
+        .first()
+        .map_or(0, |b| usize::from(*b) % data.len().max(1));
     let (header, claims) = data.split_at(cut);
     let signing = format!(
         "{}.{}",

@@ -13,10 +13,10 @@
 use crate::frame::{Frame, WsError};
 use bytes::Bytes;
 use futures_util::{Sink, StreamExt};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::future::Future;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
@@ -333,7 +333,9 @@ mod tests {
         let cfg = crate::WsConfig::default();
         // A masked text frame "hi" (mask 0), then a masked close 1000.
         let ok = decode_client_bytes(
-            &[0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8],
+            &[
+                0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8,
+            ],
             &cfg,
             10,
         );
@@ -342,7 +344,10 @@ mod tests {
         let utf8 = decode_client_bytes(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe], &cfg, 10);
         assert_eq!(utf8, vec![Err(WsError::InvalidUtf8)]);
         let unmasked = decode_client_bytes(&[0x81, 0x02, b'h', b'i'], &cfg, 10);
-        assert!(matches!(unmasked[..], [Err(WsError::Protocol(_))]), "{unmasked:?}");
+        assert!(
+            matches!(unmasked[..], [Err(WsError::Protocol(_))]),
+            "{unmasked:?}"
+        );
     }
 
     #[tokio::test]

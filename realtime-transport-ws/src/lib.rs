@@ -26,8 +26,8 @@ pub mod axum;
 pub mod server;
 
 pub use driver::{ConnInfo, WsConfig, WsServer};
+pub use frame::{Frame, WsError};
 #[cfg(feature = "axum")]
 #[doc(hidden)]
 pub use io::decode_client_bytes;
-pub use frame::{Frame, WsError};
 pub use native::NativeEncoder;
