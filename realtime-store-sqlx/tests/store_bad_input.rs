@@ -270,5 +270,14 @@ async fn postgres_refuses_nul_in_text_fields_with_a_typed_error() {
     u.display_name = None;
     let e = store.create_user(&u).await.expect_err("NUL in text");
     assert_eq!(e.code(), "invalid", "{e}");
+    // An update goes through the same mapping (it was a store error, HTTP 500).
+    let mut r = room("nul-room");
+    store
+        .create_room(&r, &[member("nul-room", "o")])
+        .await
+        .expect("room");
+    r.description = Some("a \u{0} b".into());
+    let e = store.update_room(&r).await.expect_err("NUL in a description");
+    assert_eq!((e.code(), e.http_status()), ("invalid", 422), "{e}");
     // Message content, stored as bytes, keeps NULs verbatim (checked by the suite).
 }
