@@ -278,6 +278,10 @@ pub enum SystemEvent {
     Broadcast,
 }
 
+/// Most users [`CreateRoom::members`] may list: each is looked up and added in the
+/// creating request.
+pub const MAX_INITIAL_MEMBERS: usize = 1000;
+
 /// What to create with [`Hub::create_room`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRoom {
@@ -292,7 +296,8 @@ pub struct CreateRoom {
     /// Invite-only.
     #[serde(default)]
     pub is_private: bool,
-    /// Other users to add as members right away (seed 004's `participants`).
+    /// Other users to add as members right away (seed 004's `participants`; at most
+    /// [`MAX_INITIAL_MEMBERS`]).
     #[serde(default)]
     pub members: Vec<UserId>,
 }
@@ -1850,6 +1855,15 @@ impl Hub {
                 &self.inner.config.limits,
                 now,
             )?;
+        }
+        if req.members.len() > MAX_INITIAL_MEMBERS {
+            return Err(Error::invalid(
+                "members",
+                format!(
+                    "{} users; a room starts with at most {MAX_INITIAL_MEMBERS} (add more with add_member)",
+                    req.members.len()
+                ),
+            ));
         }
         let mut members = vec![owner.clone()];
         let mut extra: Vec<UserId> = req.members.into_iter().filter(|u| u != actor).collect();

@@ -277,7 +277,10 @@ async fn postgres_refuses_nul_in_text_fields_with_a_typed_error() {
         .await
         .expect("room");
     r.description = Some("a \u{0} b".into());
-    let e = store.update_room(&r).await.expect_err("NUL in a description");
+    let e = store
+        .update_room(&r)
+        .await
+        .expect_err("NUL in a description");
     assert_eq!((e.code(), e.http_status()), ("invalid", 422), "{e}");
     // Message content, stored as bytes, keeps NULs verbatim (checked by the suite).
 }

@@ -529,7 +529,10 @@ mod tests {
         tokio::io::AsyncWriteExt::write_all(&mut client, &[0x81, 0x02, b'h', b'i'])
             .await
             .expect("write");
-        assert!(matches!(frames.next().await, Some(Err(WsError::Other(_)))));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(WsError::Protocol(_)))
+        ));
         // Invalid UTF-8 in a text frame.
         let (mut client, server) = tokio::io::duplex(4096);
         let (read, write) = tokio::io::split(server);
@@ -546,7 +549,7 @@ mod tests {
         tokio::io::AsyncWriteExt::write_all(&mut client, &f)
             .await
             .expect("write");
-        assert!(matches!(frames.next().await, Some(Err(WsError::Other(_)))));
+        assert_eq!(frames.next().await, Some(Err(WsError::InvalidUtf8)));
         // The peer going away ends the stream.
         drop(client);
         assert!(matches!(

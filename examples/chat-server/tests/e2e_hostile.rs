@@ -192,6 +192,27 @@ async fn nul_characters_and_long_descriptions_get_422() {
 }
 
 #[tokio::test]
+async fn a_room_cannot_start_with_more_than_1000_members() {
+    let s = start(|_| {}).await;
+    s.get("alice", "/api/v1/users").await;
+    let members: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    let (status, body) = s
+        .post(
+            "alice",
+            "/api/v1/rooms",
+            json!({"name": "big", "members": members}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("members")
+    );
+}
+
+#[tokio::test]
 async fn refused_tokens_do_not_echo_the_decoders_messages() {
     let s = start(|_| {}).await;
     // A well-formed JWT whose claims are not the expected shape, and one that is garbage.
