@@ -78,7 +78,7 @@ pub(crate) fn add(t: Timestamp, d: Duration) -> Timestamp {
 /// few as the value needs — chrono's `SecondsFormat::AutoSi`), but written into a stack
 /// buffer at once instead of through `fmt::Write` a character at a time: a message event
 /// carries three timestamps, and formatting them was ~6 % of a W2 server's instructions
-/// (callgrind; `BENCHMARKS.md`, session 6). Years outside 0–9999 and leap seconds go
+/// (callgrind). Years outside 0–9999 and leap seconds go
 /// through chrono.
 ///
 /// ```

@@ -231,8 +231,7 @@ impl EventMetadata {
 /// The text is what every copy of the event carries — a dialect's frame, the broker's
 /// payload, the event store — so it is serialized once, when the event is made, and each
 /// encoding copies it as is instead of walking a [`Value`] tree again (for a chat message,
-/// building, encoding and dropping that tree was ~12 % of the server's CPU; see
-/// `BENCHMARKS.md`, session 6).
+/// building, encoding and dropping that tree was ~12 % of the server's CPU).
 ///
 /// Reading works as on a [`Value`]: `data["content"]`, [`EventData::get`],
 /// [`EventData::value`] parse the text once, on first use, and keep the tree. To change

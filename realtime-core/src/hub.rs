@@ -179,7 +179,7 @@ pub struct HubConfig {
     /// first waits up to this long for more (or until [`commit_batch`](Self::commit_batch)
     /// sends wait), so one store transaction and one fan-out pass carry more messages. As
     /// Kafka's `linger.ms` and PostgreSQL's `commit_delay`: it trades latency for CPU. On
-    /// the benchmark machine (`BENCHMARKS.md`, session 13: W2, 1,000 clients in rooms of
+    /// the benchmark machine (W2, 1,000 clients in rooms of
     /// 10, SQLite) 1 ms cut the server's CPU per delivery by 29–34 % at 5 msg/s per client
     /// and by 15–16 % at 10, and raised the median latency from ~1 ms to 3–4.6 ms (the
     /// runtime's timer fires on a millisecond tick, after a pass of its run queue). Worth
@@ -200,7 +200,7 @@ pub struct HubConfig {
     /// transactions and fan-out passes. A pass slower than 1 ms (thousands of busy
     /// connections, as in one big room's fan-out, where waiting for it only delays the
     /// rare commit) turns gathering off for the next 64 commits. On the benchmark machine
-    /// (`BENCHMARKS.md`, session 14: W2, 1,000 clients in rooms of 10, SQLite) 8 passes
+    /// (W2, 1,000 clients in rooms of 10, SQLite) 8 passes
     /// raised messages per commit by ~40 % at 5 and 10 msg/s per client and cut the
     /// server's CPU per delivery by 11–15 % at 5 msg/s and 0–10 % at 10, with no rise in
     /// median latency.
@@ -2296,7 +2296,7 @@ impl Hub {
     /// is stamped as checked now, and each that is not is forgotten. So a sender who keeps
     /// posting is never held up by the store: the committer waits for `are_members` only
     /// for pairs not cached or expired, and under load every wait is a pass of the
-    /// runtime's run queue (BENCHMARKS.md, session 10). The guarantee is unchanged: a pair
+    /// runtime's run queue. The guarantee is unchanged: a pair
     /// is trusted at most [`HubConfig::membership_cache_ttl`] after the store last said so.
     fn renew_rights(&self, pairs: Vec<(String, String)>) {
         use std::sync::atomic::Ordering;

@@ -211,7 +211,7 @@ pub trait Store: Send + Sync + 'static {
     /// limit)` (0 for an unknown room). The Hub asks it on every join and leave to tell
     /// large rooms apart ([`crate::HubConfig::large_room_members`] as the limit), so its
     /// cost must not grow with the room: a full `COUNT` read every membership entry of a
-    /// 10,000-member room for each of its joins (BENCHMARKS.md, session 12). The default
+    /// 10,000-member room for each of its joins. The default
     /// caps [`Store::count_members`]; stores should override it with a bounded count.
     async fn count_members_up_to(&self, room_id: &str, limit: u64) -> Result<u64> {
         Ok(self.count_members(room_id).await?.min(limit))

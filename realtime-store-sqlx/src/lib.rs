@@ -58,7 +58,7 @@
 //! that every SQLite allocation takes a global mutex. Nothing here reads them; building
 //! with `LIBSQLITE3_FLAGS="-DSQLITE_DEFAULT_MEMSTATUS=0"` (SQLite's own recommendation;
 //! this repository sets it in `.cargo/config.toml`, `[env]`) saves ~3 % of the
-//! instructions per stored message (BENCHMARKS.md, session 17).
+//! instructions per stored message.
 
 mod migrate;
 mod sql;
@@ -99,25 +99,25 @@ pub struct PoolConfig {
     /// SQLite files only: how often a background task checkpoints the WAL into the
     /// database file (`PRAGMA wal_checkpoint(PASSIVE)`; commits never checkpoint). Short
     /// intervals keep each checkpoint short: the checkpoint's copying shares the CPU with
-    /// the writers, and under load a longer one showed in delivery latency (1 s: BENCHMARKS.md,
-    /// session 3; 100 ms against 25 ms at W2 20 msg/s: p99 6.9–31.7 ms against 4.7–6.4 ms,
-    /// session 9). An idle database costs a wake-up per interval. Zero counts as 1 ms.
+    /// the writers, and under load a longer one showed in delivery latency (100 ms against
+    /// 25 ms at W2 20 msg/s: p99 6.9–31.7 ms against 4.7–6.4 ms). An idle database costs a
+    /// wake-up per interval. Zero counts as 1 ms.
     /// Default 25 ms.
     pub checkpoint_interval: Duration,
     /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
     /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, after
     /// syncing what earlier checkpoints copied; writes wait for the
-    /// `RESTART`: 2–12 ms on the benchmark machine, BENCHMARKS.md session 9). After a rewind
+    /// `RESTART`: 2–12 ms on the benchmark machine). After a rewind
     /// the file is trimmed back to twice this size (`journal_size_limit`).
     /// Without it a WAL written to without pause is never rewound and grows without bound.
     /// Larger: rarer waits, more disk (at 20,000 messages/s, ~3.3 KB of WAL each, 64 MiB
-    /// lasts ~1 s; BENCHMARKS.md, session 9). Default 64 MiB.
+    /// lasts ~1 s). Default 64 MiB.
     pub wal_restart_bytes: u64,
     /// SQLite files only, Linux only: the nice value (0–19; larger is lower priority, as
     /// `nice(1)`) of the thread that runs the background checkpoints, a connection of its
     /// own. At the default 19 the copying of the WAL into the database file takes the CPU
     /// that the connections' threads leave idle instead of sharing it with them, so
-    /// deliveries do not wait behind it (BENCHMARKS.md, session 15: W2 20 msg/s, four
+    /// deliveries do not wait behind it (W2 20 msg/s, four
     /// alternating pairs, p99 5.5 / 37.4 / 3.5 / 5.4 ms at 0 → 3.6 / 3.4 / 4.5 / 4.0 ms at
     /// 19, the same CPU per delivery). On a core that stays full the checkpoints can fall
     /// behind, and each rewind (on the writing connection, at the process's priority)

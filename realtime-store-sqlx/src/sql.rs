@@ -41,7 +41,7 @@ where
 /// The row count a batch insert of `n` rows (1–500) is padded to: the next of 1, 2, 4, …,
 /// 256, 500. Ten statement texts in all, each prepared once and kept in sqlx's statement
 /// cache, instead of one new text (and one SQLite prepare, ~9 % of its thread's CPU under
-/// load; `BENCHMARKS.md` session 7) for nearly every commit.
+/// load) for nearly every commit.
 pub(crate) fn batch_bucket(n: usize) -> usize {
     if n > 256 {
         500.max(n)
@@ -556,7 +556,7 @@ macro_rules! impl_store {
                 use crate::sql::{db_err, micros, store_err, to_u64};
                 use sqlx::Row;
                 // SQLite: as a batch of one in one query (one hand-off to its thread instead of
-                // four; BENCHMARKS.md, session 12: W2 1 msg/s, −5 % CPU in 5 of 6 pairs); a
+                // four; W2 1 msg/s, −5 % CPU in 5 of 6 pairs); a
                 // stored client id or an unknown room gives it back for the steps below.
                 let new = if MULTI_STATEMENT && STABLE_BATCH_TEXT {
                     match self.insert_batch_one_trip(vec![new]).await? {

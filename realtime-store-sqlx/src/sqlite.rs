@@ -36,7 +36,7 @@ const STABLE_BATCH_TEXT: bool = true;
 /// `realtime_rooms.last_seq`, which SQLite no longer updates. SQLite's WAL logs every page a
 /// commit changes in full, and the counter's row put one more page per room in each commit
 /// besides the index leaf: with thousands of rooms, ~37 % fewer WAL writes per message
-/// (BENCHMARKS.md, session 17). The single writing connection and `BEGIN IMMEDIATE`
+///. The single writing connection and `BEGIN IMMEDIATE`
 /// serialize inserts, so the maximum cannot move under a transaction; messages are never
 /// deleted one by one (a room's go with the room), so a number is never given out twice.
 const SEQ_FROM_MESSAGES: bool = true;
@@ -312,8 +312,8 @@ impl SqliteStore {
     }
 
     /// SQLite's batch insert as one query, `BEGIN IMMEDIATE` to `COMMIT`: one hand-off
-    /// to its connection thread instead of three (BENCHMARKS.md, session 10); single
-    /// inserts take it too, as a batch of one (instead of four; session 12). The query
+    /// to its connection thread instead of three; single
+    /// inserts take it too, as a batch of one (instead of four). The query
     /// begins, inserts the rows with `seq` = the room's last seq + the row's place among its
     /// room's new rows, and commits; the last seqs come from the [`SeqCache`] when it knows
     /// every room of the batch, else the query reads them first (and the cache keeps them).
@@ -410,7 +410,7 @@ impl SqliteStore {
         // known numbers the one `SELECT` (an aggregate: always one row) read each counter
         // inside the transaction, as a JSON array in the order of `per_room`'s keys (the
         // order the rooms were bound in), `null` for a room not found: numbers only, no
-        // room ids to parse and hash back (BENCHMARKS.md, session 18). The error below
+        // room ids to parse and hash back. The error below
         // cannot happen for that reason; were it to, it would say so, as the batch is
         // stored already.
         let last: Vec<i64> = match known {
@@ -484,7 +484,7 @@ const SEQ_CACHE_ROOMS: usize = 100_000;
 /// knows binds its rows' numbers instead of reading `MAX(seq)` for every row and the
 /// rooms' counters for the batch: the insert's `SELECT` then no longer reads the table it
 /// inserts into, so SQLite no longer copies the rows into a temporary table first: 46,175
-/// → 29,498 instructions per stored message, −36 % (BENCHMARKS.md, session 18).
+/// → 29,498 instructions per stored message, −36 %.
 ///
 /// Only a file store has one: every write goes through its one writing connection, and the
 /// cache is read and changed only while that connection is held, so no write of this store
@@ -537,7 +537,7 @@ impl SeqCache {
 /// prepared in sqlx's cache). The insert is `OR ROLLBACK` and the room's foreign key
 /// deferred (checked at `COMMIT`): a failing row ends the whole transaction, which this path
 /// redoes exactly anyway, so SQLite keeps no statement journal (a copy of every page the
-/// insert changes, ~10 % of a message's instructions; BENCHMARKS.md, session 17). A new
+/// insert changes, ~10 % of a message's instructions). A new
 /// message's status is always `sent`, written into the text rather than bound.
 ///
 /// `known`: every room's last seq is in the [`SeqCache`], and each row's `seq` is bound
@@ -547,7 +547,7 @@ impl SeqCache {
 /// given, `null` for an unknown room; each row's `seq` is its room's `MAX(seq)` + its place
 /// among the room's new rows (bound). That insert's `SELECT` reads the table it inserts
 /// into, so SQLite computes every row into a temporary table before it inserts one.
-/// Parameters: [`one_trip_args`]. Built once per bucket (BENCHMARKS.md, session 12: building
+/// Parameters: [`one_trip_args`]. Built once per bucket (building
 /// it and its binds through `QueryBuilder` for every batch was 10 % of a batch's
 /// instructions). The exact path's padded `VALUES` (`push_padded_rows`, rarely taken) still
 /// goes through `QueryBuilder`.
@@ -653,7 +653,7 @@ enum Writer {
     Pool(SqlitePool),
     /// A file: one connection, held for the store's life. Not a pool of one: a pooled
     /// connection is handed back through a spawned task that pings it (one more hand-off
-    /// to sqlx's SQLite thread per commit; BENCHMARKS.md, session 10), and is closed and
+    /// to sqlx's SQLite thread per commit), and is closed and
     /// reopened with a cold page cache at the pool's `max_lifetime`.
     Own {
         conn: Arc<tokio::sync::Mutex<SqliteConnection>>,
@@ -784,7 +784,7 @@ fn task_named(name: &str) -> Option<std::path::PathBuf> {
 ///
 /// Why both: under continuous writes a `PASSIVE` checkpoint never catches up with the last
 /// commit, and SQLite rewinds the WAL only when one has, so the file grew without end
-/// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s, `BENCHMARKS.md` session 7).
+/// (~75 MB/s at 20,000 messages/s; 400 MB after 5 s).
 fn spawn_checkpointer(
     mut conn: SqliteConnection,
     writer: Writer,
@@ -818,7 +818,7 @@ fn spawn_checkpointer(
 /// `restart_frames`, unless it still holds exactly what it held when the last `RESTART`
 /// finished (`rewound_at`): then no commit came since, and the next one starts the WAL over
 /// by itself. Without that, a rewind was followed at once by a second one, as the next tick
-/// came before any commit (BENCHMARKS.md, session 9: rewinds in pairs 3 ms apart, each
+/// came before any commit (rewinds in pairs 3 ms apart, each
 /// holding the writer's connection), and an idle database left with a long WAL was
 /// `RESTART`ed at every tick. A WAL that grew since (a reader kept the commit from
 /// starting it over) is rewound again.
@@ -858,7 +858,7 @@ async fn passive(conn: &mut SqliteConnection) -> Option<i64> {
 /// rewind's 20–25 ms on the benchmark machine). So first the database file is synced here
 /// (`fdatasync`, on a blocking thread), one more `PASSIVE` copies what was written
 /// meanwhile, and the database file and the WAL are synced again: the `RESTART` is left
-/// with a few milliseconds' worth of frames (BENCHMARKS.md, session 9). The syncs only move
+/// with a few milliseconds' worth of frames. The syncs only move
 /// work out of the lock; a failed one is logged at `debug` and leaves its pages to the
 /// `RESTART`'s own syncs.
 ///

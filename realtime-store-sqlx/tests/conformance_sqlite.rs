@@ -232,10 +232,10 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
 /// Every write of a file store runs on its one writing connection, so writes wait for
 /// each other there and never meet SQLite's lock: with no busy timeout at all, members,
 /// read pointers and favorites written while batches of messages are committed never fail
-/// with "database is locked", and neither do the batches. (Before session 10 such
-/// single-statement writes ran on pool connections: here they failed at once; with a busy
-/// timeout they polled for the lock, sleeping up to 20 ms between tries, and made the
-/// committer's `BEGIN IMMEDIATE` poll for it too.)
+/// with "database is locked", and neither do the batches. (Single-statement writes on pool
+/// connections would fail here at once; with a busy timeout they would poll for the lock,
+/// sleeping up to 20 ms between tries, and make the committer's `BEGIN IMMEDIATE` poll for
+/// it too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_writes_and_batches_never_meet_the_lock() {
     let (_db, store, now, _wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {

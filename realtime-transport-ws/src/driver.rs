@@ -36,7 +36,7 @@ struct InFlight {
 /// oldest is polled: nothing later can be owed a reply before it. A queue rather than a
 /// `FuturesOrdered` of boxed futures: no allocation and no task of its own per `send`
 /// (that machinery was 5.4 % of the server's samples at W2 20 msg/s; without it the server
-/// uses 3 % less CPU at W2 10 msg/s: `BENCHMARKS.md`, session 14).
+/// uses 3 % less CPU at W2 10 msg/s).
 #[derive(Default)]
 struct Sends(std::collections::VecDeque<InFlight>);
 
@@ -81,7 +81,7 @@ fn close_frame(code: u16, reason: &str) -> Frame {
 /// The clock of every connection's rate limiter: one, cloned. Making a quanta clock
 /// probes the CPU with `CPUID` several times (to find a usable TSC), and on a virtual
 /// machine each `CPUID` exits to the hypervisor: ~2 % of the server's CPU while 10,000
-/// clients connected (`perf record`, BENCHMARKS.md session 11) when each connection made its
+/// clients connected (`perf record`) when each connection made its
 /// own.
 fn rate_clock() -> governor::clock::DefaultClock {
     static CLOCK: std::sync::OnceLock<governor::clock::DefaultClock> = std::sync::OnceLock::new();
@@ -137,7 +137,7 @@ pub struct WsConfig {
     /// Most bytes gathered for one socket write (default 64 KiB; a larger frame goes out
     /// alone). Frames queued for a connection are framed into one buffer and sent with one
     /// write, so a subscriber of a busy room gets a burst in one `send`: at 8 KiB a burst
-    /// of ~20 seed-000 events took two writes (BENCHMARKS.md, session 13: W1 at C =
+    /// of ~20 seed-000 events took two writes (W1 at C =
     /// 10,000: 1.66–1.92 → 1.03–1.16 µs server CPU per delivery). The buffer is kept
     /// between writes while the connection is busy (up to 16 KiB) and released after a
     /// ping interval without data, so idle connections do not hold it.

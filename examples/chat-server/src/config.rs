@@ -101,7 +101,7 @@ pub struct Config {
     /// Group-commit linger, microseconds (default 0: off). When at least
     /// `COMMIT_LINGER_AFTER` messages wait to be stored, wait up to this long for more so
     /// one transaction and one fan-out carry them all: less CPU per message, a few ms more
-    /// latency (BENCHMARKS.md, session 13). For servers whose CPU runs out first. At
+    /// latency. For servers whose CPU runs out first. At
     /// most 1,000,000 (1 s).
     #[arg(long, env = "COMMIT_LINGER_US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub commit_linger_us: u64,
@@ -111,8 +111,7 @@ pub struct Config {
     /// Event-loop passes a commit may wait for more messages (default 8; 0: off): before
     /// each commit the committer lets the runtime poll the sockets and run the readers
     /// with data, again while that added messages. No timer, so an idle server does not
-    /// wait; a busy one stores and fans out more messages per transaction (BENCHMARKS.md,
-    /// session 14). At most 1,000.
+    /// wait; a busy one stores and fans out more messages per transaction. At most 1,000.
     #[arg(long, env = "COMMIT_GATHER_PASSES", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub commit_gather_passes: u64,
     /// Registrations (`POST /api/v1/users`) per client address per minute.

@@ -3,7 +3,7 @@
 /// jemalloc serves every allocation of the process, Rust's and SQLite's (feature `jemalloc`,
 /// on by default). Against glibc's allocator it took 4–9 % less server CPU per delivery at
 /// W2 10 msg/s and 7–9 % less at W1 C = 10,000, with idle memory 7.5 → 7.6–7.7 KiB per
-/// connection (`benches/run.sh` cells and alternating pairs, BENCHMARKS.md, session 18).
+/// connection (`benches/run.sh` cells and alternating pairs on the benchmark machine).
 /// Build with `--no-default-features` for the system allocator.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
