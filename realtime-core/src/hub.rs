@@ -63,6 +63,12 @@ use std::time::Duration;
 pub trait Encoder: Send + Sync + 'static {
     /// The frame for `event` published on `channel`.
     fn encode(&self, channel: &Channel, event: &Event) -> Option<Bytes>;
+
+    /// The dialect's name, for metrics and logs (`native`, `pusher`, `socketio`; default
+    /// `json`).
+    fn name(&self) -> &'static str {
+        "json"
+    }
 }
 
 /// The identity encoder: the event's JSON (seed 000's Event Data Structure) as is.
@@ -928,8 +934,9 @@ impl Inner {
             );
         }
         for s in slow {
+            let backlog = s.queued_frames() as u64;
             if s.close(false, CloseReason::SlowConsumer) {
-                self.metrics.record_slow_consumer();
+                self.metrics.record_slow_consumer(backlog);
                 tracing::warn!(session = s.id, user = %s.user_id, "slow consumer disconnected");
             }
         }
@@ -1748,6 +1755,19 @@ impl Hub {
         }
     }
 
+    /// Open sessions on this node per dialect, by the dialect's [`Encoder::name`]
+    /// (registered dialects with no session count 0).
+    pub fn sessions_by_dialect(&self) -> Vec<(&'static str, usize)> {
+        let dialects = read(&self.inner.dialects);
+        let mut counts = vec![0usize; dialects.len()];
+        for e in read(&self.inner.sessions).values() {
+            if let Some(n) = counts.get_mut(e.shared.dialect.0 as usize) {
+                *n += 1;
+            }
+        }
+        dialects.iter().map(|d| d.name()).zip(counts).collect()
+    }
+
     /// Number of open sessions on this node.
     pub fn session_count(&self) -> usize {
         read(&self.inner.sessions).len()
@@ -2385,6 +2405,7 @@ impl Hub {
             accepted.push(job);
         }
         let store = &self.inner.store;
+        let started = std::time::Instant::now();
         let results: Vec<Result<Inserted>> = match batch.len() {
             0 => return,
             1 => vec![store.insert_message(batch.remove(0)).await],
@@ -2402,7 +2423,9 @@ impl Hub {
             },
         };
         let stored = results.iter().filter(|r| r.is_ok()).count();
-        self.inner.metrics.record_commit(stored as u64);
+        self.inner
+            .metrics
+            .record_commit(stored as u64, started.elapsed());
         for (job, r) in accepted.into_iter().zip(results) {
             let r = match r {
                 Ok(inserted) => {
@@ -2799,7 +2822,9 @@ impl Hub {
         if let Push::Overflow = shared.release(&channel, &frames, recovery.latest_seq)
             && shared.close(false, CloseReason::SlowConsumer)
         {
-            self.inner.metrics.record_slow_consumer();
+            self.inner
+                .metrics
+                .record_slow_consumer(shared.queued_frames() as u64);
             tracing::warn!(session = id, user = %user, "recovery replay larger than the session queue");
         }
         Ok((room, recovery))

@@ -1,10 +1,21 @@
 //! Event counters (seed 000's `GET /api/v1/events/metrics`).
 //!
 //! Plain atomics and one small map, always on; with feature `metrics` the same counts also
-//! go to the `metrics` facade (`realtime_events_published_total{type}`,
-//! `realtime_deliveries_total`, `realtime_slow_consumers_total`,
-//! `realtime_oversized_frames_total`,
-//! `realtime_message_commits_total`, `realtime_messages_committed_total`).
+//! go to the `metrics` facade, named by Prometheus' conventions:
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `realtime_events_published_total{type}` | counter | events published by this node |
+//! | `realtime_deliveries_total` | counter | frames queued to sessions |
+//! | `realtime_slow_consumers_total` | counter | sessions closed because they could not keep up |
+//! | `realtime_dropped_frames_total` | counter | frames queued to those sessions and never sent |
+//! | `realtime_oversized_frames_total` | counter | frames too large for any session queue, not queued |
+//! | `realtime_message_commits_total` | counter | store transactions of the group committer |
+//! | `realtime_messages_committed_total` | counter | messages stored by them |
+//! | `realtime_store_commit_seconds` | histogram | how long each of those transactions took |
+//!
+//! Gauges of the current state (sessions per dialect, connections) are the host's to set
+//! when it renders them ([`crate::Hub::sessions_by_dialect`]).
 
 use crate::event::EventType;
 use serde::Serialize;
@@ -20,6 +31,7 @@ pub struct EventMetrics {
     routed: AtomicU64,
     failed: AtomicU64,
     slow_consumers: AtomicU64,
+    dropped: AtomicU64,
     oversized: AtomicU64,
     commits: AtomicU64,
     committed: AtomicU64,
@@ -39,6 +51,8 @@ pub struct MetricsSnapshot {
     pub events_failed: u64,
     /// Sessions disconnected because they could not keep up.
     pub slow_consumers: u64,
+    /// Frames that were queued to those sessions when they were closed, and never sent.
+    pub dropped_frames: u64,
     /// Frames not queued to a session because the one frame was larger than the session's
     /// whole queue may hold (an event from a broker peer with larger limits than this
     /// node's; this node's own [`crate::Hub::publish`] refuses such events). The session
@@ -90,22 +104,29 @@ impl EventMetrics {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Count one group commit of `messages` queued sends.
-    pub fn record_commit(&self, messages: u64) {
+    /// Count one group commit of `messages` queued sends that took `took` in the store.
+    pub fn record_commit(&self, messages: u64, took: std::time::Duration) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.committed.fetch_add(messages, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("realtime_message_commits_total").increment(1);
             metrics::counter!("realtime_messages_committed_total").increment(messages);
+            metrics::histogram!("realtime_store_commit_seconds").record(took.as_secs_f64());
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = took;
     }
 
-    /// Count one slow-consumer disconnect.
-    pub fn record_slow_consumer(&self) {
+    /// Count one slow-consumer disconnect, which drops the `backlog` frames it had queued.
+    pub fn record_slow_consumer(&self, backlog: u64) {
         self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        self.dropped.fetch_add(backlog, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::counter!("realtime_slow_consumers_total").increment(1);
+        {
+            metrics::counter!("realtime_slow_consumers_total").increment(1);
+            metrics::counter!("realtime_dropped_frames_total").increment(backlog);
+        }
     }
 
     /// Count `n` frames too large for any session's queue, not queued.
@@ -123,6 +144,7 @@ impl EventMetrics {
             events_routed: self.routed.load(Ordering::Relaxed),
             events_failed: self.failed.load(Ordering::Relaxed),
             slow_consumers: self.slow_consumers.load(Ordering::Relaxed),
+            dropped_frames: self.dropped.load(Ordering::Relaxed),
             oversized_frames: self.oversized.load(Ordering::Relaxed),
             message_commits: self.commits.load(Ordering::Relaxed),
             messages_committed: self.committed.load(Ordering::Relaxed),

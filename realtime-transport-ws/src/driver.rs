@@ -203,6 +203,24 @@ pub(crate) struct Inner {
     pub(crate) dialect: DialectId,
     pub(crate) config: WsConfig,
     pub(crate) allowed_origins: Option<Vec<String>>,
+    /// WebSocket connections being served now (authenticated or not).
+    pub(crate) open: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a connection in [`Inner::open`] while it lives.
+struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Open(n)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for WsServer {
@@ -235,8 +253,14 @@ impl WsServer {
                 dialect,
                 config,
                 allowed_origins,
+                open: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// WebSocket connections this server is serving now, authenticated or not.
+    pub fn open_connections(&self) -> usize {
+        self.inner.open.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The hub.
@@ -342,6 +366,7 @@ impl WsServer {
         W: Sink<Frame, Error = WsError> + Send + Unpin + 'static,
     {
         async move {
+            let _open = Open::new(&self.inner.open);
             let cfg = &self.inner.config;
             let identity = match identity {
                 Some(i) => i,

@@ -164,6 +164,10 @@ impl Encoder for NativeEncoder {
     fn encode(&self, _channel: &Channel, event: &Event) -> Option<Bytes> {
         Some(encode_event(event))
     }
+
+    fn name(&self) -> &'static str {
+        "native"
+    }
 }
 
 /// `{"type":"auth","data":{"status":"connected","user_id":…}}`.

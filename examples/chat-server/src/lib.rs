@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod prometheus;
 pub mod state;
 pub mod web;
 
@@ -152,6 +153,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         ws_config,
         (!any_origin).then(|| origins.clone()),
     );
+    let prometheus = prometheus::handle();
     let cors = if any_origin {
         CorsLayer::new().allow_origin(AllowOrigin::any())
     } else {
@@ -177,6 +179,8 @@ pub async fn build(config: Config) -> Result<App, Error> {
         config,
         redis,
         guard,
+        ws: ws.clone(),
+        prometheus,
     }));
     // Rate-limit keys whose buckets are full again are forgotten once a minute.
     let weak = Arc::downgrade(&state.0);
@@ -246,6 +250,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .route("/health", get(api::health))
         .route("/health/ready", get(api::ready))
         .route("/health/live", get(api::live))
+        .route("/metrics", get(prometheus::metrics))
         .route("/ws", realtime_transport_ws::axum::route(ws))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

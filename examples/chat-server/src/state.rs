@@ -26,6 +26,10 @@ pub struct Shared {
     pub redis: Option<realtime_broker_redis::RedisBroker>,
     /// Registration and login rate limits, and the password hashing pool.
     pub guard: crate::guard::Guard,
+    /// The WebSocket server (for its connection count).
+    pub ws: realtime_transport_ws::WsServer,
+    /// Renders `/metrics`; `None` when another metrics recorder was installed first.
+    pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Deref for AppState {
