@@ -29,7 +29,8 @@ for t in "${targets[@]}"; do
   esac
   echo "fuzz: $t ${args[*]}"
   start=$(date +%s)
-  log="$CARGO_TARGET_DIR/fuzz-$t.log"
+  mkdir -p logs
+  log="logs/$t.log"
   set +e
   cargo +nightly fuzz run -O "$t" "corpus/$t" -- "${args[@]}" -print_final_stats=1 >"$log" 2>&1
   status=$?
