@@ -308,6 +308,16 @@ pub struct CreateRoom {
     pub members: Vec<UserId>,
 }
 
+impl CreateRoom {
+    /// A public group room called `name`, with a generated id and no other member.
+    pub fn named(name: impl Into<String>) -> Self {
+        CreateRoom {
+            name: name.into(),
+            ..CreateRoom::default()
+        }
+    }
+}
+
 /// What to send with [`Hub::send_message`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendMessage {
@@ -321,6 +331,18 @@ pub struct SendMessage {
     /// The client's idempotency key.
     #[serde(default)]
     pub client_id: Option<String>,
+}
+
+impl SendMessage {
+    /// A text message to `room_id`, with no idempotency key.
+    pub fn text(room_id: impl Into<RoomId>, content: impl Into<String>) -> Self {
+        SendMessage {
+            room_id: room_id.into(),
+            content: content.into(),
+            kind: MessageKind::Text,
+            client_id: None,
+        }
+    }
 }
 
 /// How [`Hub::connect_with`] opens a session.
