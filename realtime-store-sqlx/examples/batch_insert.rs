@@ -33,7 +33,10 @@ async fn main() {
         let _ = std::fs::remove_file(p);
     }
     let config = PoolConfig {
-        checkpoint_interval: Duration::from_secs(3600),
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            checkpoint_interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = SqliteStore::connect_with(&format!("sqlite://{}", path.display()), &config)

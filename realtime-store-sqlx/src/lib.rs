@@ -79,8 +79,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Pool settings. Defaults: up to 10 connections, none kept idle, 5 s to acquire one,
-/// idle ones closed after 10 min, SQLite busy timeout 5 s, a WAL checkpoint every 25 ms
-/// and a WAL rewind past 64 MiB, the checkpoints on a thread at nice 19.
+/// idle ones closed after 10 min; SQLite's own in [`SqliteConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
     /// Most open connections (a SQLite file store opens one more, held for its writes
@@ -94,17 +93,38 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
     /// Idle connections are closed after this long (`None`: never).
     pub idle_timeout: Option<Duration>,
-    /// SQLite only: how long a writer waits for the database lock.
+    /// Settings that only SQLite reads (PostgreSQL ignores them).
+    pub sqlite: SqliteConfig,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(600)),
+            sqlite: SqliteConfig::default(),
+        }
+    }
+}
+
+/// SQLite's settings: the busy timeout, and how a file's write-ahead log is kept small
+/// (checkpoints in the background, rewinds past a size). The defaults need no tuning:
+/// busy timeout 5 s, a checkpoint every 25 ms on a thread at nice 19, a rewind past 64 MiB.
+/// The checkpoint settings apply to files only (an in-memory database has no WAL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// How long a writer waits for the database lock.
     pub busy_timeout: Duration,
-    /// SQLite files only: how often a background task checkpoints the WAL into the
-    /// database file (`PRAGMA wal_checkpoint(PASSIVE)`; commits never checkpoint). Short
+    /// How often a background task checkpoints the WAL into the database file (`PRAGMA wal_checkpoint(PASSIVE)`; commits never checkpoint). Short
     /// intervals keep each checkpoint short: the checkpoint's copying shares the CPU with
     /// the writers, and under load a longer one showed in delivery latency (100 ms against
     /// 25 ms at W2 20 msg/s: p99 6.9–31.7 ms against 4.7–6.4 ms). An idle database costs a
     /// wake-up per interval. Zero counts as 1 ms.
     /// Default 25 ms.
     pub checkpoint_interval: Duration,
-    /// SQLite files only: the WAL's size, in bytes, past which the background checkpoint
+    /// The WAL's size, in bytes, past which the background checkpoint
     /// rewinds it (`PRAGMA wal_checkpoint(RESTART)` on the writer's connection, after
     /// syncing what earlier checkpoints copied; writes wait for the
     /// `RESTART`: 2–12 ms on the benchmark machine). After a rewind
@@ -113,7 +133,7 @@ pub struct PoolConfig {
     /// Larger: rarer waits, more disk (at 20,000 messages/s, ~3.3 KB of WAL each, 64 MiB
     /// lasts ~1 s). Default 64 MiB.
     pub wal_restart_bytes: u64,
-    /// SQLite files only, Linux only: the nice value (0–19; larger is lower priority, as
+    /// Linux only: the nice value (0–19; larger is lower priority, as
     /// `nice(1)`) of the thread that runs the background checkpoints, a connection of its
     /// own. At the default 19 the copying of the WAL into the database file takes the CPU
     /// that the connections' threads leave idle instead of sharing it with them, so
@@ -127,13 +147,9 @@ pub struct PoolConfig {
     pub checkpoint_nice: u8,
 }
 
-impl Default for PoolConfig {
+impl Default for SqliteConfig {
     fn default() -> Self {
-        PoolConfig {
-            max_connections: 10,
-            min_connections: 0,
-            acquire_timeout: Duration::from_secs(5),
-            idle_timeout: Some(Duration::from_secs(600)),
+        SqliteConfig {
             busy_timeout: Duration::from_secs(5),
             checkpoint_interval: Duration::from_millis(25),
             wal_restart_bytes: 64 << 20,

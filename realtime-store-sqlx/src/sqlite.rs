@@ -1,10 +1,10 @@
 //! SQLite: the embedded default. A file (`sqlite://chat.db`, created if missing) or
 //! `sqlite::memory:`; WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy
 //! timeout, temporary data in memory, a 16 MiB page cache per connection, the WAL
-//! checkpointed by a background task every [`PoolConfig::checkpoint_interval`] (25 ms;
+//! checkpointed by a background task every [`SqliteConfig::checkpoint_interval`] (25 ms;
 //! not inside commits; on a connection of its own whose thread runs at nice 19:
-//! [`PoolConfig::checkpoint_nice`]) and rewound once it exceeds
-//! [`PoolConfig::wal_restart_bytes`] (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
+//! [`SqliteConfig::checkpoint_nice`]) and rewound once it exceeds
+//! [`SqliteConfig::wal_restart_bytes`] (64 MiB), and `BEGIN IMMEDIATE` for writing transactions so concurrent writers wait
 //! instead of failing. Every write of a file database (transactions and single
 //! statements alike) runs on one connection of its own, held for the store's life (not
 //! pooled), so writes queue for it instead of polling for SQLite's lock; reads use the
@@ -106,7 +106,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(config.busy_timeout)
+            .busy_timeout(config.sqlite.busy_timeout)
             // Statement journals (every multi-row insert that may roll back alone) in
             // memory, not in a temporary file; a 16 MiB page cache per connection.
             .pragma("temp_store", "memory")
@@ -119,7 +119,7 @@ impl SqliteStore {
         } else {
             options.pragma("wal_autocheckpoint", "0").pragma(
                 "journal_size_limit",
-                journal_size_limit(config.wal_restart_bytes).to_string(),
+                journal_size_limit(config.sqlite.wal_restart_bytes).to_string(),
             )
         };
         let writer_options = options.clone();
@@ -155,17 +155,17 @@ impl SqliteStore {
                 .fetch_one(&store.pool)
                 .await
                 .map_err(store_err)?;
-            let restart_frames =
-                i64::try_from(config.wal_restart_bytes).unwrap_or(i64::MAX) / page_bytes.max(512);
+            let restart_frames = i64::try_from(config.sqlite.wal_restart_bytes).unwrap_or(i64::MAX)
+                / page_bytes.max(512);
             let files = Arc::new(DbFiles::of(&writer_filename));
             let (ckpt, thread) =
-                checkpoint_connection(&writer_options, config.checkpoint_nice).await?;
+                checkpoint_connection(&writer_options, config.sqlite.checkpoint_nice).await?;
             store.checkpoint_thread = Some(thread);
             store._checkpointer = Some(Arc::new(spawn_checkpointer(
                 ckpt,
                 store.writer.clone(),
                 files,
-                config.checkpoint_interval,
+                config.sqlite.checkpoint_interval,
                 restart_frames,
             )));
         }
@@ -718,7 +718,7 @@ fn journal_size_limit(wal_restart_bytes: u64) -> i64 {
 
 /// The background checkpoints' connection: one of its own (not the pool's, whose threads
 /// serve reads at the process's priority), its sqlx thread named `sqlite-ckpt-<n>` so it
-/// can be found and given `nice` ([`PoolConfig::checkpoint_nice`]). Returns the thread's
+/// can be found and given `nice` ([`SqliteConfig::checkpoint_nice`]). Returns the thread's
 /// name too.
 async fn checkpoint_connection(
     options: &SqliteConnectOptions,
@@ -1088,11 +1088,14 @@ mod tests {
         ] {
             let (url, path) = temp_db_url();
             let mut config = PoolConfig {
-                checkpoint_interval: Duration::from_millis(5),
+                sqlite: crate::SqliteConfig {
+                    checkpoint_interval: Duration::from_millis(5),
+                    ..Default::default()
+                },
                 ..PoolConfig::default()
             };
             if let Some(n) = asked {
-                config.checkpoint_nice = n;
+                config.sqlite.checkpoint_nice = n;
             }
             let store = SqliteStore::connect_with(&url, &config)
                 .await

@@ -87,13 +87,18 @@ async fn insert_2000(store: &SqliteStore, now: chrono::DateTime<chrono::Utc>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_leave_checkpoints_to_the_background_task() {
     assert_eq!(
-        realtime_store_sqlx::PoolConfig::default().checkpoint_interval,
+        realtime_store_sqlx::PoolConfig::default()
+            .sqlite
+            .checkpoint_interval,
         std::time::Duration::from_millis(25)
     );
     let db = common::TempDb::new();
     // Checkpoints every second here, so the commit below falls between two of them.
     let config = realtime_store_sqlx::PoolConfig {
-        checkpoint_interval: std::time::Duration::from_secs(1),
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            checkpoint_interval: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = SqliteStore::connect_with(&db.url(), &config)
@@ -121,7 +126,10 @@ async fn commits_leave_checkpoints_to_the_background_task() {
 async fn a_zero_checkpoint_interval_still_checkpoints() {
     let db = common::TempDb::new();
     let config = realtime_store_sqlx::PoolConfig {
-        checkpoint_interval: std::time::Duration::ZERO,
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            checkpoint_interval: std::time::Duration::ZERO,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = SqliteStore::connect_with(&db.url(), &config)
@@ -151,16 +159,21 @@ async fn a_zero_checkpoint_interval_still_checkpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wal_written_without_pause_is_rewound() {
     assert_eq!(
-        realtime_store_sqlx::PoolConfig::default().wal_restart_bytes,
+        realtime_store_sqlx::PoolConfig::default()
+            .sqlite
+            .wal_restart_bytes,
         64 << 20
     );
     let (_db, store, now, wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {
-        checkpoint_interval: std::time::Duration::from_millis(5),
-        wal_restart_bytes: 512 << 10,
-        // The process's own priority: at the default nice 19 the checkpoints starve while
-        // other processes keep both cores busy (as a parallel build does), and no rewind
-        // comes within the test. The priority is the unit test's in `src/sqlite.rs`.
-        checkpoint_nice: 0,
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            checkpoint_interval: std::time::Duration::from_millis(5),
+            wal_restart_bytes: 512 << 10,
+            // The process's own priority: at the default nice 19 the checkpoints starve while
+            // other processes keep both cores busy (as a parallel build does), and no rewind
+            // comes within the test. The priority is the unit test's in `src/sqlite.rs`.
+            checkpoint_nice: 0,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;
@@ -199,11 +212,13 @@ async fn a_wal_written_without_pause_is_rewound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
     let (_db, store, now, wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {
-        busy_timeout: std::time::Duration::ZERO,
-        checkpoint_interval: std::time::Duration::from_millis(2),
-        wal_restart_bytes: 256 << 10,
-        // As in `a_wal_written_without_pause_is_rewound`: not starved under load.
-        checkpoint_nice: 0,
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            busy_timeout: std::time::Duration::ZERO,
+            checkpoint_interval: std::time::Duration::from_millis(2),
+            wal_restart_bytes: 256 << 10,
+            // As in `a_wal_written_without_pause_is_rewound`: not starved under load.
+            checkpoint_nice: 0,
+        },
         ..Default::default()
     })
     .await;
@@ -239,7 +254,10 @@ async fn rewinding_the_wal_never_takes_the_lock_from_a_writer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_writes_and_batches_never_meet_the_lock() {
     let (_db, store, now, _wal) = file_store_with_r1(realtime_store_sqlx::PoolConfig {
-        busy_timeout: std::time::Duration::ZERO,
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            busy_timeout: std::time::Duration::ZERO,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;
@@ -339,7 +357,10 @@ fn wal_resets(wal: &str) -> u32 {
 async fn the_wal_is_trimmed_to_twice_the_rewind_threshold() {
     let db = common::TempDb::new();
     let config = realtime_store_sqlx::PoolConfig {
-        wal_restart_bytes: 1 << 20,
+        sqlite: realtime_store_sqlx::SqliteConfig {
+            wal_restart_bytes: 1 << 20,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = SqliteStore::connect_with(&db.url(), &config)

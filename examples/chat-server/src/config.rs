@@ -20,22 +20,6 @@ pub struct Config {
     /// The store: `sqlite://file.db` (created if missing), `sqlite::memory:` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
-    /// SQLite files: rewind the write-ahead log once it holds this many MiB (see
-    /// `realtime_store_sqlx::PoolConfig::wal_restart_bytes`). Each rewind makes writers
-    /// wait ~2–12 ms; a larger log makes that rarer and takes more disk.
-    #[arg(long, env = "SQLITE_WAL_RESTART_MIB", default_value_t = 64)]
-    pub sqlite_wal_restart_mib: u64,
-    /// SQLite files: how often, in milliseconds, the write-ahead log is checkpointed into
-    /// the database file in the background (see
-    /// `realtime_store_sqlx::PoolConfig::checkpoint_interval`).
-    #[arg(long, env = "SQLITE_CHECKPOINT_MS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    pub sqlite_checkpoint_ms: u64,
-    /// SQLite files, Linux: the nice value (0–19) of the thread that checkpoints the
-    /// write-ahead log in the background (see
-    /// `realtime_store_sqlx::PoolConfig::checkpoint_nice`); 0 runs it at the server's own
-    /// priority.
-    #[arg(long, env = "SQLITE_CHECKPOINT_NICE", default_value_t = 19, value_parser = clap::value_parser!(u8).range(0..=19))]
-    pub sqlite_checkpoint_nice: u8,
     /// Redis for running several nodes (`redis://127.0.0.1:6379`); without it, the
     /// in-memory broker (one node).
     #[arg(long, env = "REDIS_URL")]
@@ -98,22 +82,6 @@ pub struct Config {
     /// member; only the user concerned is told.
     #[arg(long, env = "LARGE_ROOM_MEMBERS", default_value_t = 1000)]
     pub large_room_members: u64,
-    /// Group-commit linger, microseconds (default 0: off). When at least
-    /// `COMMIT_LINGER_AFTER` messages wait to be stored, wait up to this long for more so
-    /// one transaction and one fan-out carry them all: less CPU per message, a few ms more
-    /// latency. For servers whose CPU runs out first. At
-    /// most 1,000,000 (1 s).
-    #[arg(long, env = "COMMIT_LINGER_US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
-    pub commit_linger_us: u64,
-    /// Messages that must be waiting for `COMMIT_LINGER_US` to apply (at least 1).
-    #[arg(long, env = "COMMIT_LINGER_AFTER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub commit_linger_after: u64,
-    /// Event-loop passes a commit may wait for more messages (default 8; 0: off): before
-    /// each commit the committer lets the runtime poll the sockets and run the readers
-    /// with data, again while that added messages. No timer, so an idle server does not
-    /// wait; a busy one stores and fans out more messages per transaction. At most 1,000.
-    #[arg(long, env = "COMMIT_GATHER_PASSES", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=1000))]
-    pub commit_gather_passes: u64,
     /// Registrations (`POST /api/v1/users`) per client address per minute.
     #[arg(long, env = "REGISTRATIONS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub registrations_per_minute: u32,
@@ -159,52 +127,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wal_rewind_size_defaults_to_64_mib_and_is_settable() {
-        assert_eq!(Config::for_tests().sqlite_wal_restart_mib, 64);
-        let c = Config::parse_from(["chat-server", "--sqlite-wal-restart-mib", "256"]);
-        assert_eq!(c.sqlite_wal_restart_mib, 256);
-        assert!(Config::try_parse_from(["chat-server", "--sqlite-wal-restart-mib", "-1"]).is_err());
-    }
-
-    #[test]
-    fn the_commit_linger_is_off_by_default_and_its_threshold_is_at_least_one() {
+    fn the_limits_against_hostile_clients_have_defaults_and_refuse_zero() {
         let c = Config::for_tests();
-        assert_eq!((c.commit_linger_us, c.commit_linger_after), (0, 4));
-        let c = Config::parse_from([
-            "chat-server",
-            "--commit-linger-us",
-            "1000",
-            "--commit-linger-after",
-            "8",
-        ]);
-        assert_eq!((c.commit_linger_us, c.commit_linger_after), (1000, 8));
-        assert!(Config::try_parse_from(["chat-server", "--commit-linger-after", "0"]).is_err());
-        assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "-5"]).is_err());
-        assert!(Config::try_parse_from(["chat-server", "--commit-linger-us", "1000001"]).is_err());
-    }
-
-    #[test]
-    fn the_commit_gather_passes_default_to_8_and_are_bounded() {
-        assert_eq!(Config::for_tests().commit_gather_passes, 8);
-        let c = Config::parse_from(["chat-server", "--commit-gather-passes", "0"]);
-        assert_eq!(c.commit_gather_passes, 0);
-        assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "1001"]).is_err());
-        assert!(Config::try_parse_from(["chat-server", "--commit-gather-passes", "-1"]).is_err());
-    }
-
-    #[test]
-    fn the_checkpoint_nice_value_and_interval_have_defaults_and_bounds() {
-        assert_eq!(Config::for_tests().sqlite_checkpoint_ms, 25);
-        let c = Config::parse_from(["chat-server", "--sqlite-checkpoint-ms", "250"]);
-        assert_eq!(c.sqlite_checkpoint_ms, 250);
-        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-ms", "0"]).is_err());
-        assert!(
-            Config::try_parse_from(["chat-server", "--sqlite-checkpoint-ms", "60001"]).is_err()
+        assert_eq!(
+            (
+                c.registrations_per_minute,
+                c.logins_per_minute,
+                c.header_read_timeout_secs,
+                c.max_connections
+            ),
+            (10, 20, 10, None)
         );
-        assert_eq!(Config::for_tests().sqlite_checkpoint_nice, 19);
-        let c = Config::parse_from(["chat-server", "--sqlite-checkpoint-nice", "0"]);
-        assert_eq!(c.sqlite_checkpoint_nice, 0);
-        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-nice", "20"]).is_err());
-        assert!(Config::try_parse_from(["chat-server", "--sqlite-checkpoint-nice", "-1"]).is_err());
+        for flag in [
+            "--registrations-per-minute",
+            "--logins-per-minute",
+            "--header-read-timeout-secs",
+        ] {
+            assert!(
+                Config::try_parse_from(["chat-server", flag, "0"]).is_err(),
+                "{flag}"
+            );
+        }
+        let c = Config::parse_from(["chat-server", "--max-connections", "500"]);
+        assert_eq!(c.max_connections, Some(500));
+    }
+
+    #[test]
+    fn tuning_that_needs_no_decision_is_not_a_flag() {
+        for flag in [
+            "--commit-linger-us",
+            "--sqlite-checkpoint-ms",
+            "--sqlite-wal-restart-mib",
+        ] {
+            assert!(
+                Config::try_parse_from(["chat-server", flag, "1"]).is_err(),
+                "{flag}"
+            );
+        }
     }
 }

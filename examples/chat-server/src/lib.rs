@@ -79,13 +79,7 @@ fn authenticator(config: &Config) -> Result<JwtAuthenticator, Error> {
 /// ([`Error::Store`]).
 pub async fn build(config: Config) -> Result<App, Error> {
     let auth = Arc::new(authenticator(&config)?);
-    let pool = realtime_store_sqlx::PoolConfig {
-        wal_restart_bytes: config.sqlite_wal_restart_mib.saturating_mul(1 << 20),
-        checkpoint_nice: config.sqlite_checkpoint_nice,
-        checkpoint_interval: Duration::from_millis(config.sqlite_checkpoint_ms),
-        ..Default::default()
-    };
-    let store = realtime_store_sqlx::connect_with(&config.database_url, &pool).await?;
+    let store = realtime_store_sqlx::connect(&config.database_url).await?;
     let hub_config = HubConfig {
         limits: Limits {
             max_content_bytes: config.max_content_bytes,
@@ -101,9 +95,6 @@ pub async fn build(config: Config) -> Result<App, Error> {
         session_queue_frames: config.session_queue_frames,
         auto_subscribe_presence: config.auto_subscribe_presence,
         large_room_members: config.large_room_members,
-        commit_linger: Duration::from_micros(config.commit_linger_us),
-        commit_linger_after: usize::try_from(config.commit_linger_after).unwrap_or(usize::MAX),
-        commit_gather_passes: usize::try_from(config.commit_gather_passes).unwrap_or(usize::MAX),
         ..HubConfig::default()
     };
     let (hub, redis) = match &config.redis_url {
@@ -312,30 +303,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_commit_linger_settings_reach_the_hub() {
-        let app = build(Config::for_tests()).await.expect("default app");
-        assert_eq!(
-            app.hub.config().commit_linger,
-            Duration::ZERO,
-            "off by default"
-        );
-        assert_eq!(app.hub.config().commit_linger_after, 4);
-        assert_eq!(app.hub.config().commit_gather_passes, 8);
-        let mut config = Config::for_tests();
-        config.commit_linger_us = 1500;
-        config.commit_linger_after = 8;
-        config.commit_gather_passes = 0;
-        let app = build(config).await.expect("app");
-        assert_eq!(app.hub.config().commit_linger, Duration::from_micros(1500));
-        assert_eq!(app.hub.config().commit_linger_after, 8);
-        assert_eq!(app.hub.config().commit_gather_passes, 0);
     }
 }
