@@ -1,5 +1,6 @@
 //! The native dialect: seed 000's `{ "type": …, "data": … }` JSON frames, extended
-//! consistently.
+//! consistently. `docs/protocol.md` in the repository is the client's reference, with an
+//! example of every frame.
 //!
 //! # Server → client
 //!
