@@ -2841,7 +2841,8 @@ impl Hub {
         };
         let mut frames = replay;
         frames.extend(ack(&room, &recovery));
-        if let Push::Overflow = shared.release(&channel, &frames, recovery.latest_seq)
+        if let Push::Overflow | Push::TooLarge =
+            shared.release(&channel, &frames, recovery.latest_seq)
             && shared.close(false, CloseReason::SlowConsumer)
         {
             self.inner

@@ -197,8 +197,9 @@ impl SessionShared {
     /// respect to [`SessionShared::push_on`]: every frame of `channel` pushed before this
     /// call is queued before every frame pushed after it.
     ///
-    /// Returns `Overflow` when the session's queue cannot take it all (nothing more is
-    /// queued; the caller closes the session as a slow consumer).
+    /// Returns `Overflow` (or `TooLarge`, for one frame over the byte bound) when the
+    /// session's queue cannot take it all: nothing more is queued, and the caller closes
+    /// the session as a slow consumer.
     pub(crate) fn release(&self, channel: &Channel, replay: &[Bytes], covered: u64) -> Push {
         let mut holds = self.holds();
         let held = match holds.iter_mut().find(|h| h.channel == *channel) {
@@ -216,7 +217,7 @@ impl SessionShared {
         );
         let mut result = Push::Queued;
         for f in frames {
-            match self.push_unbounded_count(f) {
+            match self.push_bounded(f, usize::MAX) {
                 Push::Queued => {}
                 other => {
                     result = other;
@@ -278,31 +279,6 @@ impl SessionShared {
         Push::Queued
     }
 
-    /// [`SessionShared::push`] bounded by bytes only: a recovery's replay may hold more
-    /// frames than the live bound, as long as their bytes fit.
-    fn push_unbounded_count(&self, frame: &Bytes) -> Push {
-        if self.is_closed() {
-            return Push::Gone;
-        }
-        let len = frame.len();
-        if self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Push::Overflow;
-        }
-        let waker = {
-            let mut q = self.queue();
-            if q.detached {
-                drop(q);
-                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                return Push::Gone;
-            }
-            q.frames.push_back(frame.clone());
-            q.waker.take()
-        };
-        wake(waker);
-        Push::Queued
-    }
-
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -339,6 +315,12 @@ impl SessionShared {
 
     /// Queue `frame` without waiting.
     pub(crate) fn push(&self, frame: &Bytes) -> Push {
+        self.push_bounded(frame, self.max_frames)
+    }
+
+    /// [`SessionShared::push`] with at most `max_frames` queued (a recovery's replay may
+    /// hold more frames than the live bound, as long as their bytes fit).
+    fn push_bounded(&self, frame: &Bytes, max_frames: usize) -> Push {
         if self.is_closed() {
             return Push::Gone;
         }
@@ -357,7 +339,7 @@ impl SessionShared {
                 self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 return Push::Gone;
             }
-            if q.frames.len() >= self.max_frames {
+            if q.frames.len() >= max_frames {
                 drop(q);
                 self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 return Push::Overflow;

@@ -36,23 +36,21 @@ fn take(session: &mut Session, room: &str, seen: &mut Seen) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_cut_anywhere_never_skips_a_seq_and_recovery_is_never_falsely_refused() {
+/// A Hub with users alice, bob and carol, and alice's room with bob in it.
+async fn alice_and_bob() -> (Hub, Room) {
     let hub = Hub::in_memory();
     for u in ["alice", "bob", "carol"] {
         hub.ensure_user(&who(u)).await.expect("user");
     }
-    let room = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "r".into(),
-                members: vec!["bob".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("room");
+    let mut req = CreateRoom::named("r");
+    req.members = vec!["bob".into()];
+    let room = hub.create_room("alice", req).await.expect("room");
+    (hub, room)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cut_anywhere_never_skips_a_seq_and_recovery_is_never_falsely_refused() {
+    let (hub, room) = alice_and_bob().await;
     for i in 0..20 {
         hub.send_message("alice", send(&room.id, &format!("m{i}")))
             .await
@@ -141,21 +139,7 @@ async fn a_session_cut_anywhere_never_skips_a_seq_and_recovery_is_never_falsely_
 
 #[tokio::test]
 async fn resume_without_since_answers_the_latest_seq_and_holds_nothing_back() {
-    let hub = Hub::in_memory();
-    for u in ["alice", "bob", "carol"] {
-        hub.ensure_user(&who(u)).await.expect("user");
-    }
-    let room = hub
-        .create_room(
-            "alice",
-            CreateRoom {
-                name: "r".into(),
-                members: vec!["bob".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("room");
+    let (hub, room) = alice_and_bob().await;
     hub.send_message("alice", send(&room.id, "one"))
         .await
         .expect("send");

@@ -509,28 +509,20 @@ impl WsServer {
                 return false;
             }
             Some(None) | Some(Some(Ok(Frame::Close(_)))) => return false,
-            Some(Some(Err(WsError::TooLarge))) => {
-                let _ = st
-                    .ctl_tx
-                    .send(close_frame(close::TOO_LARGE, "message too large"))
-                    .await;
+            Some(Some(Err(e))) => {
+                // The close code that says why (RFC 6455 §7.4.1); none when the
+                // connection is gone already.
+                let close = match e {
+                    WsError::TooLarge => Some((close::TOO_LARGE, "message too large")),
+                    WsError::InvalidUtf8 => Some((close::INVALID_DATA, "text is not UTF-8")),
+                    WsError::Protocol(_) => Some((close::PROTOCOL_ERROR, "protocol error")),
+                    WsError::Closed | WsError::Other(_) => None,
+                };
+                if let Some((code, reason)) = close {
+                    let _ = st.ctl_tx.send(close_frame(code, reason)).await;
+                }
                 return false;
             }
-            Some(Some(Err(WsError::InvalidUtf8))) => {
-                let _ = st
-                    .ctl_tx
-                    .send(close_frame(close::INVALID_DATA, "text is not UTF-8"))
-                    .await;
-                return false;
-            }
-            Some(Some(Err(WsError::Protocol(_)))) => {
-                let _ = st
-                    .ctl_tx
-                    .send(close_frame(close::PROTOCOL_ERROR, "protocol error"))
-                    .await;
-                return false;
-            }
-            Some(Some(Err(_))) => return false,
             Some(Some(Ok(f))) => f,
         };
         let text = match frame {
