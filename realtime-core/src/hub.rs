@@ -176,41 +176,9 @@ pub struct HubConfig {
     /// 10,000 frames per join). Members read the list with [`Hub::list_members`]. As
     /// Telegram hides join notices in big groups and Discord's `large_threshold`.
     pub large_room_members: u64,
-    /// Most messages committed to the store in one transaction (default 256). Sends that
-    /// arrive while a commit is running wait for the next one and go in together (group
-    /// commit); at most 8× this many wait, then senders wait for room.
-    pub commit_batch: usize,
-    /// Group-commit linger (default zero: off). When a commit would start with at least
-    /// [`commit_linger_after`](Self::commit_linger_after) sends waiting, the committer
-    /// first waits up to this long for more (or until [`commit_batch`](Self::commit_batch)
-    /// sends wait), so one store transaction and one fan-out pass carry more messages. As
-    /// Kafka's `linger.ms` and PostgreSQL's `commit_delay`: it trades latency for CPU. On
-    /// the benchmark machine (W2, 1,000 clients in rooms of
-    /// 10, SQLite) 1 ms cut the server's CPU per delivery by 29–34 % at 5 msg/s per client
-    /// and by 15–16 % at 10, and raised the median latency from ~1 ms to 3–4.6 ms (the
-    /// runtime's timer fires on a millisecond tick, after a pass of its run queue). Worth
-    /// it when the server's CPU, not latency, is what runs out; a lone send never waits
-    /// (see `commit_linger_after`). Every send in a lingering batch waits with it, so keep
-    /// it to a few milliseconds.
-    pub commit_linger: Duration,
-    /// Sends that must be waiting when a commit starts for [`commit_linger`](Self::commit_linger)
-    /// to apply (default 4; at least 1): under light load commits are small and go at
-    /// once, so only a loaded node lingers.
-    pub commit_linger_after: usize,
-    /// Passes of the event loop a commit may wait for more sends (default 8; zero: off).
-    /// Before each commit the committer yields to the runtime, which runs every task ready
-    /// to run, polls the sockets once and runs the readers that have data; sends they
-    /// submit join the batch. It yields again while a pass added sends, up to this many
-    /// times. No timer: an idle node commits a lone send after one pass (microseconds),
-    /// and a busy one gathers what its sockets already hold — fewer, larger store
-    /// transactions and fan-out passes. A pass slower than 1 ms (thousands of busy
-    /// connections, as in one big room's fan-out, where waiting for it only delays the
-    /// rare commit) turns gathering off for the next 64 commits. On the benchmark machine
-    /// (W2, 1,000 clients in rooms of 10, SQLite) 8 passes
-    /// raised messages per commit by ~40 % at 5 and 10 msg/s per client and cut the
-    /// server's CPU per delivery by 11–15 % at 5 msg/s and 0–10 % at 10, with no rise in
-    /// median latency.
-    pub commit_gather_passes: usize,
+    /// How sends are grouped into store transactions (the group commit). The defaults
+    /// need no tuning.
+    pub commit: CommitConfig,
     /// How long this node trusts a membership it checked for sending, or read in a join
     /// (default 2 s; zero: ask the store every time). Leaves, removals and deletions seen
     /// by this node end it at once; one done on another node and not seen here ends it
@@ -239,11 +207,60 @@ impl Default for HubConfig {
             tick_interval: Duration::from_millis(250),
             auto_subscribe_presence: true,
             large_room_members: 1000,
-            commit_batch: 256,
-            commit_linger: Duration::ZERO,
-            commit_linger_after: 4,
-            commit_gather_passes: 8,
+            commit: CommitConfig::default(),
             membership_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The group commit: concurrent sends are stored in one transaction and fanned out in one
+/// pass ([`HubConfig::commit`]).
+#[derive(Debug, Clone)]
+pub struct CommitConfig {
+    /// Most messages committed to the store in one transaction (default 256). Sends that
+    /// arrive while a commit is running wait for the next one and go in together (group
+    /// commit); at most 8× this many wait, then senders wait for room.
+    pub batch: usize,
+    /// Group-commit linger (default zero: off). When a commit would start with at least
+    /// [`linger_after`](Self::linger_after) sends waiting, the committer
+    /// first waits up to this long for more (or until [`batch`](Self::batch)
+    /// sends wait), so one store transaction and one fan-out pass carry more messages. As
+    /// Kafka's `linger.ms` and PostgreSQL's `commit_delay`: it trades latency for CPU. On
+    /// the benchmark machine (W2, 1,000 clients in rooms of
+    /// 10, SQLite) 1 ms cut the server's CPU per delivery by 29–34 % at 5 msg/s per client
+    /// and by 15–16 % at 10, and raised the median latency from ~1 ms to 3–4.6 ms (the
+    /// runtime's timer fires on a millisecond tick, after a pass of its run queue). Worth
+    /// it when the server's CPU, not latency, is what runs out; a lone send never waits
+    /// (see `linger_after`). Every send in a lingering batch waits with it, so keep
+    /// it to a few milliseconds.
+    pub linger: Duration,
+    /// Sends that must be waiting when a commit starts for [`linger`](Self::linger)
+    /// to apply (default 4; at least 1): under light load commits are small and go at
+    /// once, so only a loaded node lingers.
+    pub linger_after: usize,
+    /// Passes of the event loop a commit may wait for more sends (default 8; zero: off).
+    /// Before each commit the committer yields to the runtime, which runs every task ready
+    /// to run, polls the sockets once and runs the readers that have data; sends they
+    /// submit join the batch. It yields again while a pass added sends, up to this many
+    /// times. No timer: an idle node commits a lone send after one pass (microseconds),
+    /// and a busy one gathers what its sockets already hold — fewer, larger store
+    /// transactions and fan-out passes. A pass slower than 1 ms (thousands of busy
+    /// connections, as in one big room's fan-out, where waiting for it only delays the
+    /// rare commit) turns gathering off for the next 64 commits. On the benchmark machine
+    /// (W2, 1,000 clients in rooms of 10, SQLite) 8 passes
+    /// raised messages per commit by ~40 % at 5 and 10 msg/s per client and cut the
+    /// server's CPU per delivery by 11–15 % at 5 msg/s and 0–10 % at 10, with no rise in
+    /// median latency.
+    pub gather_passes: usize,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        CommitConfig {
+            batch: 256,
+            linger: Duration::ZERO,
+            linger_after: 4,
+            gather_passes: 8,
         }
     }
 }
@@ -561,8 +578,8 @@ impl std::future::Future for PendingMessage {
 }
 
 /// The group committer: takes every queued send (lingering for more first when `linger`
-/// applies: [`HubConfig::commit_linger`]; then up to `passes` event-loop passes:
-/// [`HubConfig::commit_gather_passes`]), commits them as one batch, repeats.
+/// applies: [`CommitConfig::linger`]; then up to `passes` event-loop passes:
+/// [`CommitConfig::gather_passes`]), commits them as one batch, repeats.
 async fn commit_loop(
     weak: Weak<Inner>,
     mut rx: tokio::sync::mpsc::Receiver<SendJob>,
@@ -583,7 +600,7 @@ async fn commit_loop(
     }
 }
 
-/// [`HubConfig::commit_gather_passes`], with a brake: a pass is one trip through
+/// [`CommitConfig::gather_passes`], with a brake: a pass is one trip through
 /// everything the runtime has ready, and on a node with thousands of busy connections
 /// (one big room's fan-out) that trip takes milliseconds. Waiting for it then delays
 /// every commit for little gain — commits are rare there — so after a pass slower than
@@ -638,7 +655,7 @@ impl Gather {
     }
 }
 
-/// [`HubConfig::commit_linger`] and [`HubConfig::commit_linger_after`].
+/// [`CommitConfig::linger`] and [`CommitConfig::linger_after`].
 #[derive(Debug, Clone, Copy)]
 struct Linger {
     wait: Duration,
@@ -730,7 +747,7 @@ impl HubBuilder {
     /// timer task (every [`HubConfig::tick_interval`]); the task ends when the last `Hub`
     /// clone is dropped. Without a runtime, call [`Hub::tick`] yourself.
     pub fn build(self) -> Hub {
-        let batch = self.config.commit_batch.max(1);
+        let batch = self.config.commit.batch.max(1);
         let runtime = tokio::runtime::Handle::try_current().ok();
         let (commits, commit_rx) = match &runtime {
             Some(_) => {
@@ -766,10 +783,10 @@ impl HubBuilder {
         let weak = Arc::downgrade(&inner);
         if let (Some(rt), Some(rx)) = (&runtime, commit_rx) {
             let linger = Linger {
-                wait: inner.config.commit_linger,
-                after: inner.config.commit_linger_after,
+                wait: inner.config.commit.linger,
+                after: inner.config.commit.linger_after,
             };
-            let passes = inner.config.commit_gather_passes;
+            let passes = inner.config.commit.gather_passes;
             rt.spawn(commit_loop(weak.clone(), rx, batch, linger, passes));
         }
         inner

@@ -106,9 +106,9 @@ pub use typing::{TypingConfig, TypingTracker};
 
 #[cfg(feature = "runtime")]
 pub use hub::{
-    Actor, ChannelAuthorizer, ClusterPresence, ClusterView, ConnectOptions, CreateRoom, Encoder,
-    Hub, HubBuilder, HubConfig, JsonEncoder, Notification, PendingMessage, Recovery, SendMessage,
-    Since, SystemEvent,
+    Actor, ChannelAuthorizer, ClusterPresence, ClusterView, CommitConfig, ConnectOptions,
+    CreateRoom, Encoder, Hub, HubBuilder, HubConfig, JsonEncoder, Notification, PendingMessage,
+    Recovery, SendMessage, Since, SystemEvent,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};

@@ -1191,8 +1191,11 @@ async fn memberships_in_use_are_renewed_in_the_background_within_their_ttl() {
 fn lingering_hub(linger_ms: u64, after: usize) -> Hub {
     Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
         .config(HubConfig {
-            commit_linger: std::time::Duration::from_millis(linger_ms),
-            commit_linger_after: after,
+            commit: CommitConfig {
+                linger: std::time::Duration::from_millis(linger_ms),
+                linger_after: after,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .build()
@@ -1249,7 +1252,7 @@ async fn without_a_linger_or_below_its_threshold_a_send_commits_at_once() {
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(commits, 2);
     assert_eq!(first_took, std::time::Duration::ZERO);
-    // A linger, but one send waiting is under `commit_linger_after` (4): no wait either.
+    // A linger, but one send waiting is under `CommitConfig::linger_after` (4): no wait either.
     let (seqs, commits, first_took) = send_one_then_three(lingering_hub(50, 4)).await;
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(commits, 2);
@@ -1262,9 +1265,12 @@ async fn a_linger_ends_early_once_the_batch_is_full() {
     // commit at once, 10 ms in, not after the 50 ms linger.
     let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
         .config(HubConfig {
-            commit_linger: std::time::Duration::from_millis(50),
-            commit_linger_after: 1,
-            commit_batch: 2,
+            commit: CommitConfig {
+                linger: std::time::Duration::from_millis(50),
+                linger_after: 1,
+                batch: 2,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .build();
@@ -1278,7 +1284,10 @@ async fn a_linger_ends_early_once_the_batch_is_full() {
 fn gathering_hub(passes: usize) -> Hub {
     Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
         .config(HubConfig {
-            commit_gather_passes: passes,
+            commit: CommitConfig {
+                gather_passes: passes,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .build()
