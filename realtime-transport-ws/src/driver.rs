@@ -35,8 +35,8 @@ struct InFlight {
 /// The Hub's group committer stores a connection's sends in submission order, so only the
 /// oldest is polled: nothing later can be owed a reply before it. A queue rather than a
 /// `FuturesOrdered` of boxed futures: no allocation and no task of its own per `send`
-/// (that machinery was 5.4 % of the server's samples at W2 20 msg/s; without it the server
-/// uses 3 % less CPU at W2 10 msg/s).
+/// (that machinery costs 5.4 % of the server's samples at W2 20 msg/s, and 3 % more CPU
+/// at W2 10 msg/s).
 #[derive(Default)]
 struct Sends(std::collections::VecDeque<InFlight>);
 
@@ -136,9 +136,9 @@ pub struct WsConfig {
     pub read_buffer_bytes: usize,
     /// Most bytes gathered for one socket write (default 64 KiB; a larger frame goes out
     /// alone). Frames queued for a connection are framed into one buffer and sent with one
-    /// write, so a subscriber of a busy room gets a burst in one `send`: at 8 KiB a burst
-    /// of ~20 seed-000 events took two writes (W1 at C =
-    /// 10,000: 1.66–1.92 → 1.03–1.16 µs server CPU per delivery). The buffer is kept
+    /// write, so a subscriber of a busy room gets a burst in one `send`: a buffer of 8 KiB
+    /// splits a burst of ~20 seed-000 events into two writes, and one write per burst
+    /// takes ~40 % less server CPU per delivery at W1, C = 10,000. The buffer is kept
     /// between writes while the connection is busy (up to 16 KiB) and released after a
     /// ping interval without data, so idle connections do not hold it.
     pub write_buffer_bytes: usize,

@@ -183,7 +183,7 @@ impl Gen {
         };
         // TCP_NODELAY: a client's small frames go out at once, as a browser's do. A 16 KiB
         // read buffer, not tungstenite's default 128 KiB: it zero-fills the buffer's free
-        // space before every read, which was 40 % of the generator's CPU.
+        // space before every read, which costs 40 % of the generator's CPU.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(16 * 1024);
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), true)
