@@ -113,21 +113,24 @@ struct Held {
 }
 
 #[derive(Debug)]
+// In declaration order (`repr(C)`): what every push reads comes first and shares a cache
+// line; what recovery and closing use comes last.
+#[repr(C)]
 pub(crate) struct SessionShared {
-    pub(crate) id: SessionId,
-    pub(crate) user_id: Arc<str>,
-    pub(crate) dialect: DialectId,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
     max_frames: usize,
     /// No more frames are queued.
     stopped: AtomicBool,
-    /// The close jumps the queue (slow consumer).
-    urgent: AtomicBool,
-    close: Mutex<Option<CloseReason>>,
-    queue: Mutex<Queue>,
     /// Whether `holds` has any: the fan-out's one extra check per frame.
     holding: AtomicBool,
+    /// The close jumps the queue (slow consumer).
+    urgent: AtomicBool,
+    pub(crate) dialect: DialectId,
+    pub(crate) id: SessionId,
+    queue: Mutex<Queue>,
+    pub(crate) user_id: Arc<str>,
+    close: Mutex<Option<CloseReason>>,
     /// Channels held back during recovery (usually none).
     holds: Mutex<Vec<Hold>>,
 }
@@ -232,6 +235,7 @@ impl SessionShared {
     /// Queue `frame` on `channel` without waiting: held back when the channel is held
     /// ([`SessionShared::hold`]), else as [`SessionShared::push`]. `seq` gives a message
     /// event's room `seq`, asked only when the frame is held.
+    #[inline]
     pub(crate) fn push_on(
         &self,
         channel: &Channel,
@@ -314,12 +318,14 @@ impl SessionShared {
     }
 
     /// Queue `frame` without waiting.
+    #[inline]
     pub(crate) fn push(&self, frame: &Bytes) -> Push {
         self.push_bounded(frame, self.max_frames)
     }
 
     /// [`SessionShared::push`] with at most `max_frames` queued (a recovery's replay may
     /// hold more frames than the live bound, as long as their bytes fit).
+    #[inline]
     fn push_bounded(&self, frame: &Bytes, max_frames: usize) -> Push {
         if self.is_closed() {
             return Push::Gone;
