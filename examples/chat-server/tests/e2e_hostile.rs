@@ -9,6 +9,16 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// `POST /api/v1/users` with `body`, without a token.
+async fn register(s: &Server, body: Value) -> reqwest::Response {
+    s.http
+        .post(s.url("/api/v1/users"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+}
+
 /// Every client still answers a ping: nobody was disconnected.
 async fn all_alive(clients: &mut [Ws]) {
     for (i, ws) in clients.iter_mut().enumerate() {
@@ -70,31 +80,25 @@ async fn a_huge_profile_field_is_refused_and_disconnects_nobody() {
 async fn registrations_are_bounded_in_size_and_rate() {
     let s = start(|c| c.registrations_per_minute = 3).await;
     let big = "y".repeat(650 * 1024);
-    let r = s
-        .http
-        .post(s.url("/api/v1/users"))
-        .json(&json!({"username": "big", "display_name": big, "email": big, "avatar": big}))
-        .send()
-        .await
-        .expect("post");
+    let r = register(
+        &s,
+        json!({"username": "big", "display_name": big, "email": big, "avatar": big}),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 422, "oversized fields");
     for i in 0..2 {
-        let r = s
-            .http
-            .post(s.url("/api/v1/users"))
-            .json(&json!({"username": format!("ok-{i}"), "password": "a-password"}))
-            .send()
-            .await
-            .expect("post");
+        let r = register(
+            &s,
+            json!({"username": format!("ok-{i}"), "password": "a-password"}),
+        )
+        .await;
         assert_eq!(r.status().as_u16(), 201);
     }
-    let r = s
-        .http
-        .post(s.url("/api/v1/users"))
-        .json(&json!({"username": "one-too-many", "password": "a-password"}))
-        .send()
-        .await
-        .expect("post");
+    let r = register(
+        &s,
+        json!({"username": "one-too-many", "password": "a-password"}),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 429);
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
@@ -109,13 +113,11 @@ async fn registrations_are_bounded_in_size_and_rate() {
 #[tokio::test]
 async fn failed_logins_are_rate_limited_per_user_and_address() {
     let s = start(|c| c.logins_per_minute = 5).await;
-    let r = s
-        .http
-        .post(s.url("/api/v1/users"))
-        .json(&json!({"username": "victim", "password": "the-right-one"}))
-        .send()
-        .await
-        .expect("post");
+    let r = register(
+        &s,
+        json!({"username": "victim", "password": "the-right-one"}),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 201);
     let login = |pw: &'static str| {
         s.http
