@@ -2,7 +2,7 @@
 -- The messages' room foreign key becomes DEFERRABLE INITIALLY DEFERRED, so that the
 -- one-query batch insert (`INSERT OR ROLLBACK … SELECT`, several rows) needs no statement
 -- journal: with an immediate key SQLite copied every page the insert changed into a
--- sub-journal first, ~10 % of a stored message's instructions (BENCHMARKS.md, session 17).
+-- sub-journal first, ~10 % of a stored message's instructions.
 -- SQLite cannot change a constraint in place: the table is rebuilt (SQLite's documented
 -- procedure, https://sqlite.org/lang_altertable.html#otheralter), with foreign keys off so
 -- that dropping the old table does not cascade into realtime_reactions, all in one
