@@ -60,9 +60,12 @@
 //! ```
 
 pub mod auth;
+pub mod authorizer;
 pub mod broker;
 pub mod channel;
 pub mod clock;
+pub mod cluster;
+pub mod encoder;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -75,6 +78,8 @@ pub mod store;
 pub mod typing;
 
 #[cfg(feature = "runtime")]
+pub mod chat;
+#[cfg(feature = "runtime")]
 pub mod hub;
 #[cfg(feature = "runtime")]
 pub mod memory;
@@ -86,9 +91,12 @@ pub mod testing;
 pub use auth::{Authenticator, Identity};
 #[cfg(feature = "jwt")]
 pub use auth::{Claims, JwtAuthenticator};
+pub use authorizer::ChannelAuthorizer;
 pub use broker::{Broker, DeliveryHandler, Publisher, Subscriber};
 pub use channel::{Channel, Visibility};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use cluster::{ClusterPresence, ClusterView};
+pub use encoder::{Encoder, JsonEncoder};
 pub use error::{Error, Result};
 pub use event::{Event, EventData, EventMetadata, EventType};
 pub use ids::{MessageId, RoomId, UserId, validate_id};
@@ -105,10 +113,10 @@ pub use store::{EventQuery, Favorite, FavoriteKind, HistoryPage, Inserted, Store
 pub use typing::{TypingConfig, TypingTracker};
 
 #[cfg(feature = "runtime")]
+pub use chat::{Actor, CreateRoom, Notification, SendMessage, SystemEvent};
+#[cfg(feature = "runtime")]
 pub use hub::{
-    Actor, ChannelAuthorizer, ClusterPresence, ClusterView, CommitConfig, ConnectOptions,
-    CreateRoom, Encoder, Hub, HubBuilder, HubConfig, JsonEncoder, Notification, PendingMessage,
-    Recovery, SendMessage, Since, SystemEvent,
+    CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, PendingMessage, Recovery, Since,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};

@@ -39,7 +39,7 @@ pub struct Recovery {
 impl Hub {
     /// What `actor` missed in `room_id` since `since` (the reconnect contract): every
     /// message after `since.seq` in order with `recovered: true`, or `recovered: false`
-    /// when the epoch differs or more than [`HubConfig::recovery_limit`] were missed.
+    /// when the epoch differs or more than [`HubConfig::recovery_limit`](crate::HubConfig::recovery_limit) were missed.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::Forbidden`].
@@ -115,7 +115,7 @@ impl Hub {
     /// room first ([`Hub::join_room`]: public group rooms only); otherwise only members
     /// may subscribe.
     ///
-    /// The replay is bounded by [`HubConfig::recovery_limit`] messages and by the session
+    /// The replay is bounded by [`HubConfig::recovery_limit`](crate::HubConfig::recovery_limit) messages and by the session
     /// queue's bytes; a replay the queue cannot take closes the session as a slow
     /// consumer (reconnect and recover from the last `seq` seen).
     ///
