@@ -99,22 +99,16 @@ pub fn frame_type(t: &EventType) -> &str {
     }
 }
 
+/// A push frame: seed 000's Event Data Structure, fields in its order, with `type` the
+/// seed's WebSocket message type ([`frame_type`]).
 #[derive(serde::Serialize)]
 struct Push<'a> {
-    #[serde(rename = "type")]
-    frame_type: &'a str,
-    data: &'a realtime_core::EventData,
-    event: PushEvent<'a>,
-}
-
-/// The event's fields but `data` (which is the frame's `data`).
-#[derive(serde::Serialize)]
-struct PushEvent<'a> {
     id: &'a uuid::Uuid,
     #[serde(rename = "type")]
-    event_type: &'a EventType,
+    frame_type: &'a str,
     level: &'a str,
     action: &'a str,
+    data: &'a realtime_core::EventData,
     metadata: &'a realtime_core::EventMetadata,
     timestamp: realtime_core::clock::Rfc3339,
     user_id: &'a Option<String>,
@@ -125,18 +119,15 @@ struct PushEvent<'a> {
 /// no intermediate JSON value).
 pub fn encode_event(event: &Event) -> Bytes {
     let frame = Push {
+        id: &event.id,
         frame_type: frame_type(&event.event_type),
+        level: event.level(),
+        action: event.action(),
         data: &event.data,
-        event: PushEvent {
-            id: &event.id,
-            event_type: &event.event_type,
-            level: event.level(),
-            action: event.action(),
-            metadata: &event.metadata,
-            timestamp: realtime_core::clock::Rfc3339(event.timestamp),
-            user_id: &event.user_id,
-            room_id: &event.room_id,
-        },
+        metadata: &event.metadata,
+        timestamp: realtime_core::clock::Rfc3339(event.timestamp),
+        user_id: &event.user_id,
+        room_id: &event.room_id,
     };
     // Serialized into a buffer kept per thread, then copied out at its exact size: one
     // allocation per event instead of a growing Vec's reallocations (a message event is
@@ -648,19 +639,50 @@ mod tests {
     }
 
     #[test]
-    fn pushes_carry_the_whole_event() {
-        let ev = Event::new(
+    fn a_push_is_seed_000s_event_data_structure() {
+        let typing = Event::new(
             EventType::USER_TYPING_START,
             json!({"room_id": "r", "user_id": "u", "username": "ann"}),
         )
         .with_user("u")
         .with_room("r");
-        let v: Value = serde_json::from_slice(&encode_event(&ev)).expect("json");
-        assert_eq!(v["type"], "typing_start");
-        assert_eq!(v["data"]["username"], "ann");
-        let mut whole = v["event"].clone();
-        whole["data"] = v["data"].clone();
-        let back: Event = serde_json::from_value(whole).expect("event");
-        assert_eq!(back, ev);
+        let message = Event::new(
+            EventType::MESSAGE_SEND,
+            json!({"message_id": "m", "content": "hi", "timestamp": "2026-12-07T00:00:00Z"}),
+        )
+        .with_user("u")
+        .with_room("r");
+        for (ev, wire_type) in [(typing, "typing_start"), (message, "event.message.send")] {
+            let frame = encode_event(&ev);
+            assert!(frame.starts_with(br#"{"id":""#), "the seed's field order");
+            let v: Value = serde_json::from_slice(&frame).expect("json");
+            let mut keys: Vec<&str> = v
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                [
+                    "action",
+                    "data",
+                    "id",
+                    "level",
+                    "metadata",
+                    "room_id",
+                    "timestamp",
+                    "type",
+                    "user_id"
+                ]
+            );
+            assert_eq!(v["type"], wire_type);
+            // The frame is the event itself, but for `type` naming the seed's message type.
+            let mut whole = v.clone();
+            whole["type"] = Value::from(ev.event_type.as_str());
+            let back: Event = serde_json::from_value(whole).expect("event");
+            assert_eq!(back, ev);
+        }
     }
 }

@@ -932,7 +932,7 @@ mod tests {
     #[test]
     fn an_ack_is_told_from_a_delivery_of_the_same_message() {
         let ack = r#"{"type":"ack","id":7,"data":{"content":"n=7;t=123","seq":9}}"#;
-        let delivery = r#"{"type":"event.message.send","data":{"content":"n=7;t=123"}}"#;
+        let delivery = r#"{"id":"e","type":"event.message.send","level":"message","action":"send","data":{"content":"n=7;t=123"}}"#;
         assert!(super::is_ack(ack));
         assert!(!super::is_ack(delivery));
         assert_eq!(super::parse_payload(delivery), Some((7, 123)));

@@ -229,7 +229,7 @@ function wire(client) {
     $("status").textContent = e.detail; $("status").dataset.status = e.detail;
     if (e.detail === "connected") loadRooms();
   });
-  const here = (f) => state.room && (f.event?.room_id ?? f.data?.room_id) === state.room.id;
+  const here = (f) => state.room && (f.room_id ?? f.data?.room_id) === state.room.id;
   client.addEventListener("event.message.send", async (e) => {
     const f = e.detail;
     if (!here(f)) return loadRooms();
@@ -244,7 +244,7 @@ function wire(client) {
       const m = state.messages.get(f.data.message_id ?? f.data.id);
       if (!m) return;
       if (t.endsWith("edit")) Object.assign(m, f.data);
-      else { m.deleted_at = f.event.timestamp; m.content = ""; }
+      else { m.deleted_at = f.timestamp; m.content = ""; }
       rerender(m.id);
     });
   }

@@ -39,7 +39,8 @@ export function login(baseUrl, username, password) {
  * - "status": detail = "connecting" | "connected" | "reconnecting" | "offline"
  * - every push frame under its `type`: "event.message.send", "typing_start",
  *   "user_status_change", "user_join", "event.message.reaction.add", … ; detail = the frame
- *   ({type, data, event}).
+ *   (seed 000's Event Data Structure: {id, type, level, action, data, metadata, timestamp,
+ *   user_id, room_id}).
  * - "recovered": detail = {room_id, recovered, replayed} after a rejoin with `since`;
  *   `recovered: false` means history could not be replayed: reload the room.
  */
