@@ -91,7 +91,11 @@ fn fan_out(c: &mut Criterion) {
                     username: None,
                     claims: serde_json::Value::Null,
                 };
-                sessions.push(hub.connect(&id, dialect, None).await.expect("connect"));
+                sessions.push(
+                    hub.connect(ConnectOptions::chat(id.clone()).dialect(dialect))
+                        .await
+                        .expect("connect"),
+                );
             }
             for s in &mut sessions {
                 while s.try_recv().is_some() {}
@@ -105,7 +109,7 @@ fn fan_out(c: &mut Criterion) {
                 for _ in 0..iters {
                     let e = ev.clone();
                     let t = Instant::now();
-                    rt.block_on(hub.publish(&Channel::Global, e))
+                    rt.block_on(hub.publish(&[Channel::Global], e))
                         .expect("publish");
                     total += t.elapsed();
                     for s in &mut sessions {

@@ -56,11 +56,11 @@ async fn presence_spans_nodes_and_expires_with_a_crashed_node() {
         .build();
 
     let mut watcher = hub_b
-        .connect(&who("watcher"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("watcher")))
         .await
         .expect("watcher on B");
     let on_a = hub_a
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("u on A");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -72,7 +72,7 @@ async fn presence_spans_nodes_and_expires_with_a_crashed_node() {
 
     // A second connection of u, on node B: no second online for the cluster.
     let on_b = hub_b
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("u on B");
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -20,6 +20,7 @@
 
 use crate::clock::{Rfc3339, Timestamp};
 use crate::error::{Error, Result, clip};
+use crate::ids::SocketId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -104,6 +105,10 @@ event_types! {
 }
 
 impl EventType {
+    /// An app event ([`Event::app`]): an event a host publishes under the name its clients
+    /// expect ([`Event::name`]), such as Laravel's `App\Events\OrderShipped` or seed 001's
+    /// `notification`.
+    pub const APP: EventType = EventType(Cow::Borrowed("event.app.publish"));
     /// An extension name for seed 001's per-user notifications: `event.user.notification`.
     pub const USER_NOTIFICATION: EventType = EventType(Cow::Borrowed("event.user.notification"));
     /// An extension name for message status changes (seed 002): `event.message.status`.
@@ -394,6 +399,14 @@ pub struct Event {
     pub user_id: Option<String>,
     /// The room the event belongs to, if any.
     pub room_id: Option<String>,
+    /// The name clients know an app event by ([`Event::app`]); `None` for the structured
+    /// events, whose wire name each dialect derives from `event_type`. Serialized as
+    /// `name` only when present.
+    pub name: Option<String>,
+    /// The session that must not receive the event: the client that caused it (Pusher's
+    /// `socket_id` on a trigger, Socket.IO's `socket.broadcast`). Serialized as
+    /// `except_socket` only when present, so it travels through the broker to every node.
+    pub except: Option<SocketId>,
 }
 
 impl Event {
@@ -412,7 +425,30 @@ impl Event {
             timestamp,
             user_id: None,
             room_id: None,
+            name: None,
+            except: None,
         }
+    }
+
+    /// An app event: `data` published under `name`, the event name the clients listen
+    /// for (`App\Events\AvailabilityUpdated`, `notification`, `chat:message`), with the
+    /// type [`EventType::APP`].
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (field `event`) when `name` is empty, over
+    /// [`MAX_APP_EVENT_NAME`] bytes (Pusher's limit) or holds a control character.
+    pub fn app(name: impl Into<String>, data: impl Into<EventData>) -> Result<Event> {
+        let name = name.into();
+        validate_app_name(&name)?;
+        let mut event = Event::new(EventType::APP, data);
+        event.name = Some(name);
+        Ok(event)
+    }
+
+    /// Exclude the session with socket id `socket` from the event's recipients.
+    pub fn except(mut self, socket: SocketId) -> Event {
+        self.except = Some(socket);
+        self
     }
 
     /// Set the acting user.
@@ -478,6 +514,32 @@ impl Event {
     }
 }
 
+/// The longest app event name in bytes (Pusher's limit on event names).
+pub const MAX_APP_EVENT_NAME: usize = 200;
+
+/// Check an app event's name: 1–[`MAX_APP_EVENT_NAME`] bytes, no control characters.
+fn validate_app_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("event", "the name must not be empty"));
+    }
+    if name.len() > MAX_APP_EVENT_NAME {
+        return Err(Error::invalid(
+            "event",
+            format!(
+                "the name is {} bytes, the limit is {MAX_APP_EVENT_NAME}",
+                name.len()
+            ),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "event",
+            "the name holds a control character",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct WireEventRef<'a> {
     id: &'a uuid::Uuid,
@@ -490,6 +552,10 @@ struct WireEventRef<'a> {
     timestamp: Rfc3339,
     user_id: &'a Option<String>,
     room_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    except_socket: &'a Option<SocketId>,
 }
 
 #[derive(Deserialize)]
@@ -510,6 +576,10 @@ struct WireEvent<'a> {
     user_id: Option<String>,
     #[serde(default)]
     room_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    except_socket: Option<SocketId>,
 }
 
 impl TryFrom<WireEvent<'_>> for Event {
@@ -526,6 +596,9 @@ impl TryFrom<WireEvent<'_>> for Event {
         {
             return Err(Error::invalid("action", "does not match the event type"));
         }
+        if let Some(name) = &w.name {
+            validate_app_name(name)?;
+        }
         Ok(Event {
             id: w.id,
             event_type,
@@ -534,6 +607,8 @@ impl TryFrom<WireEvent<'_>> for Event {
             timestamp: w.timestamp,
             user_id: w.user_id,
             room_id: w.room_id,
+            name: w.name,
+            except: w.except_socket,
         })
     }
 }
@@ -550,6 +625,8 @@ impl Serialize for Event {
             timestamp: Rfc3339(self.timestamp),
             user_id: &self.user_id,
             room_id: &self.room_id,
+            name: &self.name,
+            except_socket: &self.except,
         }
         .serialize(s)
     }

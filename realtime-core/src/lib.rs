@@ -31,12 +31,12 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> realtime_core::Result<()> {
-//! use realtime_core::{CreateRoom, DialectId, Event, Hub, Identity, Outbound, SendMessage};
+//! use realtime_core::{ConnectOptions, CreateRoom, Event, Hub, Identity, Outbound, SendMessage};
 //!
 //! let hub = Hub::in_memory();
 //! let who = |id: &str| Identity { user_id: id.into(), username: Some(id.into()), claims: Default::default() };
-//! let mut alice = hub.connect(&who("alice"), DialectId::JSON, None).await?;
-//! let mut bob = hub.connect(&who("bob"), DialectId::JSON, None).await?;
+//! let mut alice = hub.connect(ConnectOptions::chat(who("alice"))).await?;
+//! let mut bob = hub.connect(ConnectOptions::chat(who("bob"))).await?;
 //!
 //! let room = hub.create_room("alice", CreateRoom {
 //!     name: "General".into(), members: vec!["bob".into()], ..Default::default()
@@ -98,8 +98,8 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cluster::{ClusterPresence, ClusterView};
 pub use encoder::{Encoder, JsonEncoder};
 pub use error::{Error, Result};
-pub use event::{Event, EventData, EventMetadata, EventType};
-pub use ids::{MessageId, RoomId, UserId, validate_id};
+pub use event::{Event, EventData, EventMetadata, EventType, MAX_APP_EVENT_NAME};
+pub use ids::{MessageId, RoomId, SocketId, UserId, validate_id};
 pub use message::{
     Limits, Message, MessageKind, MessageStatus, NewMessage, Reaction, ReactionSet, ReadPointer,
 };
@@ -116,7 +116,7 @@ pub use typing::{TypingConfig, TypingTracker};
 pub use chat::{Actor, CreateRoom, Notification, SendMessage, SystemEvent};
 #[cfg(feature = "runtime")]
 pub use hub::{
-    CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, PendingMessage, Recovery, Since,
+    CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, Join, PendingMessage, Recovery, Since,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};

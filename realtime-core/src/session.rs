@@ -7,6 +7,7 @@
 //! [`CloseReason::SlowConsumer`] and receives nothing more; everyone else keeps receiving.
 
 use crate::channel::Channel;
+use crate::ids::SocketId;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -129,7 +130,9 @@ pub(crate) struct SessionShared {
     pub(crate) dialect: DialectId,
     pub(crate) id: SessionId,
     queue: Mutex<Queue>,
-    pub(crate) user_id: Arc<str>,
+    /// The session's user; `None` for an anonymous session.
+    pub(crate) user_id: Option<Arc<str>>,
+    pub(crate) socket: SocketId,
     close: Mutex<Option<CloseReason>>,
     /// Channels held back during recovery (usually none).
     holds: Mutex<Vec<Hold>>,
@@ -149,14 +152,15 @@ pub(crate) enum Push {
 
 impl SessionShared {
     pub(crate) fn new(
-        id: SessionId,
-        user_id: Arc<str>,
+        socket: SocketId,
+        user_id: Option<Arc<str>>,
         dialect: DialectId,
         max_bytes: usize,
         max_frames: usize,
     ) -> Self {
         SessionShared {
-            id,
+            id: socket.session(),
+            socket,
             user_id,
             dialect,
             queued_bytes: AtomicUsize::new(0),
@@ -393,7 +397,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("id", &self.shared.id)
+            .field("socket_id", &self.shared.socket)
             .field("user_id", &self.shared.user_id)
             .finish()
     }
@@ -405,9 +409,15 @@ impl Session {
         self.shared.id
     }
 
-    /// The authenticated user.
-    pub fn user_id(&self) -> &str {
-        &self.shared.user_id
+    /// The public socket id (`"<node>.<session>"`), what a dialect shows its client and
+    /// what [`crate::Event::except`] names.
+    pub fn socket_id(&self) -> SocketId {
+        self.shared.socket
+    }
+
+    /// The session's user; `None` for an anonymous session.
+    pub fn user_id(&self) -> Option<&str> {
+        self.shared.user_id.as_deref()
     }
 
     /// The dialect frames are encoded in.
@@ -523,8 +533,8 @@ mod tests {
     fn session() -> Session {
         Session {
             shared: Arc::new(SessionShared::new(
-                1,
-                Arc::from("u"),
+                SocketId::new(7, 1),
+                Some(Arc::from("u")),
                 DialectId::JSON,
                 1 << 20,
                 1024,

@@ -34,15 +34,15 @@ async fn settle() {
 /// [`setup_on`] without letting the room's membership tasks run.
 async fn setup_unsettled(hub: Hub) -> (Hub, Session, Session, Session, Room) {
     let a = hub
-        .connect(&who("alice"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("alice")))
         .await
         .expect("alice");
     let b = hub
-        .connect(&who("bob"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("bob")))
         .await
         .expect("bob");
     let c = hub
-        .connect(&who("carol"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("carol")))
         .await
         .expect("carol");
     let room = hub
@@ -584,7 +584,7 @@ async fn reconnect_recovers_exactly_what_was_missed() {
         })
         .build();
     let _s = small
-        .connect(&who("alice"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("alice")))
         .await
         .expect("connect");
     let r2 = small
@@ -917,7 +917,7 @@ async fn subscription_rights() {
         .channel_authorizer(Arc::new(AllowBooking))
         .build();
     let s = hub2
-        .connect(&who("1"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("1")))
         .await
         .expect("connect");
     hub2.subscribe(s.id(), &private).await.expect("authorized");
@@ -934,22 +934,22 @@ async fn connection_limit_per_user() {
         })
         .build();
     let _first = hub
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("1");
     let _second = hub
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("2");
     assert_eq!(
-        hub.connect(&who("u"), DialectId::JSON, None)
+        hub.connect(ConnectOptions::chat(who("u")))
             .await
             .expect_err("3")
             .code(),
         "forbidden"
     );
     assert!(
-        hub.connect(&who("v"), DialectId::JSON, None).await.is_ok(),
+        hub.connect(ConnectOptions::chat(who("v"))).await.is_ok(),
         "other users unaffected"
     );
     let bad = Identity {
@@ -958,7 +958,7 @@ async fn connection_limit_per_user() {
         claims: serde_json::Value::Null,
     };
     assert_eq!(
-        hub.connect(&bad, DialectId::JSON, None)
+        hub.connect(ConnectOptions::chat(bad.clone()))
             .await
             .expect_err("id")
             .code(),

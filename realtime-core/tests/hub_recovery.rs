@@ -71,10 +71,6 @@ async fn a_session_cut_anywhere_never_skips_a_seq_and_recovery_is_never_falsely_
             }
         })
     };
-    let options = || ConnectOptions {
-        subscribe_rooms: false,
-        ..ConnectOptions::default()
-    };
     // The client's state: the highest seq seen, and every seq received.
     let mut high = 5u64;
     let mut received: Vec<u64> = (1..=5).collect();
@@ -83,7 +79,7 @@ async fn a_session_cut_anywhere_never_skips_a_seq_and_recovery_is_never_falsely_
         rounds += 1;
         assert!(rounds < 10_000, "no progress at seq {high}");
         let mut s = hub
-            .connect_with(&who("bob"), DialectId::JSON, options())
+            .connect(ConnectOptions::chat(who("bob")).recovering())
             .await
             .expect("session");
         let since = Since {
@@ -144,14 +140,7 @@ async fn resume_without_since_answers_the_latest_seq_and_holds_nothing_back() {
         .await
         .expect("send");
     let mut s = hub
-        .connect_with(
-            &who("bob"),
-            DialectId::JSON,
-            ConnectOptions {
-                subscribe_rooms: false,
-                ..ConnectOptions::default()
-            },
-        )
+        .connect(ConnectOptions::chat(who("bob")).recovering())
         .await
         .expect("session");
     hub.send_message("alice", send(&room.id, "not subscribed yet"))
@@ -173,7 +162,7 @@ async fn resume_without_since_answers_the_latest_seq_and_holds_nothing_back() {
     assert_eq!(seen.seqs, vec![3], "only the live message");
     // A non-member cannot subscribe; with `join` a public room is joined.
     let carol = hub
-        .connect_with(&who("carol"), DialectId::JSON, ConnectOptions::default())
+        .connect(ConnectOptions::chat(who("carol")))
         .await
         .expect("carol");
     let e = hub

@@ -22,16 +22,16 @@ async fn presence_across_two_connections_with_grace() {
     let clock = ManualClock::at_epoch();
     let hub = hub_with_clock(&clock, HubConfig::default());
     let mut watcher = hub
-        .connect(&who("w"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("w")))
         .await
         .expect("watcher");
     drain(&mut watcher);
     let phone = hub
-        .connect(&who("u"), DialectId::JSON, Some("phone".into()))
+        .connect(ConnectOptions::chat(who("u")).device("phone"))
         .await
         .expect("phone");
     let laptop = hub
-        .connect(&who("u"), DialectId::JSON, Some("laptop".into()))
+        .connect(ConnectOptions::chat(who("u")).device("laptop"))
         .await
         .expect("laptop");
     let evs = drain(&mut watcher);
@@ -95,11 +95,11 @@ async fn typing_starts_throttles_and_stops_by_itself_or_on_send() {
     let clock = ManualClock::at_epoch();
     let hub = hub_with_clock(&clock, HubConfig::default());
     let _a = hub
-        .connect(&who("a"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("a")))
         .await
         .expect("a");
     let mut b = hub
-        .connect(&who("b"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("b")))
         .await
         .expect("b");
     let room = hub
@@ -170,7 +170,7 @@ async fn an_event_too_large_for_the_queues_is_refused_and_closes_nobody() {
     let mut sessions = Vec::new();
     for i in 0..5 {
         sessions.push(
-            hub.connect(&who(&format!("u{i}")), DialectId::JSON, None)
+            hub.connect(ConnectOptions::chat(who(&format!("u{i}"))))
                 .await
                 .expect("session"),
         );
@@ -183,7 +183,7 @@ async fn an_event_too_large_for_the_queues_is_refused_and_closes_nobody() {
         serde_json::json!({ "avatar": "x".repeat(100 * 1024) }),
     );
     let err = hub
-        .publish(&Channel::Presence, big.clone())
+        .publish(&[Channel::Presence], big.clone())
         .await
         .expect_err("too large");
     assert!(
@@ -202,7 +202,9 @@ async fn an_event_too_large_for_the_queues_is_refused_and_closes_nobody() {
         EventType::USER_PROFILE_UPDATE,
         serde_json::json!({ "ok": 1 }),
     );
-    hub.publish(&Channel::Presence, small).await.expect("small");
+    hub.publish(&[Channel::Presence], small)
+        .await
+        .expect("small");
     for s in &mut sessions {
         let evs = drain(s);
         assert_eq!(evs.len(), 1, "only the small event");
@@ -220,11 +222,11 @@ async fn a_slow_consumer_is_closed_while_others_keep_receiving() {
         })
         .build();
     let mut fast = hub
-        .connect(&who("fast"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("fast")))
         .await
         .expect("fast");
     let mut slow = hub
-        .connect(&who("slow"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("slow")))
         .await
         .expect("slow");
     let room = hub
@@ -266,11 +268,11 @@ async fn the_byte_bound_also_counts() {
         })
         .build();
     let _a = hub
-        .connect(&who("a"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("a")))
         .await
         .expect("a");
     let mut b = hub
-        .connect(&who("b"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("b")))
         .await
         .expect("b");
     let room = hub
@@ -312,13 +314,13 @@ async fn fan_out_encodes_once_per_dialect() {
     let mut sessions = Vec::new();
     for i in 0..5 {
         sessions.push(
-            hub.connect(&who(&format!("u{i}")), custom, None)
+            hub.connect(ConnectOptions::chat(who(&format!("u{i}"))).dialect(custom))
                 .await
                 .expect("connect"),
         );
     }
     let mut json = hub
-        .connect(&who("j"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("j")))
         .await
         .expect("json");
     while sessions[0].try_recv().is_some() {}
@@ -356,7 +358,11 @@ async fn fan_out_encodes_once_per_dialect() {
         "JSON dialect too"
     );
     let bad = DialectId::JSON;
-    assert!(hub.connect(&who("x"), bad, None).await.is_ok());
+    assert!(
+        hub.connect(ConnectOptions::chat(who("x")).dialect(bad))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -366,11 +372,11 @@ async fn two_nodes_share_a_store_and_a_bus() {
     let node_a = Hub::new(store.clone(), Arc::new(bus.node()));
     let node_b = Hub::new(store.clone(), Arc::new(bus.node()));
     let mut alice = node_a
-        .connect(&who("alice"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("alice")))
         .await
         .expect("alice on A");
     let mut bob = node_b
-        .connect(&who("bob"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("bob")))
         .await
         .expect("bob on B");
     let room = node_a
@@ -432,7 +438,7 @@ async fn two_nodes_share_a_store_and_a_bus() {
 async fn shutdown_announces_then_closes() {
     let hub = Hub::in_memory();
     let mut s = hub
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("connect");
     drain(&mut s);
@@ -464,11 +470,11 @@ async fn presence_is_opt_in_when_auto_subscribe_is_off() {
     };
     let hub = hub_with_clock(&clock, config);
     let mut quiet = hub
-        .connect(&who("q"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("q")))
         .await
         .expect("quiet");
     let mut watcher = hub
-        .connect(&who("w"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("w")))
         .await
         .expect("watcher");
     hub.subscribe(watcher.id(), &Channel::Presence)
@@ -477,7 +483,7 @@ async fn presence_is_opt_in_when_auto_subscribe_is_off() {
     drain(&mut quiet);
     drain(&mut watcher);
     let _u = hub
-        .connect(&who("u"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("u")))
         .await
         .expect("u");
     assert_eq!(count(&drain(&mut watcher), &EventType::USER_ONLINE), 1);
@@ -525,10 +531,7 @@ async fn large_rooms_tell_membership_changes_only_to_the_user_concerned() {
     for u in ["o", "m1", "m2", "late"] {
         a.ensure_user(&who(u)).await.expect("user");
     }
-    let mut owner = a
-        .connect(&who("o"), DialectId::JSON, None)
-        .await
-        .expect("o");
+    let mut owner = a.connect(ConnectOptions::chat(who("o"))).await.expect("o");
     let room = room_of(&a, 2).await; // o, m1: small
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
@@ -540,7 +543,7 @@ async fn large_rooms_tell_membership_changes_only_to_the_user_concerned() {
     assert_eq!(count(&drain(&mut owner), &EventType::ROOM_JOIN), 1);
     // Three members now: the room is large. `late` has a session on node B.
     let mut late_b = b
-        .connect(&who("late"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("late")))
         .await
         .expect("late on B");
     drain(&mut late_b);
@@ -593,11 +596,11 @@ async fn a_member_removed_on_another_node_cannot_post_through_the_membership_cac
     let a = Hub::new(store.clone(), Arc::new(bus.node()));
     let b = Hub::new(store.clone(), Arc::new(bus.node()));
     let _alice = a
-        .connect(&who("alice"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("alice")))
         .await
         .expect("alice on A");
     let _bob = b
-        .connect(&who("bob"), DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who("bob")))
         .await
         .expect("bob on B");
     let room = a

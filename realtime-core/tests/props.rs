@@ -161,7 +161,7 @@ proptest! {
             let mut sessions = Vec::new();
             for u in users {
                 let id = Identity { user_id: u.into(), username: None, claims: serde_json::Value::Null };
-                sessions.push(hub.connect(&id, DialectId::JSON, None).await.expect("connect"));
+                sessions.push(hub.connect(ConnectOptions::chat(id.clone())).await.expect("connect"));
             }
             let room = hub.create_room("owner", CreateRoom { name: "r".into(), is_private: private, ..Default::default() }).await.expect("room");
             for op in ops {

@@ -134,7 +134,7 @@ async fn through_the_hub(store: Arc<dyn Store>) {
         claims: serde_json::Value::Null,
     };
     let _s = hub
-        .connect(&who, DialectId::JSON, None)
+        .connect(ConnectOptions::chat(who.clone()))
         .await
         .expect("connect");
     let r = hub

@@ -379,26 +379,27 @@ impl WsServer {
                 },
             };
             let hub = &self.inner.hub;
-            let options = realtime_core::ConnectOptions {
-                device: info.user_agent,
-                subscribe_rooms: !info.resume,
-            };
+            let mut options =
+                realtime_core::ConnectOptions::chat(identity.clone()).dialect(self.inner.dialect);
+            options.device = info.user_agent;
+            if info.resume {
+                options = options.recovering();
+            }
             // Boxed here and below: a large future held inline would make every idle
             // connection's task carry its space.
-            let session =
-                match Box::pin(hub.connect_with(&identity, self.inner.dialect, options)).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let code = if matches!(e, Error::Forbidden(_)) {
-                            close::TOO_MANY_CONNECTIONS
-                        } else {
-                            1011
-                        };
-                        let _ = sink.send(native_error(None, &e)).await;
-                        let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
-                        return;
-                    }
-                };
+            let session = match Box::pin(hub.connect(options)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let code = if matches!(e, Error::Forbidden(_)) {
+                        close::TOO_MANY_CONNECTIONS
+                    } else {
+                        1011
+                    };
+                    let _ = sink.send(native_error(None, &e)).await;
+                    let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
+                    return;
+                }
+            };
             if sink
                 .send(Frame::Text(native::auth_ok(&identity.user_id)))
                 .await

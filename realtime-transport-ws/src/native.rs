@@ -100,7 +100,7 @@ pub fn frame_type(t: &EventType) -> &str {
 }
 
 /// A push frame: seed 000's Event Data Structure, fields in its order, with `type` the
-/// seed's WebSocket message type ([`frame_type`]).
+/// seed's WebSocket message type ([`frame_type`]), or an app event's own name.
 #[derive(serde::Serialize)]
 struct Push<'a> {
     id: &'a uuid::Uuid,
@@ -120,7 +120,10 @@ struct Push<'a> {
 pub fn encode_event(event: &Event) -> Bytes {
     let frame = Push {
         id: &event.id,
-        frame_type: frame_type(&event.event_type),
+        frame_type: event
+            .name
+            .as_deref()
+            .unwrap_or_else(|| frame_type(&event.event_type)),
         level: event.level(),
         action: event.action(),
         data: &event.data,
@@ -652,7 +655,12 @@ mod tests {
         )
         .with_user("u")
         .with_room("r");
-        for (ev, wire_type) in [(typing, "typing_start"), (message, "event.message.send")] {
+        let app = Event::app("notification", json!({"title": "hi"})).expect("app event");
+        for (ev, wire_type) in [
+            (typing, "typing_start"),
+            (message, "event.message.send"),
+            (app, "notification"),
+        ] {
             let frame = encode_event(&ev);
             assert!(frame.starts_with(br#"{"id":""#), "the seed's field order");
             let v: Value = serde_json::from_slice(&frame).expect("json");
@@ -681,6 +689,9 @@ mod tests {
             // The frame is the event itself, but for `type` naming the seed's message type.
             let mut whole = v.clone();
             whole["type"] = Value::from(ev.event_type.as_str());
+            if let Some(name) = &ev.name {
+                whole["name"] = Value::from(name.as_str());
+            }
             let back: Event = serde_json::from_value(whole).expect("event");
             assert_eq!(back, ev);
         }

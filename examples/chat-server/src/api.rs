@@ -212,7 +212,7 @@ pub async fn update_user(
     u.updated_at = chrono::Utc::now();
     store.update_user(&u).await?;
     let ev = Event::new(EventType::USER_PROFILE_UPDATE, user_json(&s, &u)).with_user(id);
-    s.hub.publish(&Channel::Presence, ev).await?;
+    s.hub.publish(&[Channel::Presence], ev).await?;
     Ok(Json(user_json(&s, &u)))
 }
 

@@ -96,6 +96,8 @@ impl HubBuilder {
             sub_lock: tokio::sync::Mutex::new(()),
             metrics: self.metrics,
             history: Mutex::default(),
+            // Below 10⁹, so that a socket id's node part has at most nine digits.
+            node: u32::try_from(uuid::Uuid::new_v4().as_u128() % 1_000_000_000).unwrap_or_default(),
             next_session: AtomicU64::new(1),
             next_ticket: AtomicU64::new(1),
             commits,

@@ -1,6 +1,6 @@
 //! The Hub's typed settings: [`HubConfig`] (limits, presence and typing timers, queue
-//! bounds, subscriptions on connect), [`CommitConfig`] (the committer's batching) and the
-//! per-connection [`ConnectOptions`]. Every field has a default that suits a chat server.
+//! bounds, subscriptions on connect) and [`CommitConfig`] (the committer's batching).
+//! Every field has a default that suits a chat server.
 
 use crate::message::Limits;
 use crate::presence::PresenceConfig;
@@ -140,26 +140,6 @@ impl Default for CommitConfig {
             linger: Duration::ZERO,
             linger_after: 4,
             gather_passes: 8,
-        }
-    }
-}
-
-/// How [`Hub::connect_with`](crate::Hub::connect_with) opens a session.
-#[derive(Debug, Clone)]
-pub struct ConnectOptions {
-    /// A free-form device label kept by presence.
-    pub device: Option<String>,
-    /// Subscribe the session to its user's rooms now (default `true`). A client that will
-    /// recover each room ([`Hub::resume_room`](crate::Hub::resume_room)) says `false`: a room's live messages must
-    /// not reach it before the replay of what it missed there.
-    pub subscribe_rooms: bool,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            device: None,
-            subscribe_rooms: true,
         }
     }
 }

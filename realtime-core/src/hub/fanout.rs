@@ -143,7 +143,11 @@ impl Inner {
             };
             let dialects = read(&self.dialects);
             let mut encoded: Vec<Option<Option<Bytes>>> = vec![None; dialects.len()];
+            let except = event.except;
             for s in list {
+                if except.is_some_and(|x| x == s.shared.socket) {
+                    continue;
+                }
                 if let (Some(room), Some(sessions)) = (&skip_room, &sessions)
                     && sessions
                         .get(&s.shared.id)
@@ -176,7 +180,7 @@ impl Inner {
             let backlog = s.queued_frames() as u64;
             if s.close(false, CloseReason::SlowConsumer) {
                 self.metrics.record_slow_consumer(backlog);
-                tracing::warn!(session = s.id, user = %s.user_id, "slow consumer disconnected");
+                tracing::warn!(socket_id = %s.socket, user = ?s.user_id, "slow consumer disconnected");
             }
         }
         self.metrics.record_deliveries(delivered);
@@ -265,20 +269,33 @@ pub(crate) fn event_channels(event: &Event) -> Vec<Channel> {
 }
 
 impl Hub {
-    /// Publish `event` on `channel`: count it, keep it in the event history, dispatch it
-    /// through the router (if any), and hand it to the broker for fan-out on every node.
+    /// Publish `event` on each of `channels`: count it, keep it in the event history,
+    /// dispatch it through the router (if any), and hand it to the broker for fan-out on
+    /// every node, where each receiving dialect encodes it once. The session
+    /// [`Event::except`](crate::Event::except) names, if any, does not receive it. How a host publishes app events
+    /// ([`Event::app`](crate::Event::app)) as well as structured ones.
     ///
     /// # Errors
     /// [`Error::EventTooLarge`] when the event's JSON is over
     /// [`HubConfig::max_event_bytes`](crate::HubConfig::max_event_bytes) (or over the session queue's byte bound); nobody
-    /// receives it. [`Error::Broker`] when the broker refuses it.
-    pub async fn publish(&self, channel: &Channel, event: Event) -> Result<()> {
+    /// receives it. [`Error::Broker`] when the broker refuses it on a channel (the first
+    /// such error; the other channels are still tried).
+    pub async fn publish(&self, channels: &[Channel], event: Event) -> Result<()> {
         let max = self.max_event_bytes();
         let len = event.json_len();
         if len > max {
             return Err(Error::EventTooLarge { len, max });
         }
-        self.publish_arc(channel, Arc::new(event)).await
+        let event = Arc::new(event);
+        self.record(&event).await;
+        let mut first_error = None;
+        for channel in channels {
+            if let Err(e) = self.publish_arc(channel, event.clone()).await {
+                tracing::warn!(error = %e, channel = %channel, "publish failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The largest event [`Hub::publish`] accepts, bytes: [`HubConfig::max_event_bytes`](crate::HubConfig::max_event_bytes),

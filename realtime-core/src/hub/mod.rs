@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `hub/mod.rs` | the `Hub` handle, its shared state, accessors, shutdown |
 //! | `hub/builder.rs` | [`HubBuilder`] and the background tasks it starts |
-//! | `hub/config.rs` | [`HubConfig`], [`CommitConfig`], [`ConnectOptions`] |
+//! | `hub/config.rs` | [`HubConfig`], [`CommitConfig`] |
+//! | `hub/connect.rs` | [`ConnectOptions`], [`Hub::connect`] |
 //! | `hub/sessions.rs` | connect, subscribe, unsubscribe, disconnect, kick |
 //! | `hub/fanout.rs` | publish, event routing to channels, delivery to local sessions |
 //! | `hub/presence.rs` | status, typing, the tick, the cluster refresh |
@@ -72,6 +73,7 @@ use std::time::Duration;
 pub(crate) mod builder;
 pub(crate) mod commit;
 pub(crate) mod config;
+pub(crate) mod connect;
 pub(crate) mod fanout;
 pub(crate) mod presence;
 mod recovery;
@@ -79,7 +81,8 @@ pub(crate) mod sessions;
 
 pub use builder::HubBuilder;
 pub use commit::PendingMessage;
-pub use config::{CommitConfig, ConnectOptions, HubConfig};
+pub use config::{CommitConfig, HubConfig};
+pub use connect::{ConnectOptions, Join};
 pub use recovery::{Recovery, Since};
 
 pub(crate) struct SubEntry {
@@ -92,6 +95,8 @@ pub(crate) struct SessionEntry {
     /// Subscription changes that membership events ordered for this session and that a
     /// task has yet to apply (usually none): at most one per channel, the latest event's.
     pub(crate) pending: Vec<PendingChange>,
+    /// A chat session ([`Join::Chat`]): counted by presence, follows its user's rooms.
+    pub(crate) chat: bool,
 }
 
 /// A membership event's subscription change for one session, waiting for its task
@@ -133,6 +138,8 @@ pub(crate) struct Inner {
     pub(crate) typing: Mutex<TypingTracker>,
     pub(crate) metrics: Arc<EventMetrics>,
     pub(crate) history: Mutex<VecDeque<Arc<Event>>>,
+    /// This node's number in socket ids ([`crate::SocketId`]), drawn at random.
+    pub(crate) node: u32,
     pub(crate) next_session: AtomicU64,
     /// Numbers the membership events' pending subscription changes ([`PendingChange`]).
     pub(crate) next_ticket: AtomicU64,

@@ -134,12 +134,12 @@ impl Hub {
             .get(&id)
             .map(|e| e.shared.clone())
             .ok_or(Error::SessionClosed(id))?;
-        let user = shared.user_id.clone();
+        let user = self.session_user(id)?;
         let (room, member) = self.room_and_member(&user, room_id).await?;
         let channel = Channel::room(room_id)?;
         shared.hold(&channel);
         let resumed = self
-            .resume_held(&shared, room, member, &channel, since, join)
+            .resume_held(&shared, &user, room, member, since, join)
             .await;
         let (room, recovery, replay) = match resumed {
             Ok(r) => r,
@@ -167,13 +167,14 @@ impl Hub {
     async fn resume_held(
         &self,
         shared: &SessionShared,
+        user: &str,
         room: Room,
         member: Option<Member>,
-        channel: &Channel,
         since: Option<&Since>,
         join: bool,
     ) -> Result<(Room, Recovery, Vec<Bytes>)> {
-        let (id, user) = (shared.id, &*shared.user_id);
+        let id = shared.id;
+        let channel = &Channel::room(&room.id)?;
         let room = match member {
             Some(m) => {
                 self.add_local(id, channel.clone()).await?;
