@@ -178,7 +178,7 @@ async fn an_app_event_skips_the_excepted_socket_on_every_node() {
         .expect("name")
         .except(sender.socket_id());
     node_a
-        .publish(&[channel.clone()], ev)
+        .publish(std::slice::from_ref(&channel), ev)
         .await
         .expect("publish");
     for s in [&mut peer_a, &mut peer_b] {
