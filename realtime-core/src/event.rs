@@ -109,6 +109,13 @@ impl EventType {
     /// expect ([`Event::name`]), such as Laravel's `App\Events\OrderShipped` or seed 001's
     /// `notification`.
     pub const APP: EventType = EventType(Cow::Borrowed("event.app.publish"));
+    /// A user became a member of a presence channel (their first socket there); data
+    /// `{"user_id", "user_info"}` ([`crate::PresenceMember`]), on that channel.
+    pub const CHANNEL_MEMBER_ADD: EventType = EventType(Cow::Borrowed("event.channel.member.add"));
+    /// A user left a presence channel (their last socket there); data `{"user_id",
+    /// "user_info"}`, on that channel.
+    pub const CHANNEL_MEMBER_REMOVE: EventType =
+        EventType(Cow::Borrowed("event.channel.member.remove"));
     /// An extension name for seed 001's per-user notifications: `event.user.notification`.
     pub const USER_NOTIFICATION: EventType = EventType(Cow::Borrowed("event.user.notification"));
     /// An extension name for message status changes (seed 002): `event.message.status`.

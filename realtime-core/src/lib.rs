@@ -63,6 +63,7 @@ pub mod auth;
 pub mod authorizer;
 pub mod broker;
 pub mod channel;
+pub mod channel_presence;
 pub mod clock;
 pub mod cluster;
 pub mod encoder;
@@ -91,9 +92,10 @@ pub mod testing;
 pub use auth::{Authenticator, Identity};
 #[cfg(feature = "jwt")]
 pub use auth::{Claims, JwtAuthenticator};
-pub use authorizer::ChannelAuthorizer;
+pub use authorizer::{AuthRequest, Authorization, ChannelAuthorizer, Credentials, PresenceMember};
 pub use broker::{Broker, DeliveryHandler, Publisher, Subscriber};
 pub use channel::{Channel, Visibility};
+pub use channel_presence::{ChannelPresence, MemoryChannelPresence};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cluster::{ClusterPresence, ClusterView};
 pub use encoder::{Encoder, JsonEncoder};
@@ -116,7 +118,8 @@ pub use typing::{TypingConfig, TypingTracker};
 pub use chat::{Actor, CreateRoom, Notification, SendMessage, SystemEvent};
 #[cfg(feature = "runtime")]
 pub use hub::{
-    CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, Join, PendingMessage, Recovery, Since,
+    CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, Join, PendingMessage, Recovery,
+    Since, Subscribed,
 };
 #[cfg(feature = "runtime")]
 pub use memory::{MemoryBroker, MemoryBus, MemoryStore};

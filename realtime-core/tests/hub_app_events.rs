@@ -81,17 +81,21 @@ async fn an_anonymous_session_joins_only_what_the_host_chose_and_counts_for_noth
     assert_eq!(got.data["id"], 7);
     assert!(quiet(&mut watcher).await, "not subscribed to orders");
 
-    // It has no user: no user channel, no private channel, no chat.
+    // It has no user: no user channel, no chat; no private channel without an authorizer.
     let err = hub
-        .subscribe(anon.id(), &Channel::user("w").expect("channel"))
+        .subscribe(
+            anon.id(),
+            &Channel::user("w").expect("channel"),
+            &Credentials::NONE,
+        )
         .await
         .expect_err("no user");
     assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
     let err = hub
-        .subscribe(anon.id(), &named("private-orders"))
+        .subscribe(anon.id(), &named("private-orders"), &Credentials::NONE)
         .await
-        .expect_err("no user");
-    assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
+        .expect_err("no authorizer");
+    assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
     // A chat session needs a user.
     let chat_without_user = ConnectOptions {
         join: Join::Chat { rooms: true },

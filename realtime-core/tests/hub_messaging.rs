@@ -870,7 +870,7 @@ async fn subscription_rights() {
     let (hub, a, _b, _c, room) = setup().await;
     let other_user = Channel::user("bob").expect("ch");
     assert_eq!(
-        hub.subscribe(a.id(), &other_user)
+        hub.subscribe(a.id(), &other_user, &Credentials::NONE)
             .await
             .expect_err("other")
             .code(),
@@ -878,28 +878,36 @@ async fn subscription_rights() {
     );
     let private = Channel::parse("private-booking.1").expect("ch");
     assert_eq!(
-        hub.subscribe(a.id(), &private)
+        hub.subscribe(a.id(), &private, &Credentials::NONE)
             .await
             .expect_err("private")
             .code(),
         "forbidden"
     );
-    hub.subscribe(a.id(), &Channel::parse("availability").expect("ch"))
-        .await
-        .expect("public");
-    hub.subscribe(a.id(), &Channel::room(&room.id).expect("ch"))
-        .await
-        .expect("member");
+    hub.subscribe(
+        a.id(),
+        &Channel::parse("availability").expect("ch"),
+        &Credentials::NONE,
+    )
+    .await
+    .expect("public");
+    hub.subscribe(
+        a.id(),
+        &Channel::room(&room.id).expect("ch"),
+        &Credentials::NONE,
+    )
+    .await
+    .expect("member");
     let missing = Channel::room("nope").expect("ch");
     assert_eq!(
-        hub.subscribe(a.id(), &missing)
+        hub.subscribe(a.id(), &missing, &Credentials::NONE)
             .await
             .expect_err("missing")
             .code(),
         "not_found"
     );
     assert_eq!(
-        hub.subscribe(9999, &missing)
+        hub.subscribe(9999, &missing, &Credentials::NONE)
             .await
             .expect_err("session")
             .code(),
@@ -909,8 +917,15 @@ async fn subscription_rights() {
     struct AllowBooking;
     #[async_trait::async_trait]
     impl ChannelAuthorizer for AllowBooking {
-        async fn authorize(&self, user: &str, ch: &Channel) -> Result<bool> {
-            Ok(ch.to_string() == format!("private-booking.{user}"))
+        async fn authorize(&self, request: &AuthRequest<'_>) -> Result<Authorization> {
+            let user = request.user_id.unwrap_or_default();
+            Ok(
+                if request.channel.to_string() == format!("private-booking.{user}") {
+                    Authorization::Allow
+                } else {
+                    Authorization::Deny
+                },
+            )
         }
     }
     let hub2 = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryBroker::new()))
@@ -920,9 +935,15 @@ async fn subscription_rights() {
         .connect(ConnectOptions::chat(who("1")))
         .await
         .expect("connect");
-    hub2.subscribe(s.id(), &private).await.expect("authorized");
+    hub2.subscribe(s.id(), &private, &Credentials::NONE)
+        .await
+        .expect("authorized");
     let p2 = Channel::parse("private-booking.2").expect("ch");
-    assert!(hub2.subscribe(s.id(), &p2).await.is_err());
+    assert!(
+        hub2.subscribe(s.id(), &p2, &Credentials::NONE)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -477,7 +477,7 @@ async fn presence_is_opt_in_when_auto_subscribe_is_off() {
         .connect(ConnectOptions::chat(who("w")))
         .await
         .expect("watcher");
-    hub.subscribe(watcher.id(), &Channel::Presence)
+    hub.subscribe(watcher.id(), &Channel::Presence, &Credentials::NONE)
         .await
         .expect("presence is open to everyone");
     drain(&mut quiet);

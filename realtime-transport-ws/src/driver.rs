@@ -688,7 +688,8 @@ impl WsServer {
                     return Ok(None);
                 }
                 None => {
-                    hub.subscribe(session, &channel).await?;
+                    hub.subscribe(session, &channel, &realtime_core::Credentials::NONE)
+                        .await?;
                     json!({ "channel": channel })
                 }
             },

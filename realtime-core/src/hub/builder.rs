@@ -29,6 +29,7 @@ pub struct HubBuilder {
     pub(crate) config: HubConfig,
     pub(crate) router: Option<Arc<EventRouter>>,
     pub(crate) authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    pub(crate) channel_presence: Arc<dyn crate::ChannelPresence>,
     pub(crate) cluster: Option<Arc<dyn ClusterPresence>>,
     pub(crate) metrics: Arc<EventMetrics>,
 }
@@ -59,6 +60,12 @@ impl HubBuilder {
         self.authorizer = Some(a);
         self
     }
+    /// Keep presence channel members in `p` (default: a [`crate::MemoryChannelPresence`]
+    /// of this Hub's own; the nodes of a cluster share one).
+    pub fn channel_presence(mut self, p: Arc<dyn crate::ChannelPresence>) -> Self {
+        self.channel_presence = p;
+        self
+    }
     /// Share these counters (e.g. with a router's `MetricsLayer`).
     pub fn metrics(mut self, metrics: Arc<EventMetrics>) -> Self {
         self.metrics = metrics;
@@ -87,6 +94,7 @@ impl HubBuilder {
             config: self.config,
             router: self.router,
             authorizer: self.authorizer,
+            channel_presence: self.channel_presence,
             cluster: self.cluster,
             cluster_seen: Mutex::default(),
             dialects: RwLock::new(vec![Arc::new(JsonEncoder)]),

@@ -9,7 +9,8 @@
 //! | `hub/builder.rs` | [`HubBuilder`] and the background tasks it starts |
 //! | `hub/config.rs` | [`HubConfig`], [`CommitConfig`] |
 //! | `hub/connect.rs` | [`ConnectOptions`], [`Hub::connect`] |
-//! | `hub/sessions.rs` | connect, subscribe, unsubscribe, disconnect, kick |
+//! | `hub/sessions.rs` | the session registry, local subscriptions, disconnect, kick |
+//! | `hub/channels.rs` | [`Hub::subscribe`] with rights checked, presence channels |
 //! | `hub/fanout.rs` | publish, event routing to channels, delivery to local sessions |
 //! | `hub/presence.rs` | status, typing, the tick, the cluster refresh |
 //! | `hub/commit.rs` | batched message commits ([`PendingMessage`]) |
@@ -71,6 +72,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub(crate) mod builder;
+pub(crate) mod channels;
 pub(crate) mod commit;
 pub(crate) mod config;
 pub(crate) mod connect;
@@ -80,6 +82,7 @@ mod recovery;
 pub(crate) mod sessions;
 
 pub use builder::HubBuilder;
+pub use channels::Subscribed;
 pub use commit::PendingMessage;
 pub use config::{CommitConfig, HubConfig};
 pub use connect::{ConnectOptions, Join};
@@ -123,6 +126,7 @@ pub(crate) struct Inner {
     pub(crate) config: HubConfig,
     pub(crate) router: Option<Arc<EventRouter>>,
     pub(crate) authorizer: Option<Arc<dyn ChannelAuthorizer>>,
+    pub(crate) channel_presence: Arc<dyn crate::ChannelPresence>,
     pub(crate) cluster: Option<Arc<dyn ClusterPresence>>,
     /// Users seen on other nodes at the last cluster refresh.
     pub(crate) cluster_seen: Mutex<HashSet<UserId>>,
@@ -187,6 +191,7 @@ impl Hub {
             config: HubConfig::default(),
             router: None,
             authorizer: None,
+            channel_presence: channels::default_presence(),
             cluster: None,
             metrics: Arc::default(),
         }

@@ -5,7 +5,7 @@
 //! Lock order everywhere: `sessions`, then `subs`; `sub_lock` (async) serializes the
 //! broker subscribe and unsubscribe of a channel's first and last local session.
 
-use crate::channel::{Channel, Visibility};
+use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::hub::SubEntry;
@@ -151,43 +151,6 @@ impl Hub {
             .ok_or_else(|| Error::Unauthenticated("an anonymous session has no user".into()))
     }
 
-    /// Subscribe session `id` to `channel` after checking its user's rights: `room:` needs
-    /// membership, `user:` only one's own, `private-`/`presence-` the
-    /// [`ChannelAuthorizer`](crate::ChannelAuthorizer); `presence`, `system`, `global` and public names are open.
-    ///
-    /// # Errors
-    /// [`Error::Forbidden`], [`Error::NotFound`] (room), [`Error::SessionClosed`], broker errors.
-    pub async fn subscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
-        if let Channel::Room(room) = channel {
-            return self.subscribe_room(id, room).await.map(drop);
-        }
-        let user = self.session_user(id)?;
-        match channel {
-            Channel::User(u) if **u != *user => {
-                return Err(Error::forbidden("user channels are private to their user"));
-            }
-            Channel::Named(_) if channel.visibility() != Visibility::Public => {
-                let ok = match &self.inner.authorizer {
-                    Some(a) => a.authorize(&user, channel).await?,
-                    None => false,
-                };
-                if !ok {
-                    return Err(Error::forbidden("not authorized for this channel"));
-                }
-            }
-            _ => {}
-        }
-        self.add_local(id, channel.clone()).await
-    }
-
-    /// Unsubscribe session `id` from `channel` (idempotent).
-    ///
-    /// # Errors
-    /// Broker errors.
-    pub async fn unsubscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
-        self.remove_local(id, channel).await
-    }
-
     /// Close session `id`: drop its subscriptions and update presence (the user goes
     /// offline after the grace period if this was their last session). Idempotent; also
     /// done when the [`Session`] is dropped.
@@ -234,6 +197,8 @@ impl Hub {
                 tracing::warn!(error = %e, channel = %ch, "broker unsubscribe failed");
             }
         }
+        self.leave_presence(entry.shared.socket, entry.channels.iter())
+            .await;
         let user = match (&entry.shared.user_id, entry.chat) {
             (Some(user), true) => user.clone(),
             _ => return,
