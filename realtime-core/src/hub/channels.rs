@@ -48,10 +48,8 @@ impl Hub {
                 self.subscribe_room(id, room).await?;
                 return Ok(Subscribed::Channel);
             }
-            Channel::User(u) => {
-                if **u != *self.session_user(id)? {
-                    return Err(Error::forbidden("user channels are private to their user"));
-                }
+            Channel::User(u) if **u != *self.session_user(id)? => {
+                return Err(Error::forbidden("user channels are private to their user"));
             }
             Channel::Named(_) if channel.visibility() != Visibility::Public => {
                 return self.subscribe_authorized(id, channel, credentials).await;
