@@ -269,6 +269,11 @@ impl RedisBroker {
         RedisPresence::new(self.clone())
     }
 
+    /// The presence channel member lists, shared by every node on this Redis.
+    pub fn channel_presence(&self) -> crate::RedisChannelPresence {
+        crate::RedisChannelPresence::new(self.clone())
+    }
+
     /// Connection state and outage history.
     pub fn health(&self) -> BrokerHealth {
         let down = *self

@@ -2,7 +2,8 @@
 //!
 //! A [`realtime_core::Broker`] over Redis pub/sub, so several nodes (each with its own
 //! [`realtime_core::Hub`]) behind a load balancer act as one, plus [`RedisPresence`], the
-//! cross-node view of who is online.
+//! cross-node view of who is online, and [`RedisChannelPresence`], the members of each
+//! presence channel.
 //!
 //! ```no_run
 //! # async fn demo() -> realtime_core::Result<()> {
@@ -12,8 +13,10 @@
 //!
 //! let broker = RedisBroker::connect("redis://127.0.0.1:6379", RedisConfig::default()).await?;
 //! let presence = broker.presence();
+//! let members = broker.channel_presence();
 //! let hub = Hub::builder(Arc::new(MemoryStore::new()), Arc::new(broker))
 //!     .cluster_presence(Arc::new(presence))
+//!     .channel_presence(Arc::new(members))
 //!     .build();
 //! # Ok(()) }
 //! ```
@@ -37,7 +40,9 @@
 //!   goes on. The outage's length is logged and kept ([`RedisBroker::health`]).
 
 mod broker;
+mod channel_presence;
 mod presence;
 
 pub use broker::{BrokerHealth, RedisBroker, RedisConfig};
+pub use channel_presence::RedisChannelPresence;
 pub use presence::RedisPresence;
