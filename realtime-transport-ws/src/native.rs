@@ -8,17 +8,19 @@
 //! |---|---|
 //! | `{"type":"auth","data":{"status":"connected","user_id":"…"}}` | right after authentication (seed 000) |
 //! | `{"type":"pong"}` (with the ping's `id`, if it had one) | answer to `ping` |
-//! | `{"type":"typing_start","data":{"room_id","user_id","username"},"event":{…}}` | `event.user.typing.start` (seed 000) |
-//! | `{"type":"typing_stop",…}` | `event.user.typing.stop` |
-//! | `{"type":"user_status_change","data":{"user_id","username","status","last_seen"},"event":{…}}` | `event.user.online`, `…offline`, `…status.change` |
-//! | `{"type":"user_join","data":{"user_id","username","room_id","role"},"event":{…}}` | `event.room.join` |
-//! | `{"type":"user_leave",…}` | `event.room.leave` |
-//! | `{"type":"event.message.send","data":{message},"event":{…}}` | every other event, under its own name |
+//! | `{"id","type":"typing_start","level":"user","action":"typing.start","data":{"room_id","user_id","username"},…}` | `event.user.typing.start` (seed 000) |
+//! | `{…,"type":"typing_stop",…}` | `event.user.typing.stop` |
+//! | `{…,"type":"user_status_change","data":{"user_id","username","status","last_seen"},…}` | `event.user.online`, `…offline`, `…status.change` |
+//! | `{…,"type":"user_join","data":{"user_id","username","room_id","role"},…}` | `event.room.join` |
+//! | `{…,"type":"user_leave",…}` | `event.room.leave` |
+//! | `{…,"type":"event.message.send","data":{message},…}` | every other event, under its own name |
+//! | `{…,"type":"notification",…}` | an app event ([`realtime_core::Event::app`]), under its name |
 //! | `{"type":"ack","id":…,"data":{…}}` | a command with an `id` succeeded |
 //! | `{"type":"error","id":…,"data":{"code","message","temporary"}}` | a command failed (`id` is `null` when it had none or could not be read) |
 //!
-//! Every push of a core event carries the whole [`realtime_core::Event`]: `event` holds all
-//! its fields except `data`, which is the frame's `data` (not repeated, to keep frames small).
+//! A push is seed 000's *Event Data Structure*: the event's `id`, `type`, `level`,
+//! `action`, `data`, `metadata`, `timestamp`, `user_id` and `room_id` at the top level,
+//! with `type` the seed's WebSocket message type where it has one.
 //! Messages carry their room `seq`; use the highest one seen for recovery.
 //!
 //! # Client → server
