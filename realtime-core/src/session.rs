@@ -21,30 +21,38 @@ pub type SessionId = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DialectId(pub(crate) u16);
 
-/// Why the Hub closes a session. Codes are in the WebSocket application range 4000–4999.
+/// Why a session or its connection is closed. Each dialect says it in its own protocol:
+/// the native dialect's close codes (`realtime_transport_ws::native::close_code`),
+/// Pusher's 4000–4299 ranges and `pusher:error`, Socket.IO's transport close.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
-    /// The server is shutting down (4002). Reconnect, preferably to another node.
+    /// The server is shutting down. Reconnect, preferably to another node.
     Shutdown,
-    /// The outbound queue overflowed (4008). Reconnect and recover with `since`.
+    /// The outbound queue overflowed. Reconnect and recover with `since`.
     SlowConsumer,
-    /// The host application closed it (4003), with a reason. Do not reconnect.
+    /// The host application closed it, with a reason. Do not reconnect.
     Kicked(String),
+    /// No, an invalid or an expired credential. Do not reconnect with the same one.
+    Unauthorized,
+    /// The client kept sending over the rate limit after being told. Reconnect later.
+    RateLimited,
+    /// The client sent nothing, not even a heartbeat, for the idle timeout.
+    Idle,
+    /// The user has as many connections as allowed. Do not reconnect at once.
+    TooManyConnections,
 }
 
 impl CloseReason {
-    /// The close code.
-    pub fn code(&self) -> u16 {
-        match self {
-            CloseReason::Shutdown => 4002,
-            CloseReason::Kicked(_) => 4003,
-            CloseReason::SlowConsumer => 4008,
-        }
-    }
-
     /// Whether a client should reconnect.
     pub fn reconnect(&self) -> bool {
-        !matches!(self, CloseReason::Kicked(_))
+        matches!(
+            self,
+            CloseReason::Shutdown
+                | CloseReason::SlowConsumer
+                | CloseReason::RateLimited
+                | CloseReason::Idle
+        )
     }
 
     /// A short text for the close frame.
@@ -53,6 +61,10 @@ impl CloseReason {
             CloseReason::Shutdown => "server shutting down",
             CloseReason::SlowConsumer => "slow consumer",
             CloseReason::Kicked(r) => r,
+            CloseReason::Unauthorized => "unauthorized",
+            CloseReason::RateLimited => "rate limit",
+            CloseReason::Idle => "idle timeout",
+            CloseReason::TooManyConnections => "too many connections",
         }
     }
 }

@@ -35,6 +35,7 @@
 //! `WebSocketUpgrade` handler, wrap the socket in [`AxumSocket`] and call
 //! [`WsServer::serve`].
 
+use crate::dialect::Dialect;
 use crate::driver::{ConnInfo, WsServer};
 use crate::frame::{Frame, WsError};
 use axum::body::Body;
@@ -59,7 +60,7 @@ use tokio::net::TcpStream;
 /// `Sec-WebSocket-Key`), 426 when the connection cannot be upgraded (HTTP/2), 403 for a
 /// disallowed `Origin`, 401 for an invalid token — each with seed 004's JSON error body
 /// `{error, details, code}`.
-pub fn route<S: Clone + Send + Sync + 'static>(server: WsServer) -> MethodRouter<S> {
+pub fn route<S: Clone + Send + Sync + 'static, D: Dialect>(server: WsServer<D>) -> MethodRouter<S> {
     get(move |req: Request| {
         let server = server.clone();
         async move { upgrade(server, req).await }
@@ -97,7 +98,7 @@ fn header_is(headers: &HeaderMap, name: HeaderName, value: &str) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
 }
 
-async fn upgrade(server: WsServer, mut req: Request) -> Response {
+async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Response {
     let headers = req.headers();
     // The opening handshake (RFC 6455 §4.2.1), checked as axum's WebSocketUpgrade does.
     if !header_lists(headers, header::CONNECTION, "upgrade") {
@@ -177,8 +178,8 @@ async fn upgrade(server: WsServer, mut req: Request) -> Response {
 /// Serve an upgraded connection. A plain TCP connection (what `axum::serve` accepts) is
 /// taken back from hyper and split into owned halves, with no lock between reader and
 /// writer; any other I/O (TLS, a custom listener) is split with `tokio::io::split`.
-async fn serve_upgraded(
-    server: WsServer,
+async fn serve_upgraded<D: Dialect>(
+    server: WsServer<D>,
     upgraded: Upgraded,
     identity: Option<realtime_core::Identity>,
     info: ConnInfo,

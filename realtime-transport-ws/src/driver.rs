@@ -3,75 +3,24 @@
 //! route serves the upgraded TCP stream through `WsServer::serve_io` (tungstenite reads,
 //! our own writer frames).
 //!
-//! A connection runs two halves. The reader authenticates (if the upgrade carried no
-//! token), parses commands, enforces the rate limit and the idle timeout, and calls the
-//! [`Hub`]. The writer drains the session's queue — many frames per flush — together with
-//! command replies and server pings, and gives up on a socket that does not take a write
-//! within the write timeout.
+//! A connection runs two halves. The reader opens the session as its [`Dialect`] says
+//! (waiting for an authentication frame if the dialect asks for one), enforces the rate
+//! limit and the idle timeout, and hands each text frame to the dialect. The writer
+//! ([`crate::writer`]) drains the session's queue — many frames per flush — together with
+//! the dialect's replies and heartbeats, and gives up on a socket that does not take a
+//! write within the write timeout.
 
+use crate::ctl;
+use crate::dialect::{Closing, Dialect, Opening, Outbox};
 use crate::frame::{Frame, WsError, close};
-use crate::native::{self, Command};
+use crate::native::NativeDialect;
+use crate::writer::{Replies, write_loop};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use realtime_core::{
-    Authenticator, CloseReason, DialectId, Error, Hub, Identity, Outbound, Session, UserStatus,
-};
-use serde_json::{Value, json};
+use realtime_core::{Authenticator, CloseReason, DialectId, Error, Hub, Identity};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
-
-/// One pipelined `send` waiting for its reply: its request id (for the ack) and the Hub's
-/// pending message (already settled when it was refused before reaching the Hub: its
-/// error waits for its turn, so replies keep the sends' order).
-struct InFlight {
-    id: Option<Value>,
-    pending: realtime_core::PendingMessage,
-}
-
-/// A connection's `send`s in flight, in the order they were submitted.
-///
-/// The Hub's group committer stores a connection's sends in submission order, so only the
-/// oldest is polled: nothing later can be owed a reply before it. A queue rather than a
-/// `FuturesOrdered` of boxed futures: no allocation and no task of its own per `send`
-/// (that machinery costs 5.4 % of the server's samples at W2 20 msg/s, and 3 % more CPU
-/// at W2 10 msg/s).
-#[derive(Default)]
-struct Sends(std::collections::VecDeque<InFlight>);
-
-impl Sends {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn push_back(&mut self, id: Option<Value>, pending: realtime_core::PendingMessage) {
-        self.0.push_back(InFlight { id, pending });
-    }
-
-    /// The oldest send's reply once it is committed: `Some(None)` when it needs none (it
-    /// was stored and had no id), `None` when nothing is in flight.
-    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Option<Frame>>> {
-        let Some(front) = self.0.front_mut() else {
-            return Poll::Ready(None);
-        };
-        let result = std::task::ready!(std::pin::Pin::new(&mut front.pending).poll(cx));
-        let id = self.0.pop_front().and_then(|f| f.id);
-        Poll::Ready(Some(match result {
-            Ok(m) => id.as_ref().map(|id| Frame::Text(native::ack_of(id, &m))),
-            Err(e) => Some(native_error(id.as_ref(), &e)),
-        }))
-    }
-
-    /// [`Sends::poll_next`] as a future.
-    async fn next(&mut self) -> Option<Option<Frame>> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
-    }
-}
 
 /// A close frame with `code` and `reason`.
 fn close_frame(code: u16, reason: &str) -> Frame {
@@ -91,16 +40,13 @@ fn rate_clock() -> governor::clock::DefaultClock {
 }
 
 /// What the reading side of one connection keeps between frames.
-struct Conn {
+struct Conn<C> {
     limiter: DefaultDirectRateLimiter,
-    /// Refused commands in a row.
+    /// Refused frames in a row.
     strikes: u32,
-    /// `send`s in flight: queued for the Hub's group commit in arrival order, acked in
-    /// that order as they complete; any other command waits until they are done.
-    sends: Sends,
-    ctl_tx: ctl::Sender,
-    user: String,
-    session_id: realtime_core::SessionId,
+    out: Outbox,
+    /// The dialect's own state.
+    dialect: C,
 }
 
 /// Connection settings. Defaults suit a chat server.
@@ -191,16 +137,26 @@ impl ConnInfo {
     }
 }
 
-/// Serves WebSocket connections into a [`Hub`] in the native dialect. Cheap to clone.
-#[derive(Clone)]
-pub struct WsServer {
-    pub(crate) inner: Arc<Inner>,
+/// Serves WebSocket connections into a [`Hub`] in one [`Dialect`] (the native one by
+/// default). Cheap to clone.
+pub struct WsServer<D: Dialect = NativeDialect> {
+    pub(crate) inner: Arc<Inner<D>>,
 }
 
-pub(crate) struct Inner {
+impl<D: Dialect> Clone for WsServer<D> {
+    fn clone(&self) -> Self {
+        WsServer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+pub(crate) struct Inner<D> {
     pub(crate) hub: Hub,
     pub(crate) auth: Arc<dyn Authenticator>,
-    pub(crate) dialect: DialectId,
+    /// The dialect's encoder's id in the Hub.
+    pub(crate) dialect_id: DialectId,
+    pub(crate) dialect: D,
     pub(crate) config: WsConfig,
     pub(crate) allowed_origins: Option<Vec<String>>,
     /// WebSocket connections being served now (authenticated or not).
@@ -223,7 +179,7 @@ impl Drop for Open<'_> {
     }
 }
 
-impl std::fmt::Debug for WsServer {
+impl<D: Dialect> std::fmt::Debug for WsServer<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsServer")
             .field("config", &self.inner.config)
@@ -231,8 +187,9 @@ impl std::fmt::Debug for WsServer {
     }
 }
 
-impl WsServer {
-    /// Serve `hub`, authenticating with `auth`. Registers the native dialect with the hub.
+impl WsServer<NativeDialect> {
+    /// Serve `hub` in the native dialect, authenticating with `auth`. Registers the
+    /// dialect's encoder with the hub.
     pub fn new(hub: Hub, auth: Arc<dyn Authenticator>) -> Self {
         Self::with_config(hub, auth, WsConfig::default(), None)
     }
@@ -245,17 +202,51 @@ impl WsServer {
         config: WsConfig,
         allowed_origins: Option<Vec<String>>,
     ) -> Self {
-        let dialect = hub.register_dialect(Arc::new(native::NativeEncoder));
+        let dialect = NativeDialect::new(config.pipelined_sends);
+        Self::with_dialect(dialect, hub, auth, config, allowed_origins)
+    }
+
+    /// The token of an upgrade request: `?token=` or `Authorization: Bearer …`.
+    pub fn token_from(query_token: Option<&str>, authorization: Option<&str>) -> Option<String> {
+        if let Some(t) = query_token.filter(|t| !t.is_empty()) {
+            return Some(t.to_owned());
+        }
+        let h = authorization?.trim();
+        let t = h
+            .strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))?
+            .trim();
+        (!t.is_empty()).then(|| t.to_owned())
+    }
+}
+
+impl<D: Dialect> WsServer<D> {
+    /// Serve `hub` in `dialect`, with settings and allowed origins as
+    /// [`WsServer::with_config`]. Registers the dialect's encoder with the hub.
+    pub fn with_dialect(
+        dialect: D,
+        hub: Hub,
+        auth: Arc<dyn Authenticator>,
+        config: WsConfig,
+        allowed_origins: Option<Vec<String>>,
+    ) -> Self {
+        let dialect_id = hub.register_dialect(dialect.encoder());
         WsServer {
             inner: Arc::new(Inner {
                 hub,
                 auth,
+                dialect_id,
                 dialect,
                 config,
                 allowed_origins,
                 open: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> &D {
+        &self.inner.dialect
     }
 
     /// WebSocket connections this server is serving now, authenticated or not.
@@ -279,19 +270,6 @@ impl WsServer {
             (None, _) | (_, None) => true,
             (Some(list), Some(o)) => list.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)),
         }
-    }
-
-    /// The token of an upgrade request: `?token=` or `Authorization: Bearer …`.
-    pub fn token_from(query_token: Option<&str>, authorization: Option<&str>) -> Option<String> {
-        if let Some(t) = query_token.filter(|t| !t.is_empty()) {
-            return Some(t.to_owned());
-        }
-        let h = authorization?.trim();
-        let t = h
-            .strip_prefix("Bearer ")
-            .or_else(|| h.strip_prefix("bearer "))?
-            .trim();
-        (!t.is_empty()).then(|| t.to_owned())
     }
 
     /// Authenticate an upgrade request before upgrading: `Ok(None)` when it carries no token
@@ -368,66 +346,56 @@ impl WsServer {
         async move {
             let _open = Open::new(&self.inner.open);
             let cfg = &self.inner.config;
-            let identity = match identity {
-                Some(i) => i,
-                None => match Box::pin(self.auth_frame(&mut stream, &mut sink)).await {
-                    Some((i, resume)) => {
-                        info.resume |= resume;
-                        i
-                    }
-                    None => return,
-                },
+            let dialect = &self.inner.dialect;
+            let mut options = match dialect.opening(identity, &info) {
+                Opening::Connect(options) => options,
+                Opening::AuthFrame => {
+                    let Some(options) =
+                        Box::pin(self.auth_frame(&mut stream, &mut sink, &mut info)).await
+                    else {
+                        return;
+                    };
+                    options
+                }
             };
+            options.dialect = self.inner.dialect_id;
             let hub = &self.inner.hub;
-            let mut options =
-                realtime_core::ConnectOptions::chat(identity.clone()).dialect(self.inner.dialect);
-            options.device = info.user_agent;
-            if info.resume {
-                options = options.recovering();
-            }
             // Boxed here and below: a large future held inline would make every idle
             // connection's task carry its space.
             let session = match Box::pin(hub.connect(options)).await {
                 Ok(s) => s,
                 Err(e) => {
-                    let code = if matches!(e, Error::Forbidden(_)) {
-                        close::TOO_MANY_CONNECTIONS
+                    let closing = if matches!(e, Error::Forbidden(_)) {
+                        dialect.close(&CloseReason::TooManyConnections)
                     } else {
-                        1011
+                        Closing::code(close::INTERNAL_ERROR, e.to_string())
                     };
-                    let _ = sink.send(native_error(None, &e)).await;
-                    let _ = sink.send(Frame::Close(Some((code, e.to_string())))).await;
+                    if let Some(f) = dialect.error(None, &e) {
+                        let _ = sink.send(f).await;
+                    }
+                    for f in closing.frames() {
+                        let _ = sink.send(f).await;
+                    }
                     return;
                 }
             };
-            if sink
-                .send(Frame::Text(native::auth_ok(&identity.user_id)))
-                .await
-                .is_err()
+            if let Some(greeting) = dialect.greeting(&session)
+                && sink.send(greeting).await.is_err()
             {
                 return;
             }
             let session_id = session.id();
-            // Only the id is needed from here on; the claims go now, not at the end.
-            let Identity {
-                user_id: user,
-                username,
-                claims,
-            } = identity;
-            drop((username, claims));
             let (ctl_tx, ctl_rx) = ctl::channel(64);
-            let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, cfg.clone()));
             let mut st = Conn {
                 limiter: RateLimiter::direct_with_clock(
                     Quota::per_second(cfg.rate_per_second).allow_burst(cfg.rate_burst),
                     rate_clock(),
                 ),
                 strikes: 0,
-                sends: Sends::default(),
-                ctl_tx,
-                user,
-                session_id,
+                out: Outbox(ctl_tx),
+                dialect: dialect.new_conn(&session),
             };
+            let mut writer = tokio::spawn(write_loop(sink, session, ctl_rx, replies, self.clone()));
             let mut writer_done = false;
             // One idle timer for the connection's life, moved on lazily: a frame only
             // records when it came, and the timer, when it fires early, sleeps again until
@@ -443,9 +411,11 @@ impl WsServer {
                         writer_done = true;
                         break;
                     }
-                    Some(reply) = st.sends.next(), if !st.sends.is_empty() => {
+                    reply = std::future::poll_fn(|cx| dialect.poll_pending(&mut st.dialect, cx)),
+                        if dialect.has_pending(&st.dialect) =>
+                    {
                         if let Some(r) = reply
-                            && st.ctl_tx.send(r).await.is_err()
+                            && st.out.send(r).await.is_err()
                         {
                             break;
                         }
@@ -468,11 +438,13 @@ impl WsServer {
                     break;
                 }
             }
-            // Sends already queued are committed anyway; their acks go out if the writer lives.
-            while let Some(reply) = st.sends.next().await {
-                if let Some(r) = reply {
-                    let _ = st.ctl_tx.try_send(r);
-                }
+            // Work already queued completes anyway (the native dialect's sends are
+            // committed); its replies go out if the writer lives.
+            while dialect.has_pending(&st.dialect)
+                && let Some(reply) =
+                    std::future::poll_fn(|cx| dialect.poll_pending(&mut st.dialect, cx)).await
+            {
+                let _ = st.out.try_send(reply);
             }
             drop(st);
             // A finished JoinHandle must not be polled again.
@@ -495,18 +467,22 @@ impl WsServer {
         }
     }
 
-    /// One frame from the client (or the end of the stream; `None`: the idle timeout): run
-    /// it, queue the reply.
-    /// Returns whether to go on reading. Kept out of `serve` and boxed there, so an idle
-    /// connection's task does not carry the space of every command's futures.
-    async fn on_frame(&self, next: Option<Option<Result<Frame, WsError>>>, st: &mut Conn) -> bool {
+    /// One frame from the client (or the end of the stream; `None`: the idle timeout):
+    /// hand it to the dialect within the rate limit. Returns whether to go on reading.
+    /// Kept out of `serve` and boxed there, so an idle connection's task does not carry
+    /// the space of every command's futures.
+    async fn on_frame(
+        &self,
+        next: Option<Option<Result<Frame, WsError>>>,
+        st: &mut Conn<D::Conn>,
+    ) -> bool {
         let cfg = &self.inner.config;
+        let dialect = &self.inner.dialect;
         let frame = match next {
             None => {
-                let _ = st
-                    .ctl_tx
-                    .send(close_frame(close::IDLE, "idle timeout"))
-                    .await;
+                for f in dialect.close(&CloseReason::Idle).frames() {
+                    let _ = st.out.send(f).await;
+                }
                 return false;
             }
             Some(None) | Some(Some(Ok(Frame::Close(_)))) => return false,
@@ -520,7 +496,7 @@ impl WsServer {
                     WsError::Closed | WsError::Other(_) => None,
                 };
                 if let Some((code, reason)) = close {
-                    let _ = st.ctl_tx.send(close_frame(code, reason)).await;
+                    let _ = st.out.send(close_frame(code, reason)).await;
                 }
                 return false;
             }
@@ -533,10 +509,10 @@ impl WsServer {
                     field: "frame",
                     reason: "binary frames are not supported; send JSON text".into(),
                 };
-                if st.ctl_tx.send(native_error(None, &e)).await.is_err() {
-                    return false;
-                }
-                return true;
+                return match dialect.error(None, &e) {
+                    Some(f) => st.out.send(f).await.is_ok(),
+                    None => true,
+                };
             }
             Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_) => return true,
         };
@@ -546,86 +522,39 @@ impl WsServer {
             let e = Error::RateLimited {
                 retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
             };
-            let id = native::parse(&text).ok().and_then(|(id, _)| id);
+            let refusal = dialect.error(Some(&text), &e);
             if st.strikes > cfg.rate_strikes {
-                let _ = st.ctl_tx.send(native_error(id.as_ref(), &e)).await;
-                let _ = st
-                    .ctl_tx
-                    .send(close_frame(close::RATE_LIMITED, "rate limit"))
-                    .await;
+                let closing = dialect.close(&CloseReason::RateLimited);
+                for f in refusal.into_iter().chain(closing.frames()) {
+                    let _ = st.out.send(f).await;
+                }
                 return false;
             }
-            if st.ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
-                return false;
-            }
-            return true;
+            return match refusal {
+                Some(f) => st.out.send(f).await.is_ok(),
+                None => true,
+            };
         }
         st.strikes = 0;
-        let (id, cmd) = match native::parse(&text) {
-            Ok(x) => x,
-            Err((id, e)) => {
-                if st.ctl_tx.send(native_error(id.as_ref(), &e)).await.is_err() {
-                    return false;
-                }
-                return true;
-            }
-        };
-        let cmd = match cmd {
-            Command::Send(req) if st.sends.len() < cfg.pipelined_sends => {
-                let pending = match self.inner.hub.submit_message(&st.user, req).await {
-                    Ok(pending) => pending,
-                    Err(e) => realtime_core::PendingMessage::ready(Err(e)),
-                };
-                st.sends.push_back(id, pending);
-                return true;
-            }
-            cmd => cmd,
-        };
-        // Everything else sees the effect of the st.sends before it.
-        let mut gone = false;
-        while let Some(reply) = st.sends.next().await {
-            if let Some(r) = reply
-                && st.ctl_tx.send(r).await.is_err()
-            {
-                gone = true;
-            }
-        }
-        if gone {
-            return false;
-        }
-        let reply = match cmd {
-            Command::Ping => Some(Frame::Text(native::pong(id.as_ref()))),
-            Command::Auth { .. } => {
-                let e = Error::Invalid {
-                    field: "type",
-                    reason: "already authenticated".into(),
-                };
-                Some(native_error(id.as_ref(), &e))
-            }
-            // Boxed: the Hub operations' futures are large, and an idle connection
-            // should not carry their space.
-            cmd => match Box::pin(self.execute(&st.user, st.session_id, cmd, id.as_ref())).await {
-                Ok(Some(data)) => id.as_ref().map(|id| Frame::Text(native::ack(id, data))),
-                // Queued by the Hub already, behind the recovery's replay.
-                Ok(None) => None,
-                Err(e) => Some(native_error(id.as_ref(), &e)),
-            },
-        };
-        if let Some(r) = reply
-            && st.ctl_tx.send(r).await.is_err()
-        {
-            return false;
-        }
-        true
+        dialect
+            .on_text(&self.inner.hub, &mut st.dialect, text, &st.out)
+            .await
     }
 
-    /// The first frame's `auth`: the identity, and whether the client resumes.
-    async fn auth_frame<R, W>(&self, stream: &mut R, sink: &mut W) -> Option<(Identity, bool)>
+    /// The identity in the client's first text frame ([`Opening::AuthFrame`]), and the
+    /// session's options; `None` after closing with [`CloseReason::Unauthorized`].
+    async fn auth_frame<R, W>(
+        &self,
+        stream: &mut R,
+        sink: &mut W,
+        info: &mut ConnInfo,
+    ) -> Option<realtime_core::ConnectOptions>
     where
         R: Stream<Item = Result<Frame, WsError>> + Unpin,
         W: Sink<Frame, Error = WsError> + Unpin,
     {
         let cfg = &self.inner.config;
+        let dialect = &self.inner.dialect;
         let first = tokio::time::timeout(cfg.auth_timeout, async {
             loop {
                 match stream.next().await {
@@ -638,523 +567,37 @@ impl WsServer {
         .await
         .ok()
         .flatten();
-        let result = match first.as_deref().map(native::parse) {
-            Some(Ok((_, Command::Auth { token, resume }))) => self
+        let authenticated = match first.as_deref().map(|t| dialect.auth_frame(t)) {
+            Some(Ok(frame)) => self
                 .inner
                 .auth
-                .authenticate(&token)
+                .authenticate(&frame.token)
                 .await
-                .map(|i| (i, resume)),
-            Some(Ok(_)) | Some(Err(_)) => Err(Error::Unauthenticated(
-                "the first frame must be auth".into(),
-            )),
+                .map(|identity| (identity, frame.resume)),
+            Some(Err(e)) => Err(e),
             None => Err(Error::Unauthenticated("no auth frame in time".into())),
         };
-        match result {
-            Ok(i) => Some(i),
-            Err(e) => {
-                let _ = sink.send(native_error(None, &e)).await;
-                let _ = sink
-                    .send(close_frame(close::UNAUTHORIZED, "unauthorized"))
-                    .await;
-                None
-            }
-        }
-    }
-
-    /// Run `cmd`; `Ok(None)` when its ack is queued already (a room's `join` or
-    /// `subscribe`, answered behind the replay).
-    async fn execute(
-        &self,
-        user: &str,
-        session: u64,
-        cmd: Command,
-        id: Option<&Value>,
-    ) -> Result<Option<Value>, Error> {
-        let hub = &self.inner.hub;
-        Ok(Some(match cmd {
-            Command::Ping | Command::Auth { .. } => Value::Null,
-            Command::Join { room_id, since } => {
-                self.resume(session, &room_id, since, true, id).await?;
-                return Ok(None);
-            }
-            Command::Leave { room_id } => {
-                hub.leave_room(user, &room_id).await?;
-                json!({})
-            }
-            Command::Subscribe { channel, since } => match channel.room_id() {
-                Some(room_id) => {
-                    self.resume(session, room_id, since, false, id).await?;
-                    return Ok(None);
+        let refused = match authenticated {
+            Ok((identity, resume)) => {
+                info.resume |= resume;
+                match dialect.opening(Some(identity), info) {
+                    Opening::Connect(options) => return Some(options),
+                    Opening::AuthFrame => Error::Unauthenticated(
+                        "the dialect asked for a second authentication frame".into(),
+                    ),
                 }
-                None => {
-                    hub.subscribe(session, &channel, &realtime_core::Credentials::NONE)
-                        .await?;
-                    json!({ "channel": channel })
-                }
-            },
-            Command::Unsubscribe { channel } => {
-                hub.unsubscribe(session, &channel).await?;
-                json!({ "channel": channel })
             }
-            Command::Send(req) => serde_json::to_value(hub.send_message(user, req).await?)?,
-            Command::Edit {
-                message_id,
-                content,
-            } => serde_json::to_value(hub.edit_message(user, &message_id, content).await?)?,
-            Command::Delete { message_id } => {
-                serde_json::to_value(hub.delete_message(user, &message_id).await?)?
-            }
-            Command::React {
-                message_id,
-                emoji,
-                remove,
-            } => {
-                json!({ "changed": hub.react(user, &message_id, &emoji, !remove).await? })
-            }
-            Command::Read {
-                message_id: Some(m),
-                ..
-            } => json!({ "seq": hub.read_message(user, &m).await? }),
-            Command::Read {
-                room_id: Some(r),
-                seq,
-                ..
-            } => json!({ "seq": hub.mark_read(user, &r, seq).await? }),
-            Command::Read { .. } => {
-                return Err(Error::Invalid {
-                    field: "data",
-                    reason: "read needs message_id or room_id".into(),
-                });
-            }
-            Command::Typing { room_id, is_typing } => {
-                hub.typing(user, &room_id, is_typing).await?;
-                json!({})
-            }
-            Command::Presence { status } => {
-                hub.set_status(user, UserStatus::parse(&status)?).await?;
-                json!({})
-            }
-            Command::History {
-                room_id,
-                before,
-                limit,
-            } => serde_json::to_value(
-                hub.history(user, &room_id, before, limit.unwrap_or(50))
-                    .await?,
-            )?,
-        }))
-    }
-
-    /// A room's `join` (`join`: joining it if not a member) or `subscribe`, with the
-    /// recovery of what was missed since `since`: [`Hub::resume_room`] queues the replay,
-    /// then the ack (for a command with an `id`), then the room's live frames. The ack's
-    /// `data`: `{channel, room_id, epoch, latest_seq}`, plus `recovered` and `replayed`
-    /// with `since`.
-    async fn resume(
-        &self,
-        session: u64,
-        room_id: &str,
-        since: Option<realtime_core::Since>,
-        join: bool,
-        id: Option<&Value>,
-    ) -> Result<(), Error> {
-        let with_since = since.is_some();
-        self.inner
-            .hub
-            .resume_room(session, room_id, since.as_ref(), join, |room, r| {
-                let id = id?;
-                let channel = format!("room:{}", room.id);
-                let data = if with_since {
-                    json!({
-                        "channel": channel, "room_id": room.id, "epoch": r.epoch,
-                        "latest_seq": r.latest_seq, "recovered": r.recovered,
-                        "replayed": r.messages.len()
-                    })
-                } else {
-                    json!({
-                        "channel": channel, "room_id": room.id, "epoch": r.epoch,
-                        "latest_seq": r.latest_seq
-                    })
-                };
-                Some(native::ack(id, data))
-            })
-            .await
-            .map(drop)
-    }
-}
-
-fn native_error(id: Option<&Value>, e: &Error) -> Frame {
-    Frame::Text(native::error(id, e))
-}
-
-fn close_code(reason: &CloseReason) -> u16 {
-    match reason {
-        CloseReason::Shutdown => close::SHUTDOWN,
-        CloseReason::SlowConsumer => close::SLOW_CONSUMER,
-        CloseReason::Kicked(_) => close::KICKED,
-    }
-}
-
-/// Frames the reading side wrote on its own (tungstenite's pongs, on the axum path; actix-ws
-/// answers pings itself), waiting for the writer to send them between two whole frames.
-#[derive(Default)]
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
-pub(crate) struct Replies {
-    state: std::sync::Mutex<RepliesState>,
-}
-
-#[derive(Default)]
-struct RepliesState {
-    /// Whole frames only.
-    bytes: Vec<u8>,
-    /// The writer, waiting for `bytes` to get something.
-    waker: Option<std::task::Waker>,
-}
-
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
-impl Replies {
-    fn state(&self) -> std::sync::MutexGuard<'_, RepliesState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Append whole frames and wake the writer; `Err` (nothing appended) past `max` bytes.
-    pub(crate) fn push(&self, frames: &[u8], max: usize) -> Result<(), ()> {
-        let waker = {
-            let mut st = self.state();
-            if st.bytes.len() + frames.len() > max {
-                return Err(());
-            }
-            st.bytes.extend_from_slice(frames);
-            st.waker.take()
+            Err(e) => e,
         };
-        if let Some(w) = waker {
-            w.wake();
+        let closing = dialect.close(&CloseReason::Unauthorized);
+        for f in dialect
+            .error(None, &refused)
+            .into_iter()
+            .chain(closing.frames())
+        {
+            let _ = sink.send(f).await;
         }
-        Ok(())
-    }
-
-    /// Move the waiting bytes to the end of `out`.
-    pub(crate) fn take_into(&self, out: &mut Vec<u8>) {
-        let mut st = self.state();
-        if !st.bytes.is_empty() {
-            out.extend_from_slice(&st.bytes);
-            st.bytes.clear();
-        }
-    }
-
-    /// `Ready` when bytes wait; otherwise `cx` is woken by the next [`Replies::push`].
-    pub(crate) fn poll_waiting(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let mut st = self.state();
-        if !st.bytes.is_empty() {
-            return Poll::Ready(());
-        }
-        realtime_core::session::keep_waker(&mut st.waker, cx);
-        Poll::Pending
-    }
-}
-
-/// Run `fut` to completion within `limit`, arming the timer only if the first poll does
-/// not finish it: a write the socket takes at once — nearly all of them — costs no timer.
-/// `None` when the time ran out.
-async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => tokio::time::timeout(limit, fut).await.ok(),
-    }
-}
-
-/// What wakes the writer.
-enum Wake {
-    Ctl(Option<Frame>),
-    Out(Option<Outbound>),
-    Ping,
-    Replies,
-}
-
-/// The writing half of a connection, in its own task. A plain `fn` returning an `async`
-/// block for the reason given at `serve_halves`.
-///
-/// It waits on all its sources at once — the reader's replies, the session's queue, the
-/// ping interval and owed pongs, in that order of priority — with one waker left in each
-/// (no future built and dropped per wait), and arms the write timeout only for a write
-/// the socket does not take at once.
-#[allow(clippy::manual_async_fn)] // on purpose: see above
-fn write_loop<W>(
-    mut sink: W,
-    mut session: Session,
-    mut ctl: ctl::Receiver,
-    replies: Option<Arc<Replies>>,
-    cfg: WsConfig,
-) -> impl std::future::Future<Output = ()> + Send
-where
-    W: Sink<Frame, Error = WsError> + Send + Unpin,
-{
-    async move {
-        // Random first ping offset so reconnect storms do not ping in lockstep.
-        let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-        let first = cfg
-            .ping_interval
-            .mul_f64(f64::from(jitter) / 1000.0)
-            .max(Duration::from_millis(1));
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.ping_interval);
-        let wt = cfg.write_timeout;
-        macro_rules! io {
-            ($e:expr) => {
-                match within(wt, $e).await {
-                    Some(Ok(())) => {}
-                    _ => return,
-                }
-            };
-        }
-        loop {
-            let wake = std::future::poll_fn(|cx| {
-                if let Poll::Ready(c) = ctl.poll_recv(cx) {
-                    return Poll::Ready(Wake::Ctl(c));
-                }
-                if let Poll::Ready(o) = session.poll_recv(cx) {
-                    return Poll::Ready(Wake::Out(o));
-                }
-                if ping.poll_tick(cx).is_ready() {
-                    return Poll::Ready(Wake::Ping);
-                }
-                if let Some(r) = &replies
-                    && r.poll_waiting(cx).is_ready()
-                {
-                    return Poll::Ready(Wake::Replies);
-                }
-                Poll::Pending
-            })
-            .await;
-            match wake {
-                Wake::Ctl(None) => {
-                    let _ = within(
-                        wt,
-                        sink.send(Frame::Close(Some((close::NORMAL, String::new())))),
-                    )
-                    .await;
-                    return;
-                }
-                Wake::Ctl(Some(f @ Frame::Close(_))) => {
-                    let _ = within(wt, sink.send(f)).await;
-                    return;
-                }
-                Wake::Ctl(Some(f)) => {
-                    io!(sink.feed(f));
-                    while let Some(more) = ctl.try_recv() {
-                        let done = matches!(more, Frame::Close(_));
-                        io!(sink.feed(more));
-                        if done {
-                            let _ = within(wt, sink.flush()).await;
-                            return;
-                        }
-                    }
-                    io!(sink.flush());
-                }
-                Wake::Out(Some(Outbound::Frame(b))) => {
-                    // One deadline for the whole batch: feed what is queued — pushes, then
-                    // replies waiting too (a sender's ack and its own message go out in one
-                    // write) — and flush once.
-                    let batch = async {
-                        sink.feed(Frame::Text(b)).await?;
-                        for _ in 1..cfg.batch_frames {
-                            match session.try_recv() {
-                                Some(Outbound::Frame(b)) => sink.feed(Frame::Text(b)).await?,
-                                Some(Outbound::Close(r)) => {
-                                    sink.flush().await?;
-                                    return Ok(Some(Frame::Close(Some((
-                                        close_code(&r),
-                                        r.text().to_owned(),
-                                    )))));
-                                }
-                                None => break,
-                            }
-                        }
-                        while let Some(f) = ctl.try_recv() {
-                            if matches!(f, Frame::Close(_)) {
-                                sink.flush().await?;
-                                return Ok(Some(f));
-                            }
-                            sink.feed(f).await?;
-                        }
-                        sink.flush().await.map(|()| None)
-                    };
-                    match within(wt, batch).await {
-                        Some(Ok(None)) => {}
-                        Some(Ok(Some(close))) => {
-                            let _ = within(wt, sink.send(close)).await;
-                            return;
-                        }
-                        _ => return,
-                    }
-                }
-                Wake::Out(Some(Outbound::Close(r))) => {
-                    let _ = within(
-                        wt,
-                        sink.send(Frame::Close(Some((close_code(&r), r.text().to_owned())))),
-                    )
-                    .await;
-                    return;
-                }
-                Wake::Out(None) => return,
-                Wake::Ping => io!(sink.send(Frame::Ping(bytes::Bytes::new()))),
-                // Pongs owed to the client: flushing the sink writes them.
-                Wake::Replies => io!(sink.flush()),
-            }
-        }
-    }
-}
-
-/// The reader's replies to the writer: a bounded single-producer, single-consumer queue.
-/// Unlike a channel it allocates nothing until used, which idle connections notice.
-mod ctl {
-    use crate::frame::Frame;
-    use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex, MutexGuard};
-    use std::task::{Context, Poll, Waker};
-    use tokio::sync::Semaphore;
-
-    #[derive(Default)]
-    struct Queue {
-        frames: VecDeque<Frame>,
-        /// The writer, waiting for a frame (or the sender's end).
-        waker: Option<Waker>,
-        sender_gone: bool,
-    }
-
-    struct Shared {
-        queue: Mutex<Queue>,
-        room: Semaphore,
-    }
-
-    impl Shared {
-        fn queue(&self) -> MutexGuard<'_, Queue> {
-            self.queue.lock().unwrap_or_else(|p| p.into_inner())
-        }
-
-        fn push(&self, f: Frame) {
-            let waker = {
-                let mut q = self.queue();
-                q.frames.push_back(f);
-                q.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-
-    /// The reader's end.
-    pub(crate) struct Sender(Arc<Shared>);
-    /// The writer's end.
-    pub(crate) struct Receiver(Arc<Shared>);
-
-    /// A queue of at most `cap` frames.
-    pub(crate) fn channel(cap: usize) -> (Sender, Receiver) {
-        let shared = Arc::new(Shared {
-            queue: Mutex::default(),
-            room: Semaphore::new(cap.max(1)),
-        });
-        (Sender(shared.clone()), Receiver(shared))
-    }
-
-    impl Sender {
-        /// Queue `f`, waiting for room; `Err` once the writer is gone.
-        pub(crate) async fn send(&self, f: Frame) -> Result<(), Frame> {
-            match self.0.room.acquire().await {
-                Ok(p) => p.forget(),
-                Err(_) => return Err(f),
-            }
-            self.0.push(f);
-            Ok(())
-        }
-
-        /// Queue `f` if there is room now.
-        pub(crate) fn try_send(&self, f: Frame) -> Result<(), Frame> {
-            match self.0.room.try_acquire() {
-                Ok(p) => p.forget(),
-                Err(_) => return Err(f),
-            }
-            self.0.push(f);
-            Ok(())
-        }
-    }
-
-    impl Drop for Sender {
-        fn drop(&mut self) {
-            let waker = {
-                let mut q = self.0.queue();
-                q.sender_gone = true;
-                q.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-
-    impl Receiver {
-        /// The next frame; `None` once the sender is gone and the queue is empty.
-        #[cfg(test)]
-        pub(crate) async fn recv(&mut self) -> Option<Frame> {
-            std::future::poll_fn(|cx| self.poll_recv(cx)).await
-        }
-
-        /// [`Receiver::recv`] as a poll: `Pending` leaves `cx` to be woken by the next
-        /// frame or by the sender's end.
-        pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
-            let mut q = self.0.queue();
-            if let Some(f) = q.frames.pop_front() {
-                drop(q);
-                self.0.room.add_permits(1);
-                return Poll::Ready(Some(f));
-            }
-            if q.sender_gone {
-                return Poll::Ready(None);
-            }
-            realtime_core::session::keep_waker(&mut q.waker, cx);
-            Poll::Pending
-        }
-
-        /// The next frame if one is queued.
-        pub(crate) fn try_recv(&mut self) -> Option<Frame> {
-            let f = self.0.queue().frames.pop_front()?;
-            self.0.room.add_permits(1);
-            Some(f)
-        }
-    }
-
-    impl Drop for Receiver {
-        fn drop(&mut self) {
-            self.0.room.close();
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[tokio::test]
-        async fn bounded_in_order_and_ends_with_the_sender() {
-            let (tx, mut rx) = channel(2);
-            tx.send(Frame::Ping(bytes::Bytes::new()))
-                .await
-                .expect("room");
-            tx.try_send(Frame::Pong(bytes::Bytes::new())).expect("room");
-            assert!(tx.try_send(Frame::Close(None)).is_err(), "full at 2");
-            assert!(matches!(rx.recv().await, Some(Frame::Ping(_))));
-            tx.try_send(Frame::Close(None)).expect("room again");
-            drop(tx);
-            assert!(matches!(rx.recv().await, Some(Frame::Pong(_))));
-            assert!(matches!(rx.recv().await, Some(Frame::Close(None))));
-            assert!(rx.recv().await.is_none(), "sender gone, queue empty");
-            let (tx, rx) = channel(1);
-            drop(rx);
-            assert!(tx.send(Frame::Close(None)).await.is_err(), "writer gone");
-        }
+        None
     }
 }
 

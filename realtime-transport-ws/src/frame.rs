@@ -45,6 +45,8 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is going away (RFC 6455).
     pub const GOING_AWAY: u16 = 1001;
+    /// The server met an unexpected condition (RFC 6455 §7.4.1).
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// Malformed frames at the protocol level.
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A text message that is not UTF-8 (RFC 6455 §7.4.1).

@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 /// without reading loses its connection past this, instead of growing the buffer.
 const MAX_REPLY_BYTES: usize = 64 << 10;
 
-pub(crate) use crate::driver::Replies;
+pub(crate) use crate::writer::Replies;
 
 /// The read half as tungstenite sees it: reads come from the socket, writes (its
 /// automatic replies) go to [`Replies`].

@@ -12,11 +12,14 @@
 //!
 //! Close codes are in [`frame::close`]; the frames of the native dialect in [`native`].
 
+mod ctl;
+pub mod dialect;
 pub mod driver;
 pub mod frame;
 #[cfg(feature = "axum")]
 mod io;
 pub mod native;
+mod writer;
 
 #[cfg(feature = "actix")]
 pub mod actix;
@@ -25,9 +28,10 @@ pub mod axum;
 #[cfg(feature = "axum")]
 pub mod server;
 
+pub use dialect::{AuthFrame, Closing, Dialect, Opening, Outbox};
 pub use driver::{ConnInfo, WsConfig, WsServer};
 pub use frame::{Frame, WsError};
 #[cfg(feature = "axum")]
 #[doc(hidden)]
 pub use io::decode_client_bytes;
-pub use native::NativeEncoder;
+pub use native::{NativeDialect, NativeEncoder};

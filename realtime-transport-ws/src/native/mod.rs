@@ -72,10 +72,34 @@
 //! before the `join` that recovers the ones before it; a client that recovers must
 //! connect with `resume`.
 
+mod dialect;
+
+pub use dialect::{NativeConn, NativeDialect};
+
+use crate::frame::close;
 use bytes::Bytes;
-use realtime_core::{Channel, Encoder, Error, Event, EventType, MessageKind, SendMessage, Since};
+use realtime_core::{
+    Channel, CloseReason, Encoder, Error, Event, EventType, MessageKind, SendMessage, Since,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// The native dialect's close code for each [`CloseReason`]: the one table
+/// ([`crate::frame::close`] names the codes). A client reconnects after 4002, 4004, 4008
+/// and 4029, and not after 4001, 4003 and 4009.
+pub fn close_code(reason: &CloseReason) -> u16 {
+    match reason {
+        CloseReason::Unauthorized => close::UNAUTHORIZED,
+        CloseReason::Shutdown => close::SHUTDOWN,
+        CloseReason::Kicked(_) => close::KICKED,
+        CloseReason::Idle => close::IDLE,
+        CloseReason::SlowConsumer => close::SLOW_CONSUMER,
+        CloseReason::TooManyConnections => close::TOO_MANY_CONNECTIONS,
+        CloseReason::RateLimited => close::RATE_LIMITED,
+        // A reason added to the core later: closed as the application's.
+        _ => close::KICKED,
+    }
+}
 
 /// The native dialect's encoder: one frame per event, as in the table above.
 #[derive(Debug, Default, Clone, Copy)]
