@@ -39,7 +39,9 @@ pub enum WsError {
 }
 
 /// Close codes this crate sends. 1000–1011 are RFC 6455's; 4000–4999 are ours: a client
-/// should reconnect after 4002 and 4008 (and 1001), and not after 4001, 4003, 4009, 4029.
+/// should reconnect after 4002, 4004 and 4008 (and 1001), later after 4029, and not after
+/// 4001, 4003 and 4009. The native dialect maps each [`realtime_core::CloseReason`] to one
+/// of them in [`crate::native::close_code`].
 pub mod close {
     /// Normal closure.
     pub const NORMAL: u16 = 1000;

@@ -722,4 +722,26 @@ mod tests {
             assert_eq!(back, ev);
         }
     }
+
+    #[test]
+    fn every_close_reason_has_its_own_native_code() {
+        let reasons = [
+            (CloseReason::Unauthorized, 4001),
+            (CloseReason::Shutdown, 4002),
+            (CloseReason::Kicked("bye".into()), 4003),
+            (CloseReason::Idle, 4004),
+            (CloseReason::SlowConsumer, 4008),
+            (CloseReason::TooManyConnections, 4009),
+            (CloseReason::RateLimited, 4029),
+        ];
+        for (reason, code) in &reasons {
+            assert_eq!(close_code(reason), *code, "{reason:?}");
+            // The documented rule: reconnect after 4002, 4004, 4008 and 4029 only.
+            assert_eq!(
+                reason.reconnect(),
+                matches!(code, 4002 | 4004 | 4008 | 4029),
+                "{reason:?}"
+            );
+        }
+    }
 }
