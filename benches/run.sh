@@ -3,6 +3,8 @@
 #   bash benches/run.sh [runs] [seconds]     (default 3 runs of every cell, 8 s of publishing)
 #   BENCH_CELLS="w1-10000-16 w3" bash benches/run.sh   (only those cells: w1-<C>-2|16|rate,
 #                                                      w2-1|10|20|40, w3)
+#   BENCH_SERVERS="realtime" bash benches/run.sh       (only those servers: realtime,
+#                                                      socketioxide, node-socketio, raw)
 # Servers are pinned to core 0 and the generator to core 1 (taskset); every Rust server runs
 # a single-threaded tokio runtime; release builds. Every process this script starts is
 # stopped by its PID. Loopback only; each workload is bounded in time (`timeout`).
@@ -55,7 +57,7 @@ run() { # server args... -> one result line in results.jsonl
   stop
 }
 for run_no in $(seq 1 "$RUNS"); do
-  for name in realtime socketioxide node-socketio raw; do
+  for name in ${BENCH_SERVERS:-realtime socketioxide node-socketio raw}; do
     for clients in 1000 10000; do
       rate=$(( clients == 1000 ? 100 : 20 ))   # 100,000 and 200,000 deliveries/s offered
       if want w1-$clients-2; then run "$name" --workload w1 --clients $clients --inflight 2 --seconds "$SECS"; fi
@@ -67,7 +69,9 @@ for run_no in $(seq 1 "$RUNS"); do
     done
     if want w3; then run "$name" --workload w3 --clients 10000; fi
   done
-  if want w3; then run realtime-presence --workload w3 --clients 10000; fi
+  if want w3 && [[ " ${BENCH_SERVERS:-realtime} " == *" realtime "* ]]; then
+    run realtime-presence --workload w3 --clients 10000
+  fi
 done
 python3 benches/table.py "$OUT/results.jsonl"
 echo "raw results: $OUT/results.jsonl"
