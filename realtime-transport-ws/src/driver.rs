@@ -39,6 +39,16 @@ fn rate_clock() -> governor::clock::DefaultClock {
         .clone()
 }
 
+/// What the reader's wait for the client ended with.
+enum Read {
+    /// A frame, or a read error.
+    Frame(Result<Frame, WsError>),
+    /// The stream ended.
+    End,
+    /// Nothing came for the idle timeout.
+    Idle,
+}
+
 /// What the reading side of one connection keeps between frames.
 struct Conn<C> {
     limiter: DefaultDirectRateLimiter,
@@ -423,7 +433,10 @@ impl<D: Dialect> WsServer<D> {
                     }
                     r = stream.next() => {
                         last_frame = tokio::time::Instant::now();
-                        Some(r)
+                        match r {
+                            Some(r) => Read::Frame(r),
+                            None => Read::End,
+                        }
                     }
                     () = &mut idle_timer => {
                         let due = last_frame + idle;
@@ -431,7 +444,7 @@ impl<D: Dialect> WsServer<D> {
                             idle_timer.as_mut().reset(due);
                             continue;
                         }
-                        None
+                        Read::Idle
                     }
                 };
                 if !Box::pin(self.on_frame(next, &mut st)).await {
@@ -467,26 +480,22 @@ impl<D: Dialect> WsServer<D> {
         }
     }
 
-    /// One frame from the client (or the end of the stream; `None`: the idle timeout):
-    /// hand it to the dialect within the rate limit. Returns whether to go on reading.
+    /// One frame from the client (or the end of the stream, or the idle timeout): hand
+    /// it to the dialect within the rate limit. Returns whether to go on reading.
     /// Kept out of `serve` and boxed there, so an idle connection's task does not carry
     /// the space of every command's futures.
-    async fn on_frame(
-        &self,
-        next: Option<Option<Result<Frame, WsError>>>,
-        st: &mut Conn<D::Conn>,
-    ) -> bool {
+    async fn on_frame(&self, next: Read, st: &mut Conn<D::Conn>) -> bool {
         let cfg = &self.inner.config;
         let dialect = &self.inner.dialect;
         let frame = match next {
-            None => {
+            Read::Idle => {
                 for f in dialect.close(&CloseReason::Idle).frames() {
                     let _ = st.out.send(f).await;
                 }
                 return false;
             }
-            Some(None) | Some(Some(Ok(Frame::Close(_)))) => return false,
-            Some(Some(Err(e))) => {
+            Read::End | Read::Frame(Ok(Frame::Close(_))) => return false,
+            Read::Frame(Err(e)) => {
                 // The close code that says why (RFC 6455 §7.4.1); none when the
                 // connection is gone already.
                 let close = match e {
@@ -500,7 +509,7 @@ impl<D: Dialect> WsServer<D> {
                 }
                 return false;
             }
-            Some(Some(Ok(f))) => f,
+            Read::Frame(Ok(f)) => f,
         };
         let text = match frame {
             Frame::Text(t) => t,

@@ -24,21 +24,31 @@ use std::sync::{Arc, Weak};
 
 pub(crate) struct HubDelivery(pub(crate) Weak<Inner>);
 
+/// One dialect's frame for the event being fanned out, made when its first session needs
+/// it: each event is encoded at most once per dialect.
+#[derive(Clone)]
+enum Encoded {
+    /// No session of the dialect has needed it yet.
+    NotYet,
+    /// The dialect does not carry this event ([`Encoder::encode`](crate::Encoder::encode) said `None`).
+    NotCarried,
+    /// The frame, shared by every session of the dialect.
+    Frame(Bytes),
+}
+
 impl DeliveryHandler for HubDelivery {
     fn deliver(&self, channel: &Channel, event: Arc<Event>) {
         let Some(inner) = self.0.upgrade() else {
             return;
         };
         inner.fan_out(channel, &event);
-        let change = membership_change(channel, &event);
-        if let Some((user, room, false)) = &change
-            && let Some(room) = room.room_id()
-        {
+        let Some(MembershipChange { user, room, add }) = membership_change(channel, &event) else {
+            return;
+        };
+        if !add && let Some(room) = room.room_id() {
             inner.forget_members(room, user.as_deref());
         }
-        if let Some((user, room, add)) = change
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
             // The sessions and their changes are fixed now, in event order; the task only
             // carries them out (the broker call may wait), unless something later about
             // the same session and channel has replaced them by then.
@@ -142,7 +152,7 @@ impl Inner {
                 return;
             };
             let dialects = read(&self.dialects);
-            let mut encoded: Vec<Option<Option<Bytes>>> = vec![None; dialects.len()];
+            let mut encoded: Vec<Encoded> = vec![Encoded::NotYet; dialects.len()];
             let except = event.except;
             for s in list {
                 if except.is_some_and(|x| x == s.shared.socket) {
@@ -159,8 +169,15 @@ impl Inner {
                 let Some(slot) = encoded.get_mut(d) else {
                     continue;
                 };
-                let frame = slot.get_or_insert_with(|| dialects[d].encode(channel, event));
-                let Some(frame) = frame else { continue };
+                if let Encoded::NotYet = slot {
+                    *slot = match dialects[d].encode(channel, event) {
+                        Some(frame) => Encoded::Frame(frame),
+                        None => Encoded::NotCarried,
+                    };
+                }
+                let Encoded::Frame(frame) = &*slot else {
+                    continue;
+                };
                 match s.shared.push_on(channel, frame, || message_seq(event)) {
                     Push::Queued => delivered += 1,
                     Push::Overflow => slow.push(s.shared.clone()),
@@ -195,14 +212,22 @@ pub(crate) fn message_seq(event: &Event) -> Option<u64> {
         .flatten()
 }
 
+/// A membership event's change to this node's subscriptions.
+pub(crate) struct MembershipChange {
+    /// Whose sessions change; `None`: every session on the room's channel (a deleted
+    /// room).
+    pub(crate) user: Option<UserId>,
+    /// The room's channel.
+    pub(crate) room: Channel,
+    /// Subscribe (`true`) or unsubscribe.
+    pub(crate) add: bool,
+}
+
 /// Membership changes seen on a channel that change this node's subscriptions:
 /// additions arrive on `user:{id}` (the user's sessions are not in the room yet),
 /// removals on `room:{id}` (after the removed user's sessions got the event), or on
-/// `user:{id}` alone in large rooms ([`HubConfig::large_room_members`]).
-pub(crate) fn membership_change(
-    channel: &Channel,
-    event: &Event,
-) -> Option<(Option<UserId>, Channel, bool)> {
+/// `user:{id}` alone in large rooms ([`HubConfig::large_room_members`](crate::HubConfig::large_room_members)).
+pub(crate) fn membership_change(channel: &Channel, event: &Event) -> Option<MembershipChange> {
     let t = &event.event_type;
     // Every published event passes here: the room's channel is built only for the few
     // membership types (not for each message).
@@ -222,16 +247,32 @@ pub(crate) fn membership_change(
                 || *t == EventType::ROOM_MEMBER_ADD
                 || *t == EventType::ROOM_CREATE =>
         {
-            Some((Some(u.to_string()), room, true))
+            Some(MembershipChange {
+                user: Some(u.to_string()),
+                room,
+                add: true,
+            })
         }
         Channel::Room(_) if *t == EventType::ROOM_LEAVE || *t == EventType::ROOM_MEMBER_REMOVE => {
             let u = event.data.get("user_id")?.as_str()?;
-            Some((Some(u.to_owned()), room, false))
+            Some(MembershipChange {
+                user: Some(u.to_owned()),
+                room,
+                add: false,
+            })
         }
         Channel::User(u) if *t == EventType::ROOM_LEAVE || *t == EventType::ROOM_MEMBER_REMOVE => {
-            Some((Some(u.to_string()), room, false))
+            Some(MembershipChange {
+                user: Some(u.to_string()),
+                room,
+                add: false,
+            })
         }
-        Channel::Room(_) if *t == EventType::ROOM_DELETE => Some((None, room, false)),
+        Channel::Room(_) if *t == EventType::ROOM_DELETE => Some(MembershipChange {
+            user: None,
+            room,
+            add: false,
+        }),
         _ => None,
     }
 }

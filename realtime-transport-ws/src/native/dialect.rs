@@ -3,7 +3,7 @@
 //! `auth` greeting, commands answered by `ack` and `error` frames in command order, and
 //! `send`s pipelined into the Hub's group commit.
 
-use super::{Command, close_code};
+use super::{Command, Refused, Request, close_code};
 use crate::dialect::{AuthFrame, Closing, Dialect, Opening, Outbox};
 use crate::driver::ConnInfo;
 use crate::frame::Frame;
@@ -53,6 +53,14 @@ struct InFlight {
     pending: realtime_core::PendingMessage,
 }
 
+/// A committed (or refused) `send`.
+enum Settled {
+    /// Its ack or error.
+    Reply(Frame),
+    /// Stored, and it had no id: no reply.
+    Silent,
+}
+
 /// A connection's `send`s in flight, in the order they were submitted.
 ///
 /// The Hub's group committer stores a connection's sends in submission order, so only the
@@ -76,22 +84,22 @@ impl Sends {
         self.0.push_back(InFlight { id, pending });
     }
 
-    /// The oldest send's reply once it is committed: `Some(None)` when it needs none (it
-    /// was stored and had no id), `None` when nothing is in flight.
-    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Option<Frame>>> {
+    /// The oldest send once it is committed; `None` when nothing is in flight.
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Settled>> {
         let Some(front) = self.0.front_mut() else {
             return Poll::Ready(None);
         };
         let result = std::task::ready!(std::pin::Pin::new(&mut front.pending).poll(cx));
         let id = self.0.pop_front().and_then(|f| f.id);
-        Poll::Ready(Some(match result {
-            Ok(m) => id.as_ref().map(|id| Frame::Text(native::ack_of(id, &m))),
-            Err(e) => Some(native_error(id.as_ref(), &e)),
+        Poll::Ready(Some(match (result, id) {
+            (Ok(m), Some(id)) => Settled::Reply(Frame::Text(native::ack_of(&id, &m))),
+            (Ok(_), None) => Settled::Silent,
+            (Err(e), id) => Settled::Reply(native_error(id.as_ref(), &e)),
         }))
     }
 
     /// [`Sends::poll_next`] as a future.
-    async fn next(&mut self) -> Option<Option<Frame>> {
+    async fn next(&mut self) -> Option<Settled> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 }
@@ -117,7 +125,10 @@ impl Dialect for NativeDialect {
 
     fn auth_frame(&self, text: &[u8]) -> Result<AuthFrame, Error> {
         match native::parse(text) {
-            Ok((_, Command::Auth { token, resume })) => Ok(AuthFrame { token, resume }),
+            Ok(Request {
+                command: Command::Auth { token, resume },
+                ..
+            }) => Ok(AuthFrame { token, resume }),
             Ok(_) | Err(_) => Err(Error::Unauthenticated(
                 "the first frame must be auth".into(),
             )),
@@ -140,8 +151,10 @@ impl Dialect for NativeDialect {
 
     async fn on_text(&self, hub: &Hub, conn: &mut NativeConn, text: Bytes, out: &Outbox) -> bool {
         let (id, cmd) = match native::parse(&text) {
-            Ok(x) => x,
-            Err((id, e)) => return out.send(native_error(id.as_ref(), &e)).await.is_ok(),
+            Ok(Request { id, command }) => (id, command),
+            Err(Refused { id, error }) => {
+                return out.send(native_error(id.as_ref(), &error)).await.is_ok();
+            }
         };
         let cmd = match cmd {
             Command::Send(req) if conn.sends.len() < self.pipelined_sends => {
@@ -156,8 +169,8 @@ impl Dialect for NativeDialect {
         };
         // Everything else sees the effect of the sends before it.
         let mut gone = false;
-        while let Some(reply) = conn.sends.next().await {
-            if let Some(r) = reply
+        while let Some(settled) = conn.sends.next().await {
+            if let Settled::Reply(r) = settled
                 && out.send(r).await.is_err()
             {
                 gone = true;
@@ -196,9 +209,8 @@ impl Dialect for NativeDialect {
         loop {
             match std::task::ready!(conn.sends.poll_next(cx)) {
                 None => return Poll::Ready(None),
-                Some(Some(frame)) => return Poll::Ready(Some(frame)),
-                // Stored, and it had no id: no reply; look at the next.
-                Some(None) => {}
+                Some(Settled::Reply(frame)) => return Poll::Ready(Some(frame)),
+                Some(Settled::Silent) => {}
             }
         }
     }
@@ -209,7 +221,7 @@ impl Dialect for NativeDialect {
 
     fn error(&self, request: Option<&[u8]>, error: &Error) -> Option<Frame> {
         let id = request.and_then(|t| match native::parse(t) {
-            Ok((id, _)) | Err((id, _)) => id,
+            Ok(Request { id, .. }) | Err(Refused { id, .. }) => id,
         });
         Some(native_error(id.as_ref(), error))
     }

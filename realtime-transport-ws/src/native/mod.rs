@@ -433,15 +433,35 @@ fn data<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Parse a client text frame. On failure the error comes with the frame's `id` when it
-/// could be read, so the error reply can carry it.
+/// A client frame: its command and the `id` its reply carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The frame's `id` (a string or a number), if it had one.
+    pub id: Option<Value>,
+    /// What it asks.
+    pub command: Command,
+}
+
+/// A client frame that does not parse: why, and its `id` when it could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    /// The frame's `id`, when it could be read, so the error reply can carry it.
+    pub id: Option<Value>,
+    /// Why it was refused.
+    pub error: Error,
+}
+
+/// Parse a client text frame.
 ///
 /// # Errors
-/// [`Error::Json`] for malformed JSON or a frame without `type`; [`Error::Invalid`] for an
-/// unknown `type`, a `data` of the wrong shape, an invalid channel or message type.
-pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Error)> {
-    let env: Envelope<'_> =
-        serde_json::from_slice(text).map_err(|e| (None, Error::Json(e.to_string())))?;
+/// [`Refused`] with [`Error::Json`] for malformed JSON or a frame without `type`, with
+/// [`Error::Invalid`] for an unknown `type`, a `data` of the wrong shape, an invalid
+/// channel or message type.
+pub fn parse(text: &[u8]) -> Result<Request, Refused> {
+    let env: Envelope<'_> = serde_json::from_slice(text).map_err(|e| Refused {
+        id: None,
+        error: Error::Json(e.to_string()),
+    })?;
     let id = env.id.filter(|v| v.is_string() || v.is_number());
     let kind: &str = &env.kind;
     let d = env.data;
@@ -559,8 +579,8 @@ pub fn parse(text: &[u8]) -> Result<(Option<Value>, Command), (Option<Value>, Er
         })
     })();
     match cmd {
-        Ok(c) => Ok((id, c)),
-        Err(e) => Err((id, e)),
+        Ok(command) => Ok(Request { id, command }),
+        Err(error) => Err(Refused { id, error }),
     }
 }
 
@@ -597,8 +617,9 @@ mod tests {
 
     #[test]
     fn parses_seed_frames_and_rejects_bad_ones() {
-        let (_, c) = parse(br#"{"type":"typing_start","data":{"room_id":"room-uuid"}}"#)
-            .expect("seed typing");
+        let c = parse(br#"{"type":"typing_start","data":{"room_id":"room-uuid"}}"#)
+            .expect("seed typing")
+            .command;
         assert_eq!(
             c,
             Command::Typing {
@@ -606,50 +627,54 @@ mod tests {
                 is_typing: true
             }
         );
-        let (id, c) = parse(br#"{"type":"ping","id":7}"#).expect("ping");
-        assert_eq!((id, c), (Some(json!(7)), Command::Ping));
-        let (id, e) =
-            parse(br#"{"type":"send","id":"a","data":{"room_id":1}}"#).expect_err("shape");
-        assert_eq!((id, e.code()), (Some(json!("a")), "invalid"));
+        let r = parse(br#"{"type":"ping","id":7}"#).expect("ping");
+        assert_eq!((r.id, r.command), (Some(json!(7)), Command::Ping));
+        let r = parse(br#"{"type":"send","id":"a","data":{"room_id":1}}"#).expect_err("shape");
+        assert_eq!((r.id, r.error.code()), (Some(json!("a")), "invalid"));
         assert_eq!(
-            parse(b"{not json").expect_err("json").1.code(),
+            parse(b"{not json").expect_err("json").error.code(),
             "invalid_json"
         );
         assert_eq!(
-            parse(br#"{"data":{}}"#).expect_err("no type").1.code(),
+            parse(br#"{"data":{}}"#).expect_err("no type").error.code(),
             "invalid_json"
         );
         assert_eq!(
-            parse(br#"{"type":"fly"}"#).expect_err("unknown").1.code(),
+            parse(br#"{"type":"fly"}"#)
+                .expect_err("unknown")
+                .error
+                .code(),
             "invalid"
         );
         assert_eq!(
             parse(br#"{"type":"subscribe","data":{"channel":"bad channel"}}"#)
                 .expect_err("ch")
-                .1
+                .error
                 .code(),
             "invalid_channel"
         );
         assert_eq!(
             parse(br#"{"type":"read","data":{}}"#)
                 .expect_err("read")
-                .1
+                .error
                 .code(),
             "invalid"
         );
         // `data` missing, or null: the command's shape is still checked.
-        let (id, e) = parse(br#"{"type":"join","id":3}"#).expect_err("no data");
-        assert_eq!((id, e.code()), (Some(json!(3)), "invalid"));
-        assert!(e.to_string().contains("join"), "{e}");
+        let r = parse(br#"{"type":"join","id":3}"#).expect_err("no data");
+        assert_eq!((r.id, r.error.code()), (Some(json!(3)), "invalid"));
+        assert!(r.error.to_string().contains("join"), "{}", r.error);
         assert_eq!(
             parse(br#"{"type":"leave","data":null}"#)
                 .expect_err("null data")
-                .1
+                .error
                 .code(),
             "invalid"
         );
         // Escapes in `type` and in `data` strings are decoded.
-        let (_, c) = parse(br#"{"type":"jo\u0069n","data":{"room_id":"r\"1"}}"#).expect("escapes");
+        let c = parse(br#"{"type":"jo\u0069n","data":{"room_id":"r\"1"}}"#)
+            .expect("escapes")
+            .command;
         assert_eq!(
             c,
             Command::Join {
@@ -657,7 +682,7 @@ mod tests {
                 since: None
             }
         );
-        let (_, c) = parse(br#"{"type":"send","data":{"room_id":"r","content":"hi","type":"text","client_id":"c1"}}"#).expect("send");
+        let c = parse(br#"{"type":"send","data":{"room_id":"r","content":"hi","type":"text","client_id":"c1"}}"#).expect("send").command;
         assert!(matches!(
             c,
             Command::Send(SendMessage {
