@@ -108,6 +108,10 @@ pub enum Error {
     /// A JSON payload could not be (de)serialized.
     #[error("json error: {0}")]
     Json(String),
+    /// A state the code does not expect, not caused by the request or a backend: the Hub
+    /// stopped under a pending operation, an invariant broke. Worth a bug report.
+    #[error("internal error: {0}")]
+    Internal(Cow<'static, str>),
 }
 
 impl Error {
@@ -131,6 +135,7 @@ impl Error {
             Error::Store(_) => "store_error",
             Error::Broker(_) => "broker_error",
             Error::Json(_) => "invalid_json",
+            Error::Internal(_) => "internal_error",
         }
     }
 
@@ -156,7 +161,7 @@ impl Error {
             Error::Expired(_) => 410,
             Error::RateLimited { .. } => 429,
             Error::SessionClosed(_) => 410,
-            Error::Store(_) => 500,
+            Error::Store(_) | Error::Internal(_) => 500,
             Error::Broker(_) => 503,
         }
     }

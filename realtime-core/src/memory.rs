@@ -322,7 +322,7 @@ impl Store for MemoryStore {
         self.insert_messages(vec![new])
             .await?
             .pop()
-            .ok_or_else(|| Error::Store("empty insert result".into()))
+            .ok_or_else(|| Error::Internal("empty insert result".into()))
     }
 
     async fn insert_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Inserted>> {
@@ -353,7 +353,7 @@ impl Store for MemoryStore {
                     .messages
                     .get(id)
                     .cloned()
-                    .ok_or_else(|| Error::Store("dangling client id".into()))?;
+                    .ok_or_else(|| Error::Internal("dangling client id".into()))?;
                 out.push(Inserted {
                     message,
                     created: false,

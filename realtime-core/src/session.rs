@@ -140,11 +140,13 @@ pub(crate) struct SessionShared {
     /// The close jumps the queue (slow consumer).
     urgent: AtomicBool,
     pub(crate) dialect: DialectId,
+    /// A chat session ([`crate::Join::Chat`]): counted by presence, follows its user's
+    /// rooms. (Beside `dialect`, in what would be padding.)
+    pub(crate) chat: bool,
     pub(crate) id: SessionId,
     queue: Mutex<Queue>,
     /// The session's user; `None` for an anonymous session.
     pub(crate) user_id: Option<Arc<str>>,
-    pub(crate) socket: SocketId,
     close: Mutex<Option<CloseReason>>,
     /// Channels held back during recovery (usually none).
     holds: Mutex<Vec<Hold>>,
@@ -164,16 +166,17 @@ pub(crate) enum Push {
 
 impl SessionShared {
     pub(crate) fn new(
-        socket: SocketId,
+        id: SessionId,
         user_id: Option<Arc<str>>,
         dialect: DialectId,
+        chat: bool,
         max_bytes: usize,
         max_frames: usize,
     ) -> Self {
         SessionShared {
-            id: socket.session(),
-            socket,
+            id,
             user_id,
+            chat,
             dialect,
             queued_bytes: AtomicUsize::new(0),
             max_bytes,
@@ -404,12 +407,14 @@ pub struct Session {
     pub(crate) shared: Arc<SessionShared>,
     pub(crate) on_drop: Option<Box<dyn FnOnce(SessionId) + Send + Sync>>,
     pub(crate) done: bool,
+    /// The Hub's node number, the first half of the socket id.
+    pub(crate) node: u32,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("socket_id", &self.shared.socket)
+            .field("socket_id", &self.socket_id())
             .field("user_id", &self.shared.user_id)
             .finish()
     }
@@ -424,7 +429,7 @@ impl Session {
     /// The public socket id (`"<node>.<session>"`), what a dialect shows its client and
     /// what [`crate::Event::except`] names.
     pub fn socket_id(&self) -> SocketId {
-        self.shared.socket
+        SocketId::new(self.node, self.shared.id)
     }
 
     /// The session's user; `None` for an anonymous session.
@@ -545,14 +550,16 @@ mod tests {
     fn session() -> Session {
         Session {
             shared: Arc::new(SessionShared::new(
-                SocketId::new(7, 1),
+                1,
                 Some(Arc::from("u")),
                 DialectId::JSON,
+                true,
                 1 << 20,
                 1024,
             )),
             on_drop: None,
             done: false,
+            node: 7,
         }
     }
 

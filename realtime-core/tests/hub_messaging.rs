@@ -740,11 +740,14 @@ async fn notifications_and_system_events() {
 }
 
 #[tokio::test]
-async fn join_or_subscribe_joins_once_then_only_subscribes() {
+async fn a_sessions_join_joins_once_then_only_subscribes() {
     let (hub, mut a, _b, mut c, room) = setup().await;
     drain(&mut a);
     // carol is no member: she joins (alice is told) and her session is subscribed.
-    let got = hub.join_or_subscribe(c.id(), &room.id).await.expect("join");
+    let (got, _) = hub
+        .resume_room(c.id(), &room.id, None, true, |_, _| None)
+        .await
+        .expect("join");
     assert_eq!(
         (got.id.as_str(), got.epoch.as_str()),
         (room.id.as_str(), room.epoch.as_str())
@@ -756,7 +759,7 @@ async fn join_or_subscribe_joins_once_then_only_subscribes() {
         .expect("send");
     assert_eq!(of_type(&drain(&mut c), &EventType::MESSAGE_SEND).len(), 1);
     // A member now: only subscribed, no second join.
-    hub.join_or_subscribe(c.id(), &room.id)
+    hub.resume_room(c.id(), &room.id, None, true, |_, _| None)
         .await
         .expect("again");
     assert!(of_type(&drain(&mut a), &EventType::ROOM_JOIN).is_empty());
@@ -765,7 +768,7 @@ async fn join_or_subscribe_joins_once_then_only_subscribes() {
     // Private rooms are entered by invite only.
     let secret = secret_room(&hub).await;
     assert_eq!(
-        hub.join_or_subscribe(c.id(), &secret.id)
+        hub.resume_room(c.id(), &secret.id, None, true, |_, _| None)
             .await
             .expect_err("private")
             .code(),
@@ -811,7 +814,7 @@ async fn an_unsubscribe_after_a_membership_event_is_not_undone_by_its_task() {
 }
 
 #[tokio::test]
-async fn subscribe_room_checks_membership_and_returns_the_room() {
+async fn subscribing_to_a_room_checks_membership() {
     let (hub, mut a, _b, mut c, room) = setup().await;
     // alice's session leaves the room's channel (she stays a member) …
     let ch = Channel::room(&room.id).expect("ch");
@@ -823,27 +826,29 @@ async fn subscribe_room_checks_membership_and_returns_the_room() {
     assert!(of_type(&drain(&mut a), &EventType::MESSAGE_SEND).is_empty());
     // carol is no member of the (public) room: refused, and not subscribed.
     assert_eq!(
-        hub.subscribe_room(c.id(), &room.id)
+        hub.subscribe(c.id(), &ch, &Credentials::NONE)
             .await
             .expect_err("not a member")
             .code(),
         "forbidden"
     );
-    // … and subscribe_room puts it back.
-    let got = hub.subscribe_room(a.id(), &room.id).await.expect("member");
+    // … and subscribing puts it back.
     assert_eq!(
-        (got.id.as_str(), got.epoch.as_str()),
-        (room.id.as_str(), room.epoch.as_str())
+        hub.subscribe(a.id(), &ch, &Credentials::NONE)
+            .await
+            .expect("member"),
+        Subscribed::Channel
     );
+    let nope = Channel::room("nope").expect("ch");
     assert_eq!(
-        hub.subscribe_room(a.id(), "nope")
+        hub.subscribe(a.id(), &nope, &Credentials::NONE)
             .await
             .expect_err("missing")
             .code(),
         "not_found"
     );
     assert_eq!(
-        hub.subscribe_room(9999, &room.id)
+        hub.subscribe(9999, &ch, &Credentials::NONE)
             .await
             .expect_err("session")
             .code(),
@@ -1128,10 +1133,10 @@ async fn a_join_vouches_for_the_members_first_sends() {
             .build();
         let (hub, _a, b, c, room) = setup_on(hub).await;
         // carol joins the public room; bob, a member already, joins it from his session.
-        hub.join_or_subscribe(c.id(), &room.id)
+        hub.resume_room(c.id(), &room.id, None, true, |_, _| None)
             .await
             .expect("carol joins");
-        hub.join_or_subscribe(b.id(), &room.id)
+        hub.resume_room(b.id(), &room.id, None, true, |_, _| None)
             .await
             .expect("bob's join");
         for who in ["carol", "bob"] {

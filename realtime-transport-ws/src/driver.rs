@@ -347,7 +347,7 @@ impl<D: Dialect> WsServer<D> {
         mut sink: W,
         replies: Option<Arc<Replies>>,
         identity: Option<Identity>,
-        mut info: ConnInfo,
+        info: ConnInfo,
     ) -> impl std::future::Future<Output = ()> + Send + '_
     where
         R: Stream<Item = Result<Frame, WsError>> + Send + Unpin + 'static,
@@ -357,43 +357,13 @@ impl<D: Dialect> WsServer<D> {
             let _open = Open::new(&self.inner.open);
             let cfg = &self.inner.config;
             let dialect = &self.inner.dialect;
-            let mut options = match dialect.opening(identity, &info) {
-                Opening::Connect(options) => options,
-                Opening::AuthFrame => {
-                    let Some(options) =
-                        Box::pin(self.auth_frame(&mut stream, &mut sink, &mut info)).await
-                    else {
-                        return;
-                    };
-                    options
-                }
-            };
-            options.dialect = self.inner.dialect_id;
             let hub = &self.inner.hub;
-            // Boxed here and below: a large future held inline would make every idle
-            // connection's task carry its space.
-            let session = match Box::pin(hub.connect(options)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let closing = if matches!(e, Error::Forbidden(_)) {
-                        dialect.close(&CloseReason::TooManyConnections)
-                    } else {
-                        Closing::code(close::INTERNAL_ERROR, e.to_string())
-                    };
-                    if let Some(f) = dialect.error(None, &e) {
-                        let _ = sink.send(f).await;
-                    }
-                    for f in closing.frames() {
-                        let _ = sink.send(f).await;
-                    }
-                    return;
-                }
-            };
-            if let Some(greeting) = dialect.greeting(&session)
-                && sink.send(greeting).await.is_err()
-            {
+            // Boxed, as everything that runs once or rarely: the connection's long-lived
+            // task then does not reserve the space of the opening's state.
+            let Some(session) = Box::pin(self.open(&mut stream, &mut sink, identity, info)).await
+            else {
                 return;
-            }
+            };
             let session_id = session.id();
             let (ctl_tx, ctl_rx) = ctl::channel(64);
             let mut st = Conn {
@@ -548,6 +518,52 @@ impl<D: Dialect> WsServer<D> {
         dialect
             .on_text(&self.inner.hub, &mut st.dialect, text, &st.out)
             .await
+    }
+
+    /// Open the session as the dialect says — after an authentication frame if it asks
+    /// for one — and greet the client; `None` after closing the connection (refused,
+    /// or the socket is gone).
+    async fn open<R, W>(
+        &self,
+        stream: &mut R,
+        sink: &mut W,
+        identity: Option<Identity>,
+        mut info: ConnInfo,
+    ) -> Option<realtime_core::Session>
+    where
+        R: Stream<Item = Result<Frame, WsError>> + Unpin,
+        W: Sink<Frame, Error = WsError> + Unpin,
+    {
+        let dialect = &self.inner.dialect;
+        let mut options = match dialect.opening(identity, &info) {
+            Opening::Connect(options) => options,
+            Opening::AuthFrame => self.auth_frame(stream, sink, &mut info).await?,
+        };
+        options.dialect = self.inner.dialect_id;
+        let hub = &self.inner.hub;
+        let session = match hub.connect(options).await {
+            Ok(s) => s,
+            Err(e) => {
+                let closing = if matches!(e, Error::Forbidden(_)) {
+                    dialect.close(&CloseReason::TooManyConnections)
+                } else {
+                    Closing::code(close::INTERNAL_ERROR, e.to_string())
+                };
+                if let Some(f) = dialect.error(None, &e) {
+                    let _ = sink.send(f).await;
+                }
+                for f in closing.frames() {
+                    let _ = sink.send(f).await;
+                }
+                return None;
+            }
+        };
+        if let Some(greeting) = dialect.greeting(&session)
+            && sink.send(greeting).await.is_err()
+        {
+            return None;
+        }
+        Some(session)
     }
 
     /// The identity in the client's first text frame ([`Opening::AuthFrame`]), and the

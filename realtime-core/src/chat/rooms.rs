@@ -88,7 +88,7 @@ impl Hub {
     /// [`Error::NotFound`] for an unknown room, [`Error::SessionClosed`] for an unknown
     /// session, [`Error::Forbidden`] for non-members, [`Error::Invalid`] for a bad room id;
     /// broker errors.
-    pub async fn subscribe_room(&self, id: SessionId, room_id: &str) -> Result<Room> {
+    pub(crate) async fn subscribe_room(&self, id: SessionId, room_id: &str) -> Result<Room> {
         let user = self.session_user(id)?;
         let (room, member) = self.room_and_member(&user, room_id).await?;
         room.check_read(member.as_ref())?;
@@ -249,25 +249,6 @@ impl Hub {
     pub async fn join_room(&self, actor: &str, room_id: &str) -> Result<Member> {
         let (room, member) = self.room_and_member(actor, room_id).await?;
         self.join_read(actor, room, member).await.map(|(_, m)| m)
-    }
-
-    /// The native dialect's `join`: subscribe session `id` to `room:{room_id}` when its user
-    /// is a member, else join the room first ([`Hub::join_room`]: public group rooms only;
-    /// it subscribes every session of the user). Returns the room, which the caller answers
-    /// with (its `epoch`). One lookup of the room and the membership serves it all.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] (room), [`Error::SessionClosed`], [`Error::Forbidden`]
-    /// (private/direct rooms to non-members), [`Error::Invalid`]; store and broker errors.
-    pub async fn join_or_subscribe(&self, id: SessionId, room_id: &str) -> Result<Room> {
-        let user = self.session_user(id)?;
-        let (room, member) = self.room_and_member(&user, room_id).await?;
-        if member.is_some() {
-            self.add_local(id, Channel::room(room_id)?).await?;
-            self.vouch(&room, member.as_ref(), &user);
-            return Ok(room);
-        }
-        self.join_read(&user, room, None).await.map(|(r, _)| r)
     }
 
     /// Cache (`HubConfig::membership_cache_ttl`) that `user` may post in `room`, just

@@ -70,7 +70,7 @@ impl Hub {
         let (socket_id, user_id) = {
             let sessions = read(&self.inner.sessions);
             let entry = sessions.get(&id).ok_or(Error::SessionClosed(id))?;
-            (entry.shared.socket, entry.shared.user_id.clone())
+            (self.socket_id(id), entry.shared.user_id.clone())
         };
         let request = AuthRequest {
             channel,
@@ -127,7 +127,9 @@ impl Hub {
     /// # Errors
     /// Broker errors.
     pub async fn unsubscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
-        let socket = read(&self.inner.sessions).get(&id).map(|e| e.shared.socket);
+        let socket = read(&self.inner.sessions)
+            .contains_key(&id)
+            .then(|| self.socket_id(id));
         self.remove_local(id, channel).await?;
         if let Some(socket) = socket {
             self.leave_presence(socket, std::iter::once(channel)).await;

@@ -120,11 +120,13 @@ impl std::future::Future for PendingMessage {
     ) -> std::task::Poll<Result<Message>> {
         match &mut self.0 {
             PendingState::Queued(rx) => std::pin::Pin::new(rx).poll(cx).map(|r| {
-                r.unwrap_or_else(|_| Err(Error::Store("the Hub stopped before the commit".into())))
+                r.unwrap_or_else(|_| {
+                    Err(Error::Internal("the Hub stopped before the commit".into()))
+                })
             }),
             PendingState::Done(r) => std::task::Poll::Ready(
                 r.take()
-                    .unwrap_or_else(|| Err(Error::Store("polled after completion".into()))),
+                    .unwrap_or_else(|| Err(Error::Internal("polled after completion".into()))),
             ),
         }
     }
@@ -331,7 +333,7 @@ impl Hub {
                     }
                     _ => {
                         // Answered by `ask_rights`, which sets every pair it is given.
-                        rights.insert(key, Err(Error::Store("membership not checked".into())));
+                        rights.insert(key, Err(Error::Internal("membership not checked".into())));
                         ask.push(key);
                     }
                 }
@@ -349,7 +351,7 @@ impl Hub {
                 rights
                     .get(&key)
                     .cloned()
-                    .unwrap_or_else(|| Err(Error::Store("membership not checked".into())))
+                    .unwrap_or_else(|| Err(Error::Internal("membership not checked".into())))
             })
             .collect()
     }

@@ -6,7 +6,7 @@ use crate::auth::Identity;
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, SessionEntry, lock, read, write};
-use crate::ids::{SocketId, validate_id};
+use crate::ids::validate_id;
 use crate::presence::UserStatus;
 use crate::session::{DialectId, Session, SessionShared};
 use crate::store::User;
@@ -192,9 +192,10 @@ impl Hub {
         let user_id: Option<Arc<str>> = identity.as_ref().map(|i| i.user_id.as_str().into());
         let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(SessionShared::new(
-            SocketId::new(inner.node, id),
+            id,
             user_id.clone(),
             dialect,
+            chat,
             inner.config.session_queue_bytes,
             inner.config.session_queue_frames,
         ));
@@ -217,7 +218,6 @@ impl Hub {
                     shared: shared.clone(),
                     channels: HashSet::new(),
                     pending: Vec::new(),
-                    chat,
                 },
             );
         }
@@ -234,6 +234,7 @@ impl Hub {
                 }
             })),
             done: false,
+            node: inner.node,
         };
         let channels = match (join, &user) {
             (Join::Chat { rooms }, Some(user)) => self.chat_channels(user, rooms).await?,

@@ -153,9 +153,13 @@ impl Inner {
             };
             let dialects = read(&self.dialects);
             let mut encoded: Vec<Encoded> = vec![Encoded::NotYet; dialects.len()];
-            let except = event.except;
+            // The excepted session, when it is one of this node's.
+            let except = event
+                .except
+                .filter(|x| x.node() == self.node)
+                .map(|x| x.session());
             for s in list {
-                if except.is_some_and(|x| x == s.shared.socket) {
+                if except == Some(s.shared.id) {
                     continue;
                 }
                 if let (Some(room), Some(sessions)) = (&skip_room, &sessions)
@@ -197,7 +201,7 @@ impl Inner {
             let backlog = s.queued_frames() as u64;
             if s.close(false, CloseReason::SlowConsumer) {
                 self.metrics.record_slow_consumer(backlog);
-                tracing::warn!(socket_id = %s.socket, user = ?s.user_id, "slow consumer disconnected");
+                tracing::warn!(session = s.id, user = ?s.user_id, "slow consumer disconnected");
             }
         }
         self.metrics.record_deliveries(delivered);

@@ -98,8 +98,6 @@ pub(crate) struct SessionEntry {
     /// Subscription changes that membership events ordered for this session and that a
     /// task has yet to apply (usually none): at most one per channel, the latest event's.
     pub(crate) pending: Vec<PendingChange>,
-    /// A chat session ([`Join::Chat`]): counted by presence, follows its user's rooms.
-    pub(crate) chat: bool,
 }
 
 /// A membership event's subscription change for one session, waiting for its task
@@ -213,6 +211,11 @@ impl Hub {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The socket id of session `id` on this node.
+    pub fn socket_id(&self, id: SessionId) -> crate::SocketId {
+        crate::SocketId::new(self.inner.node, id)
     }
 
     /// The settings.

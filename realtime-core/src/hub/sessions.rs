@@ -161,7 +161,7 @@ impl Hub {
             let Some(entry) = sessions.remove(&id) else {
                 return;
             };
-            if entry.chat
+            if entry.shared.chat
                 && let Some(user) = &entry.shared.user_id
             {
                 let mut by_user = lock(&inner.by_user);
@@ -197,9 +197,9 @@ impl Hub {
                 tracing::warn!(error = %e, channel = %ch, "broker unsubscribe failed");
             }
         }
-        self.leave_presence(entry.shared.socket, entry.channels.iter())
+        self.leave_presence(self.socket_id(id), entry.channels.iter())
             .await;
-        let user = match (&entry.shared.user_id, entry.chat) {
+        let user = match (&entry.shared.user_id, entry.shared.chat) {
             (Some(user), true) => user.clone(),
             _ => return,
         };
