@@ -6,7 +6,7 @@
 //! A connection runs two halves. The reader opens the session as its [`Dialect`] says
 //! (waiting for an authentication frame if the dialect asks for one), enforces the rate
 //! limit and the idle timeout, and hands each text frame to the dialect. The writer
-//! ([`crate::writer`]) drains the session's queue — many frames per flush — together with
+//! (`writer.rs`) drains the session's queue — many frames per flush — together with
 //! the dialect's replies and heartbeats, and gives up on a socket that does not take a
 //! write within the write timeout.
 
