@@ -153,7 +153,7 @@ impl Hub {
 
     /// Close session `id`: drop its subscriptions and update presence (the user goes
     /// offline after the grace period if this was their last session). Idempotent; also
-    /// done when the [`Session`] is dropped.
+    /// done when the [`Session`](crate::Session) is dropped.
     pub async fn disconnect(&self, id: SessionId) {
         let inner = &self.inner;
         let entry = {
@@ -212,7 +212,7 @@ impl Hub {
     }
 
     /// Close session `id` from the server side with `reason` (the session's next
-    /// [`Session::recv`] returns [`Outbound::Close`](crate::Outbound::Close)), then disconnect it.
+    /// [`Session::recv`](crate::Session::recv) returns [`Outbound::Close`](crate::Outbound::Close)), then disconnect it.
     pub async fn kick(&self, id: SessionId, reason: CloseReason) {
         if let Some(e) = read(&self.inner.sessions).get(&id) {
             e.shared.close(true, reason);

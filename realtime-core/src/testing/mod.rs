@@ -1,4 +1,4 @@
-//! Conformance suites for [`Store`] and [`Broker`] backends (feature `testing`).
+//! Conformance suites for [`Store`] and [`Broker`](crate::Broker) backends (feature `testing`).
 //!
 //! Every backend crate runs the very same checks against itself:
 //!
