@@ -197,7 +197,7 @@ async fn keepalive(
 }
 
 fn broker_err(e: redis::RedisError) -> Error {
-    Error::Broker(e.to_string())
+    Error::Broker(realtime_core::BackendError::from_source(e))
 }
 
 impl RedisBroker {

@@ -42,7 +42,7 @@ pub struct RedisChannelPresence {
 }
 
 fn err(e: redis::RedisError) -> Error {
-    Error::Broker(e.to_string())
+    Error::Broker(realtime_core::BackendError::from_source(e))
 }
 
 impl RedisChannelPresence {

@@ -24,7 +24,7 @@ fn now_ms() -> i64 {
 }
 
 fn err(e: redis::RedisError) -> Error {
-    Error::Broker(e.to_string())
+    Error::Broker(realtime_core::BackendError::from_source(e))
 }
 
 impl RedisPresence {

@@ -5,6 +5,7 @@
 //! and REST bodies, and [`Error::is_temporary`] says whether retrying can succeed.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// Result alias for `realtime-core`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,12 +100,13 @@ pub enum Error {
     /// A session's outbound queue is full or closed (slow consumer or gone).
     #[error("session {0} is closed or cannot keep up")]
     SessionClosed(u64),
-    /// A store backend failed (I/O, driver, constraint the caller cannot fix).
+    /// A store backend failed (I/O, driver, constraint the caller cannot fix); the
+    /// driver's own error, when there is one, is the [`std::error::Error::source`].
     #[error("store error: {0}")]
-    Store(String),
+    Store(#[source] BackendError),
     /// A broker backend failed or is unreachable; publishing may succeed later.
     #[error("broker error: {0}")]
-    Broker(String),
+    Broker(#[source] BackendError),
     /// A JSON payload could not be (de)serialized.
     #[error("json error: {0}")]
     Json(String),
@@ -201,4 +203,123 @@ pub(crate) fn clip(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// A backend's failure ([`Error::Store`], [`Error::Broker`]): what happened, and the
+/// backend's own error when there is one, kept as the [`std::error::Error::source`] (a
+/// driver's error type, for logs and downcasting). Two are equal when their messages are.
+#[derive(Clone)]
+pub struct BackendError {
+    message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl BackendError {
+    /// A failure described by `message` alone.
+    pub fn new(message: impl Into<String>) -> BackendError {
+        BackendError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure that is `source` (its message is `source`'s).
+    pub fn from_source<E>(source: E) -> BackendError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        BackendError {
+            message: source.to_string(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// `source` with `context` before its message (`"{context}: {source}"`).
+    pub fn with_context<E>(context: &str, source: E) -> BackendError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        BackendError {
+            message: format!("{context}: {source}"),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for BackendError {
+    fn from(message: String) -> Self {
+        BackendError::new(message)
+    }
+}
+
+impl From<&str> for BackendError {
+    fn from(message: &str) -> Self {
+        BackendError::new(message)
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{:?} (source: {source:?})", self.message),
+            None => write!(f, "{:?}", self.message),
+        }
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for BackendError {}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_backend_error_keeps_the_drivers_error_as_its_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::Store(BackendError::with_context("connecting", io));
+        assert_eq!(err.to_string(), "store error: connecting: refused");
+        assert_eq!((err.code(), err.http_status()), ("store_error", 500));
+        let backend = err.source().expect("the backend error");
+        let driver = backend.source().expect("the driver's error");
+        let io = driver
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        // Equality and clones go by the message.
+        assert_eq!(err.clone(), Error::Store("connecting: refused".into()));
+        assert!(
+            Error::Broker("down".into())
+                .source()
+                .expect("backend")
+                .source()
+                .is_none()
+        );
+        assert_eq!(Error::Internal("x".into()).code(), "internal_error");
+    }
 }

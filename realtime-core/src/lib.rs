@@ -99,7 +99,7 @@ pub use channel_presence::{ChannelPresence, MemoryChannelPresence};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use cluster::{ClusterPresence, ClusterView};
 pub use encoder::{Encoder, JsonEncoder};
-pub use error::{Error, Result};
+pub use error::{BackendError, Error, Result};
 pub use event::{Event, EventData, EventMetadata, EventType, MAX_APP_EVENT_NAME};
 pub use ids::{MessageId, RoomId, SocketId, UserId, validate_id};
 pub use message::{

@@ -113,7 +113,10 @@ where
     m.dangerous_set_table_name(MIGRATIONS_TABLE);
     m.run(conn).await.map_err(|e| {
         tracing::error!(error = %e, "realtime-store-sqlx migrations failed");
-        realtime_core::Error::Store(format!("migration failed: {e}"))
+        realtime_core::Error::Store(realtime_core::BackendError::with_context(
+            "migration failed",
+            e,
+        ))
     })
 }
 

@@ -14,7 +14,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 
 pub(crate) fn from_micros(v: i64) -> realtime_core::Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| Error::Store(format!("timestamp {v} out of range")))
+        .ok_or_else(|| Error::Store(format!("timestamp {v} out of range").into()))
 }
 
 pub(crate) fn opt_micros(v: Option<i64>) -> realtime_core::Result<Option<DateTime<Utc>>> {
@@ -100,7 +100,7 @@ pub(crate) fn store_err(e: sqlx::Error) -> Error {
             reason: "contains a character the database cannot store (NUL)".into(),
         };
     }
-    Error::Store(e.to_string())
+    Error::Store(realtime_core::BackendError::from_source(e))
 }
 
 /// Expands to `impl Store for $store` where `$store` has `pool: sqlx::Pool<$db>`, an
@@ -299,7 +299,7 @@ macro_rules! impl_store {
                     seq: to_u64(get(r, "seq")?),
                     client_id: get(r, "client_id")?,
                     sender_id: get(r, "sender_id")?,
-                    content: String::from_utf8(content).map_err(|e| Error::Store(format!("message content is not UTF-8: {e}")))?,
+                    content: String::from_utf8(content).map_err(|e| Error::Store(format!("message content is not UTF-8: {e}").into()))?,
                     kind: MessageKind::parse(&get::<String>(r, "kind")?)?,
                     status: MessageStatus::parse(&get::<String>(r, "status")?)?,
                     created_at: from_micros(get(r, "created_at")?)?,
@@ -321,7 +321,7 @@ macro_rules! impl_store {
                 let kind = match get::<String>(r, "kind")?.as_str() {
                     "ROOM" => FavoriteKind::Room,
                     "USER" => FavoriteKind::User,
-                    other => return Err(Error::Store(format!("unknown favorite kind {other}"))),
+                    other => return Err(Error::Store(format!("unknown favorite kind {other}").into())),
                 };
                 Ok(Favorite {
                     user_id: get(r, "user_id")?,
@@ -662,7 +662,7 @@ macro_rules! impl_store {
                                 }
                             }
                         }
-                        let counter = last.get_mut(&new.room_id).ok_or_else(|| realtime_core::Error::Store("room not locked".into()))?;
+                        let counter = last.get_mut(&new.room_id).ok_or_else(|| realtime_core::Error::Internal("room not locked".into()))?;
                         counter.1 += 1;
                         let message = Message::from_new(new.clone(), to_u64(counter.1));
                         fresh.push(message.clone());
@@ -726,7 +726,7 @@ macro_rules! impl_store {
                     self.forget_seqs(rooms.iter().map(String::as_str));
                     return Ok(out);
                 }
-                Err(realtime_core::Error::Store("unreachable: batch insert fell through".into()))
+                Err(realtime_core::Error::Internal("batch insert fell through".into()))
             }
 
             async fn get_message(&self, id: &str) -> realtime_core::Result<Option<realtime_core::Message>> {

@@ -73,7 +73,7 @@ impl SqliteStore {
             .as_ref()
             .and_then(|cache| cache.get(per_room.keys().copied()));
         let bind_err = |e: sqlx::error::BoxDynError| {
-            realtime_core::Error::Store(format!("binding a batch insert: {e}"))
+            realtime_core::Error::Store(format!("binding a batch insert: {e}").into())
         };
         let query = match &known {
             // Every room's number is known: each row's `seq` is bound.
@@ -94,7 +94,7 @@ impl SqliteStore {
             }
             None => {
                 let rooms = serde_json::to_string(&per_room.keys().collect::<Vec<_>>())
-                    .map_err(|e| realtime_core::Error::Store(format!("room list: {e}")))?;
+                    .map_err(|e| realtime_core::Error::Store(format!("room list: {e}").into()))?;
                 let args = one_trip_args(Some(rooms), &fresh).map_err(bind_err)?;
                 sqlx::query_with(one_trip_sql(fresh.len(), false), args)
             }
@@ -136,7 +136,7 @@ impl SqliteStore {
                         return Err(realtime_core::Error::Store(format!(
                             "a batch of {} messages was stored, but its rooms' counters were not read back",
                             batch.len()
-                        )));
+                        ).into()));
                     }
                 }
             }

@@ -226,8 +226,8 @@ impl SqliteStore {
         // One statement text for any number of rooms, so SQLite prepares it once (sqlx caches
         // prepared statements by their text; an `IN (?, …)` list per room count was a new
         // text, and a new prepare, at nearly every commit).
-        let ids =
-            serde_json::to_string(rooms).map_err(|e| Error::Store(format!("room ids: {e}")))?;
+        let ids = serde_json::to_string(rooms)
+            .map_err(|e| Error::Store(format!("room ids: {e}").into()))?;
         let row = sqlx::query(concat!(
             "SELECT json_group_object(id, ",
             max_seq!("realtime_rooms.id"),
@@ -238,8 +238,8 @@ impl SqliteStore {
         .await
         .map_err(store_err)?;
         let json: String = row.try_get("counters").map_err(store_err)?;
-        let counters: std::collections::HashMap<String, i64> =
-            serde_json::from_str(&json).map_err(|e| Error::Store(format!("room counters: {e}")))?;
+        let counters: std::collections::HashMap<String, i64> = serde_json::from_str(&json)
+            .map_err(|e| Error::Store(format!("room counters: {e}").into()))?;
         Ok(counters.into_iter().collect())
     }
 }
