@@ -115,7 +115,7 @@ pub use store::{EventQuery, Favorite, FavoriteKind, HistoryPage, Inserted, Store
 pub use typing::{TypingConfig, TypingTracker};
 
 #[cfg(feature = "runtime")]
-pub use chat::{Actor, CreateRoom, Notification, SendMessage, SystemEvent};
+pub use chat::{CreateRoom, Notification, SendMessage, SystemEvent};
 #[cfg(feature = "runtime")]
 pub use hub::{
     CommitConfig, ConnectOptions, Hub, HubBuilder, HubConfig, Join, PendingMessage, Recovery,

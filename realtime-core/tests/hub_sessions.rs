@@ -325,13 +325,9 @@ async fn fan_out_encodes_once_per_dialect() {
         .expect("json");
     while sessions[0].try_recv().is_some() {}
     let before = enc.0.load(Ordering::SeqCst);
-    hub.broadcast_system(
-        &Actor::System,
-        SystemEvent::Broadcast,
-        serde_json::json!({}),
-    )
-    .await
-    .expect("sys");
+    hub.broadcast_system(SystemEvent::Broadcast, serde_json::json!({}))
+        .await
+        .expect("sys");
     assert_eq!(
         enc.0.load(Ordering::SeqCst) - before,
         1,

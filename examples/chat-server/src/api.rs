@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use realtime_core::{
-    Actor, Channel, Claims, CreateRoom, Error, Event, EventType, MessageKind, Role, RoomPatch,
+    Channel, Claims, CreateRoom, Error, Event, EventType, MessageKind, Role, RoomPatch,
     SendMessage, SystemEvent, User, validate_id,
 };
 use serde::Deserialize;
@@ -663,10 +663,7 @@ pub async fn system_event(
     if !s.is_admin(&me.0) {
         return Err(Error::Forbidden("only admins publish system events".into()).into());
     }
-    let ev = s
-        .hub
-        .broadcast_system(&Actor::System, b.kind, b.data)
-        .await?;
+    let ev = s.hub.broadcast_system(b.kind, b.data).await?;
     Ok((StatusCode::ACCEPTED, Json(ev)))
 }
 

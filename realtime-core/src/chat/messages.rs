@@ -1,7 +1,6 @@
 //! Messages after they are sent: system messages, reading one, editing, deleting and
 //! reactions. Sending goes through the committer ([`crate::hub::commit`]).
 
-use crate::chat::Actor;
 use crate::chat::SendMessage;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
@@ -11,20 +10,13 @@ use crate::message::{Message, MessageKind, Reaction};
 use crate::room::Member;
 
 impl Hub {
-    /// Post a SYSTEM message to a room as trusted server code (seed 004's
-    /// "Direct chat started"), sender `system`.
+    /// Post a SYSTEM message to a room (seed 004's "Direct chat started"), sender
+    /// `system`. A server-side operation: the host decides who may cause it (no acting
+    /// user).
     ///
     /// # Errors
-    /// [`Error::Forbidden`] for a user actor; [`Error::NotFound`].
-    pub async fn send_system_message(
-        &self,
-        actor: &Actor,
-        room_id: &str,
-        content: String,
-    ) -> Result<Message> {
-        if *actor != Actor::System {
-            return Err(Error::forbidden("only the server may post SYSTEM messages"));
-        }
+    /// [`Error::NotFound`] (room); [`Error::ContentTooLong`].
+    pub async fn send_system_message(&self, room_id: &str, content: String) -> Result<Message> {
         self.inner.config.limits.check_content(&content)?;
         self.insert_and_publish(
             "system",

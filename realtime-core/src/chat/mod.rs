@@ -16,15 +16,6 @@ mod notify;
 mod reads;
 mod rooms;
 
-/// Who performs a privileged operation ([`Hub::notify_user`](crate::Hub::notify_user), [`Hub::broadcast_system`](crate::Hub::broadcast_system)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// Trusted server-side code (the host decided the caller may do this).
-    System,
-    /// An end user; refused for privileged operations.
-    User(UserId),
-}
-
 /// Seed 001's notification: `{ type, title, message, data?, timestamp }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {

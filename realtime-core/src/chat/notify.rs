@@ -1,6 +1,5 @@
 //! Notifications to one user (seed 001's `notification`) and system broadcasts.
 
-use crate::chat::Actor;
 use crate::chat::Notification;
 use crate::chat::SystemEvent;
 use crate::error::{Error, Result};
@@ -10,14 +9,12 @@ use crate::ids::validate_id;
 
 impl Hub {
     /// Send seed 001's notification to one user (`event.user.notification` on `user:{id}`,
-    /// data `{type, title, message, data?, timestamp}`). Privileged.
+    /// data `{type, title, message, data?, timestamp}`). A server-side operation: the host
+    /// decides who may cause it (no acting user).
     ///
     /// # Errors
-    /// [`Error::Forbidden`] for a user actor; [`Error::Invalid`] for a bad kind or user id.
-    pub async fn notify_user(&self, actor: &Actor, user: &str, n: Notification) -> Result<Event> {
-        if *actor != Actor::System {
-            return Err(Error::forbidden("only the server may send notifications"));
-        }
+    /// [`Error::Invalid`] for a bad kind or user id.
+    pub async fn notify_user(&self, user: &str, n: Notification) -> Result<Event> {
         validate_id("user_id", user)?;
         if !matches!(n.kind.as_str(), "info" | "success" | "warning" | "error") {
             return Err(Error::invalid(
@@ -33,21 +30,16 @@ impl Hub {
         Ok(ev)
     }
 
-    /// Publish a system event (seed 000's `POST /api/v1/events/system`). Privileged.
+    /// Publish a system event (seed 000's `POST /api/v1/events/system`). A server-side
+    /// operation: the host decides who may cause it (no acting user).
     ///
     /// # Errors
-    /// [`Error::Forbidden`] for a user actor.
+    /// None today; `Result` for the event checks to come.
     pub async fn broadcast_system(
         &self,
-        actor: &Actor,
         kind: SystemEvent,
         data: serde_json::Value,
     ) -> Result<Event> {
-        if *actor != Actor::System {
-            return Err(Error::forbidden(
-                "only the server may publish system events",
-            ));
-        }
         let ty = match kind {
             SystemEvent::Maintenance => EventType::SYSTEM_MAINTENANCE,
             SystemEvent::Shutdown => EventType::SYSTEM_SHUTDOWN,
