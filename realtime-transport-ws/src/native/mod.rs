@@ -463,125 +463,125 @@ pub fn parse(text: &[u8]) -> Result<Request, Refused> {
         error: Error::Json(e.to_string()),
     })?;
     let id = env.id.filter(|v| v.is_string() || v.is_number());
-    let kind: &str = &env.kind;
-    let d = env.data;
-    let cmd = (|| -> Result<Command, Error> {
-        Ok(match kind {
-            "ping" => Command::Ping,
-            "auth" => {
-                let t: TokenData = data(kind, d)?;
-                Command::Auth {
-                    token: t.token,
-                    resume: t.resume,
-                }
-            }
-            "join" => {
-                let r: RoomData = data(kind, d)?;
-                Command::Join {
-                    room_id: r.room_id,
-                    since: r.since,
-                }
-            }
-            "leave" => Command::Leave {
-                room_id: data::<RoomData>(kind, d)?.room_id,
-            },
-            "subscribe" => {
-                let c: ChannelData = data(kind, d)?;
-                Command::Subscribe {
-                    channel: Channel::parse(&c.channel)?,
-                    since: c.since,
-                }
-            }
-            "unsubscribe" => Command::Unsubscribe {
-                channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)?,
-            },
-            "send" => {
-                let s: SendData = data(kind, d)?;
-                let kind = match s.kind.as_deref() {
-                    None => MessageKind::Text,
-                    Some(k) => MessageKind::parse(k)?,
-                };
-                Command::Send(SendMessage {
-                    room_id: s.room_id,
-                    content: s.content,
-                    kind,
-                    client_id: s.client_id,
-                })
-            }
-            "edit" => {
-                let e: EditData = data(kind, d)?;
-                Command::Edit {
-                    message_id: e.message_id,
-                    content: e.content,
-                }
-            }
-            "delete" => Command::Delete {
-                message_id: data::<MessageData>(kind, d)?.message_id,
-            },
-            "react" => {
-                let r: ReactData = data(kind, d)?;
-                Command::React {
-                    message_id: r.message_id,
-                    emoji: r.emoji,
-                    remove: r.remove,
-                }
-            }
-            "read" => {
-                let r: ReadData = data(kind, d)?;
-                if r.message_id.is_none() && r.room_id.is_none() {
-                    return Err(Error::Invalid {
-                        field: "data",
-                        reason: "read needs message_id or room_id".into(),
-                    });
-                }
-                Command::Read {
-                    message_id: r.message_id,
-                    room_id: r.room_id,
-                    seq: r.seq,
-                }
-            }
-            "typing" => {
-                let t: TypingData = data(kind, d)?;
-                Command::Typing {
-                    room_id: t.room_id,
-                    is_typing: t.is_typing,
-                }
-            }
-            "typing_start" => Command::Typing {
-                room_id: data::<TypingData>(kind, d)?.room_id,
-                is_typing: true,
-            },
-            "typing_stop" => Command::Typing {
-                room_id: data::<TypingData>(kind, d)?.room_id,
-                is_typing: false,
-            },
-            "presence" | "user_status_change" => Command::Presence {
-                status: data::<StatusData>(kind, d)?.status,
-            },
-            "history" => {
-                let h: HistoryData = data(kind, d)?;
-                Command::History {
-                    room_id: h.room_id,
-                    before: h.before,
-                    limit: h.limit,
-                }
-            }
-            other => {
-                return Err(Error::Invalid {
-                    field: "type",
-                    reason: format!(
-                        "unknown frame type {:?}",
-                        other.chars().take(64).collect::<String>()
-                    )
-                    .into(),
-                });
-            }
-        })
-    })();
-    match cmd {
+    match command(&env.kind, env.data) {
         Ok(command) => Ok(Request { id, command }),
         Err(error) => Err(Refused { id, error }),
     }
+}
+
+/// The command a frame of type `kind` with `d` as its `data` asks for.
+fn command(kind: &str, d: Option<&serde_json::value::RawValue>) -> Result<Command, Error> {
+    Ok(match kind {
+        "ping" => Command::Ping,
+        "auth" => {
+            let t: TokenData = data(kind, d)?;
+            Command::Auth {
+                token: t.token,
+                resume: t.resume,
+            }
+        }
+        "join" => {
+            let r: RoomData = data(kind, d)?;
+            Command::Join {
+                room_id: r.room_id,
+                since: r.since,
+            }
+        }
+        "leave" => Command::Leave {
+            room_id: data::<RoomData>(kind, d)?.room_id,
+        },
+        "subscribe" => {
+            let c: ChannelData = data(kind, d)?;
+            Command::Subscribe {
+                channel: Channel::parse(&c.channel)?,
+                since: c.since,
+            }
+        }
+        "unsubscribe" => Command::Unsubscribe {
+            channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)?,
+        },
+        "send" => {
+            let s: SendData = data(kind, d)?;
+            let kind = match s.kind.as_deref() {
+                None => MessageKind::Text,
+                Some(k) => MessageKind::parse(k)?,
+            };
+            Command::Send(SendMessage {
+                room_id: s.room_id,
+                content: s.content,
+                kind,
+                client_id: s.client_id,
+            })
+        }
+        "edit" => {
+            let e: EditData = data(kind, d)?;
+            Command::Edit {
+                message_id: e.message_id,
+                content: e.content,
+            }
+        }
+        "delete" => Command::Delete {
+            message_id: data::<MessageData>(kind, d)?.message_id,
+        },
+        "react" => {
+            let r: ReactData = data(kind, d)?;
+            Command::React {
+                message_id: r.message_id,
+                emoji: r.emoji,
+                remove: r.remove,
+            }
+        }
+        "read" => {
+            let r: ReadData = data(kind, d)?;
+            if r.message_id.is_none() && r.room_id.is_none() {
+                return Err(Error::Invalid {
+                    field: "data",
+                    reason: "read needs message_id or room_id".into(),
+                });
+            }
+            Command::Read {
+                message_id: r.message_id,
+                room_id: r.room_id,
+                seq: r.seq,
+            }
+        }
+        "typing" => {
+            let t: TypingData = data(kind, d)?;
+            Command::Typing {
+                room_id: t.room_id,
+                is_typing: t.is_typing,
+            }
+        }
+        "typing_start" => Command::Typing {
+            room_id: data::<TypingData>(kind, d)?.room_id,
+            is_typing: true,
+        },
+        "typing_stop" => Command::Typing {
+            room_id: data::<TypingData>(kind, d)?.room_id,
+            is_typing: false,
+        },
+        "presence" | "user_status_change" => Command::Presence {
+            status: data::<StatusData>(kind, d)?.status,
+        },
+        "history" => {
+            let h: HistoryData = data(kind, d)?;
+            Command::History {
+                room_id: h.room_id,
+                before: h.before,
+                limit: h.limit,
+            }
+        }
+        other => {
+            return Err(Error::Invalid {
+                field: "type",
+                reason: format!(
+                    "unknown frame type {:?}",
+                    other.chars().take(64).collect::<String>()
+                )
+                .into(),
+            });
+        }
+    })
 }
 
 #[cfg(test)]
