@@ -38,3 +38,71 @@ pub fn send(room: &str, content: &str) -> SendMessage {
         client_id: None,
     }
 }
+
+// ---- chat fixtures: three users in a public room ----
+
+pub fn of_type<'a>(evs: &'a [Event], t: &EventType) -> Vec<&'a Event> {
+    evs.iter().filter(|e| &e.event_type == t).collect()
+}
+
+pub async fn setup() -> (Hub, Session, Session, Session, Room) {
+    setup_on(Hub::in_memory()).await
+}
+
+/// alice, bob and carol connected to `hub`; alice's room "General" with bob in it.
+pub async fn setup_on(hub: Hub) -> (Hub, Session, Session, Session, Room) {
+    let setup = setup_unsettled(hub).await;
+    // The room's `user:` events make the Hub subscribe the members' sessions in tasks of
+    // its own: let them finish, so each test starts from the settled state.
+    settle().await;
+    setup
+}
+
+/// Let the Hub's spawned tasks (membership subscriptions) run.
+pub async fn settle() {
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// [`setup_on`] without letting the room's membership tasks run.
+pub async fn setup_unsettled(hub: Hub) -> (Hub, Session, Session, Session, Room) {
+    let a = hub
+        .connect(ConnectOptions::chat(who("alice")))
+        .await
+        .expect("alice");
+    let b = hub
+        .connect(ConnectOptions::chat(who("bob")))
+        .await
+        .expect("bob");
+    let c = hub
+        .connect(ConnectOptions::chat(who("carol")))
+        .await
+        .expect("carol");
+    let room = hub
+        .create_room(
+            "alice",
+            CreateRoom {
+                name: "General".into(),
+                members: vec!["bob".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("room");
+    (hub, a, b, c, room)
+}
+
+/// alice's private room "Secret" (no other member).
+pub async fn secret_room(hub: &Hub) -> Room {
+    hub.create_room(
+        "alice",
+        CreateRoom {
+            name: "Secret".into(),
+            is_private: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("secret room")
+}
