@@ -25,8 +25,13 @@
 //! the queue it could not drain. `server_cpu_us_by_thread` splits the server's CPU time by
 //! thread name (`/proc/<pid>/task`): chat-server's runtime against its SQLite threads.
 
+mod histogram;
+mod procfs;
+
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
+use histogram::Histogram;
+use procfs::{ThreadsCpu, cpu_us, rss_kib, threads_cpu, threads_cpu_delta};
 use realtime_core::{Claims, JwtAuthenticator};
 use serde_json::json;
 use std::sync::Arc;
@@ -118,25 +123,6 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
-}
-
-/// (utime + stime) in microseconds for a /proc stat file.
-fn cpu_us(path: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(path).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10_000) // CLK_TCK = 100 on Linux
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 struct Gen {
@@ -282,76 +268,6 @@ struct Stats {
     latency: Histogram,
     /// The current `--timeline-ms` window's latencies (recorded only when it is on).
     window: Option<Histogram>,
-}
-
-/// Latencies in µs, log-linear buckets (exact below 64 µs, then 64 per power of two:
-/// within 1.6 %), lock-free so every reader records into it directly.
-struct Histogram {
-    buckets: Vec<AtomicU64>,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            buckets: (0..64 * 40).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-}
-
-impl Histogram {
-    fn index(v: u64) -> usize {
-        if v < 64 {
-            return v as usize;
-        }
-        let exp = 63 - v.leading_zeros() as usize; // ≥ 6
-        let mantissa = ((v >> (exp - 6)) & 63) as usize;
-        (exp - 5) * 64 + mantissa
-    }
-
-    fn value(i: usize) -> u64 {
-        if i < 64 {
-            return i as u64;
-        }
-        let exp = i / 64 + 5;
-        ((64 + (i % 64)) as u64) << (exp - 6)
-    }
-
-    fn record(&self, v: u64) {
-        let i = Self::index(v).min(self.buckets.len() - 1);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-
-    fn clear(&self) {
-        for b in &self.buckets {
-            b.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// The value at quantile `q` (0..=1), 0 when empty.
-    fn quantile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let rank = ((total - 1) as f64 * q) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen > rank {
-                return Self::value(i);
-            }
-        }
-        0
-    }
 }
 
 impl Stats {
@@ -523,50 +439,8 @@ fn server_cpu(g: &Gen) -> Option<u64> {
         .and_then(|p| cpu_us(&format!("/proc/{p}/stat")))
 }
 
-/// CPU µs of each of the server's threads by name (`/proc/<pid>/task/*/comm` and `stat`;
-/// threads of one name summed): where the server's time goes without a profiler — for
-/// chat-server, the runtime's threads (`chat-server`, the main thread, with
-/// `WORKER_THREADS=1` as in benches/run.sh; `tokio-rt-worker` otherwise) against SQLite's
-/// (`sqlx-sqlite-wor`, names cut at 15 bytes, and the checkpoints' `sqlite-ckpt-0`).
-type ThreadsCpu = std::collections::BTreeMap<String, u64>;
-
 fn server_threads_cpu(g: &Gen) -> Option<ThreadsCpu> {
     threads_cpu(g.args.server_pid?)
-}
-
-fn threads_cpu(pid: u32) -> Option<ThreadsCpu> {
-    let mut by_name = ThreadsCpu::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let dir = task.path();
-        // A thread that ended between the listing and the read is skipped.
-        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        let Some(us) = cpu_us(&dir.join("stat").to_string_lossy()) else {
-            continue;
-        };
-        *by_name.entry(name.trim().to_owned()).or_insert(0) += us;
-    }
-    Some(by_name)
-}
-
-/// `after − before` per thread name (a name new since `before` counts from zero; time of
-/// threads that ended meanwhile is lost, so the parts may sum to less than the whole, and
-/// each thread's count is rounded to the 10 ms tick on its own, so to a little more).
-fn threads_cpu_delta(before: Option<ThreadsCpu>, after: Option<ThreadsCpu>) -> Option<ThreadsCpu> {
-    let (before, after) = (before?, after?);
-    Some(
-        after
-            .into_iter()
-            .map(|(name, us)| {
-                let was = before.get(&name).copied().unwrap_or(0);
-                (name, us.saturating_sub(was))
-            })
-            .collect(),
-    )
 }
 
 /// What one W1 or W2 run measured besides the readers' [`Stats`].
@@ -894,81 +768,4 @@ async fn main() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{Histogram, ThreadsCpu};
-
-    #[test]
-    fn thread_cpu_is_read_by_name_and_differenced_per_name() {
-        // A named thread that spins for ~30 ms of CPU shows under its name.
-        let spin = std::thread::Builder::new()
-            .name("lg-test-spin".into())
-            .spawn(|| {
-                let t = std::time::Instant::now();
-                let mut x = 0u64;
-                while t.elapsed() < std::time::Duration::from_millis(30) {
-                    x = std::hint::black_box(x.wrapping_add(1));
-                }
-                super::threads_cpu(std::process::id()).expect("our own threads")
-            })
-            .expect("spawn");
-        let seen = spin.join().expect("join");
-        assert!(seen.contains_key("lg-test-spin"), "{seen:?}");
-        assert!(super::threads_cpu(u32::MAX).is_none(), "no such process");
-
-        let before: ThreadsCpu = [("main".to_owned(), 100), ("gone".to_owned(), 50)].into();
-        let after: ThreadsCpu = [("main".to_owned(), 350), ("new".to_owned(), 20)].into();
-        let delta = super::threads_cpu_delta(Some(before.clone()), Some(after)).expect("delta");
-        assert_eq!(
-            delta,
-            [("main".to_owned(), 250), ("new".to_owned(), 20)].into()
-        );
-        // A counter that went backwards (a thread of that name ended) is not negative.
-        let fewer: ThreadsCpu = [("main".to_owned(), 40)].into();
-        let delta = super::threads_cpu_delta(Some(before), Some(fewer)).expect("delta");
-        assert_eq!(delta, [("main".to_owned(), 0)].into());
-        assert!(super::threads_cpu_delta(None, Some(ThreadsCpu::new())).is_none());
-    }
-
-    #[test]
-    fn an_ack_is_told_from_a_delivery_of_the_same_message() {
-        let ack = r#"{"type":"ack","id":7,"data":{"content":"n=7;t=123","seq":9}}"#;
-        let delivery = r#"{"id":"e","type":"event.message.send","level":"message","action":"send","data":{"content":"n=7;t=123"}}"#;
-        assert!(super::is_ack(ack));
-        assert!(!super::is_ack(delivery));
-        assert_eq!(super::parse_payload(delivery), Some((7, 123)));
-        assert!(!super::is_ack(r#"42["message","n=7;t=123"]"#));
-    }
-
-    #[test]
-    fn histogram_buckets_are_within_two_percent_and_quantiles_ordered() {
-        for v in [
-            0u64,
-            1,
-            63,
-            64,
-            65,
-            100,
-            1_000,
-            12_345,
-            999_999,
-            5_000_000_000,
-        ] {
-            let back = Histogram::value(Histogram::index(v));
-            assert!(back <= v, "{v} -> {back}");
-            assert!((v - back) as f64 <= v as f64 * 0.016 + 1.0, "{v} -> {back}");
-        }
-        let h = Histogram::default();
-        assert_eq!(h.quantile(0.5), 0, "empty");
-        for v in 1..=1000 {
-            h.record(v);
-        }
-        let (p50, p99, max) = (h.quantile(0.5), h.quantile(0.99), h.quantile(1.0));
-        assert!((490..=500).contains(&p50), "{p50}");
-        assert!((975..=990).contains(&p99), "{p99}");
-        assert!((985..=1000).contains(&max), "{max}");
-        assert_eq!(h.count(), 1000);
-        h.clear();
-        assert_eq!(h.quantile(1.0), 0);
-        assert_eq!(h.count(), 0, "a --timeline-ms window starts empty");
-    }
-}
+mod tests;
