@@ -80,23 +80,7 @@ fn authenticator(config: &Config) -> Result<JwtAuthenticator, Error> {
 pub async fn build(config: Config) -> Result<App, Error> {
     let auth = Arc::new(authenticator(&config)?);
     let store = realtime_store_sqlx::connect(&config.database_url).await?;
-    let hub_config = HubConfig {
-        limits: Limits {
-            max_content_bytes: config.max_content_bytes,
-            ..Limits::default()
-        },
-        presence: PresenceConfig {
-            grace: Duration::from_millis(config.presence_grace_ms),
-        },
-        typing: TypingConfig {
-            ttl: Duration::from_millis(config.typing_ttl_ms),
-        },
-        max_sessions_per_user: config.max_connections_per_user,
-        session_queue_frames: config.session_queue_frames,
-        auto_subscribe_presence: config.auto_subscribe_presence,
-        large_room_members: config.large_room_members,
-        ..HubConfig::default()
-    };
+    let hub_config = hub_config(&config);
     let (hub, redis) = match &config.redis_url {
         Some(url) => {
             let redis_config = realtime_broker_redis::RedisConfig {
@@ -110,6 +94,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
             );
             let hub = Hub::builder(store, Arc::new(broker.clone()))
                 .cluster_presence(Arc::new(broker.presence()))
+                .channel_presence(Arc::new(broker.channel_presence()))
                 .config(hub_config)
                 .build();
             (hub, Some(broker))
@@ -128,16 +113,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .cloned()
         .collect();
     let any_origin = origins.is_empty() || origins.iter().any(|o| o == "*");
-    let ws_config = WsConfig {
-        max_message_bytes: config.max_message_bytes,
-        max_frame_bytes: config.max_message_bytes,
-        rate_per_second: NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN),
-        rate_burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
-        ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
-        idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
-        write_timeout: Duration::from_secs(config.write_timeout_secs.max(1)),
-        ..WsConfig::default()
-    };
+    let ws_config = ws_config(&config);
     let ws = WsServer::with_config(
         hub.clone(),
         auth.clone(),
@@ -145,23 +121,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         (!any_origin).then(|| origins.clone()),
     );
     let prometheus = prometheus::handle();
-    let cors = if any_origin {
-        CorsLayer::new().allow_origin(AllowOrigin::any())
-    } else {
-        let list: Vec<HeaderValue> = origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        CorsLayer::new().allow_origin(list)
-    }
-    .allow_methods([
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::OPTIONS,
-    ])
-    .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let cors = cors(&origins, any_origin);
 
     let guard = guard::Guard::new(config.registrations_per_minute, config.logins_per_minute);
     let state = AppState(Arc::new(Shared {
@@ -185,7 +145,84 @@ pub async fn build(config: Config) -> Result<App, Error> {
             }
         }
     });
-    let v1 = Router::new()
+    let router = Router::new()
+        .nest("/api/v1", api_v1())
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app_js))
+        .route("/app.css", get(web::app_css))
+        .route("/realtime-client.js", get(web::client_js))
+        .route("/health", get(api::health))
+        .route("/health/ready", get(api::ready))
+        .route("/health/live", get(api::live))
+        .route("/metrics", get(prometheus::metrics))
+        .route("/ws", realtime_transport_ws::axum::route(ws))
+        .fallback(|| async {
+            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(cors)
+        .with_state(state);
+    Ok(App { router, hub })
+}
+
+/// The Hub's settings from the server's configuration.
+fn hub_config(config: &Config) -> HubConfig {
+    HubConfig {
+        limits: Limits {
+            max_content_bytes: config.max_content_bytes,
+            ..Limits::default()
+        },
+        presence: PresenceConfig {
+            grace: Duration::from_millis(config.presence_grace_ms),
+        },
+        typing: TypingConfig {
+            ttl: Duration::from_millis(config.typing_ttl_ms),
+        },
+        max_sessions_per_user: config.max_connections_per_user,
+        session_queue_frames: config.session_queue_frames,
+        auto_subscribe_presence: config.auto_subscribe_presence,
+        large_room_members: config.large_room_members,
+        ..HubConfig::default()
+    }
+}
+
+/// The WebSocket settings from the server's configuration.
+fn ws_config(config: &Config) -> WsConfig {
+    WsConfig {
+        max_message_bytes: config.max_message_bytes,
+        max_frame_bytes: config.max_message_bytes,
+        rate_per_second: NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN),
+        rate_burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
+        ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
+        write_timeout: Duration::from_secs(config.write_timeout_secs.max(1)),
+        ..WsConfig::default()
+    }
+}
+
+/// CORS for the REST API: `origins`, or any origin.
+fn cors(origins: &[String], any_origin: bool) -> CorsLayer {
+    if any_origin {
+        CorsLayer::new().allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new().allow_origin(list)
+    }
+    .allow_methods([
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ])
+    .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+/// The REST API's routes (seed 000), under `/api/v1`.
+fn api_v1() -> Router<AppState> {
+    Router::new()
         .route("/users", post(api::create_user).get(api::list_users))
         .route(
             "/users/{id}",
@@ -231,24 +268,7 @@ pub async fn build(config: Config) -> Result<App, Error> {
         .route("/messages/{id}/read", post(api::read_message))
         .route("/events/metrics", get(api::metrics))
         .route("/events/system", post(api::system_event))
-        .route("/events/history", get(api::event_history));
-    let router = Router::new()
-        .nest("/api/v1", v1)
-        .route("/", get(web::index))
-        .route("/app.js", get(web::app_js))
-        .route("/app.css", get(web::app_css))
-        .route("/realtime-client.js", get(web::client_js))
-        .route("/health", get(api::health))
-        .route("/health/ready", get(api::ready))
-        .route("/health/live", get(api::live))
-        .route("/metrics", get(prometheus::metrics))
-        .route("/ws", realtime_transport_ws::axum::route(ws))
-        .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-        })
-        .layer(cors)
-        .with_state(state);
-    Ok(App { router, hub })
+        .route("/events/history", get(api::event_history))
 }
 
 /// The HTTP server settings of `config` ([`realtime_transport_ws::server`]).
