@@ -9,21 +9,6 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The next event queued for `s`, waiting up to a second.
-async fn next(s: &mut Session) -> Event {
-    match tokio::time::timeout(Duration::from_secs(1), s.recv()).await {
-        Ok(Some(Outbound::Frame(b))) => Event::from_json_bytes(&b).expect("an event"),
-        other => panic!("no event: {other:?}"),
-    }
-}
-
-/// Whether `s` gets nothing more within 100 ms.
-async fn quiet(s: &mut Session) -> bool {
-    tokio::time::timeout(Duration::from_millis(100), s.recv())
-        .await
-        .is_err()
-}
-
 fn named(name: &str) -> Channel {
     Channel::parse(name).expect("channel")
 }

@@ -7,7 +7,6 @@ use common::*;
 use realtime_core::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Allows `presence-…` as the member the client's channel data names, `private-…` when
 /// `auth` is `"ok"`, and records every request's socket id.
@@ -42,19 +41,6 @@ fn as_member(user: &str) -> Credentials {
         auth: Some("sig".into()),
         channel_data: Some(json!({"user_id": user, "user_info": {"name": user}}).to_string()),
     }
-}
-
-async fn next(s: &mut Session) -> Event {
-    match tokio::time::timeout(Duration::from_secs(1), s.recv()).await {
-        Ok(Some(Outbound::Frame(b))) => Event::from_json_bytes(&b).expect("an event"),
-        other => panic!("no event: {other:?}"),
-    }
-}
-
-async fn quiet(s: &mut Session) -> bool {
-    tokio::time::timeout(Duration::from_millis(100), s.recv())
-        .await
-        .is_err()
 }
 
 fn ids(members: &[PresenceMember]) -> Vec<&str> {

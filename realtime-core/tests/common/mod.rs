@@ -24,6 +24,21 @@ pub fn drain(s: &mut Session) -> Vec<Event> {
     out
 }
 
+/// The next event queued for `s`, waiting up to a second; panics on anything else.
+pub async fn next(s: &mut Session) -> Event {
+    match tokio::time::timeout(std::time::Duration::from_secs(1), s.recv()).await {
+        Ok(Some(Outbound::Frame(b))) => Event::from_json_bytes(&b).expect("an event"),
+        other => panic!("no event: {other:?}"),
+    }
+}
+
+/// Whether `s` gets nothing more within 100 ms.
+pub async fn quiet(s: &mut Session) -> bool {
+    tokio::time::timeout(std::time::Duration::from_millis(100), s.recv())
+        .await
+        .is_err()
+}
+
 /// How many of `evs` have type `t`.
 pub fn count(evs: &[Event], t: &EventType) -> usize {
     evs.iter().filter(|e| &e.event_type == t).count()
