@@ -1,5 +1,8 @@
 //! The same behaviour through axum and through actix-web.
 
+mod common;
+
+use common::{Ws, next_frame, next_json};
 use futures_util::{SinkExt, StreamExt};
 use realtime_core::{
     Claims, CreateRoom, Hub, Identity, JwtAuthenticator, MessageKind, SendMessage,
@@ -13,9 +16,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 const SECRET: &[u8] = b"shared-test-secret-of-32-bytes!!!!";
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn server(hub: &Hub) -> WsServer {
     // A burst big enough for the pipelining check; the rate limit has its own test.
@@ -35,25 +35,6 @@ fn token(sub: &str) -> String {
     JwtAuthenticator::hs256(SECRET)
         .issue(&Claims::new(sub, 600))
         .expect("token")
-}
-
-/// The next frame, within 5 s, from a connection that stays open.
-async fn next_frame(ws: &mut Ws) -> Message {
-    tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .expect("frame in time")
-        .expect("open")
-        .expect("ok")
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match next_frame(ws).await {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
 }
 
 async fn until(ws: &mut Ws, ty: &str) -> Value {

@@ -2,8 +2,11 @@
 //! their socket id, its own frames, heartbeat and close codes. An event its client sends
 //! reaches a native client on the same channel, encoded once per dialect.
 
+mod common;
+
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use common::{Ws, next_frame, next_json};
+use futures_util::SinkExt;
 use realtime_core::{
     Channel, Claims, CloseReason, ConnectOptions, Credentials, Encoder, Error, Event, Hub,
     Identity, JwtAuthenticator, Session, SessionId,
@@ -117,27 +120,6 @@ impl Dialect for Tiny {
             ))),
             code,
             text: reason.text().to_owned(),
-        }
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next(ws: &mut Ws) -> Message {
-    tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .expect("frame in time")
-        .expect("open")
-        .expect("ok")
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match next(ws).await {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => {}
         }
     }
 }
@@ -267,7 +249,7 @@ async fn a_second_dialect_shares_the_hub_with_the_native_one() {
     };
     assert_eq!(notice["data"]["code"], 4100);
     loop {
-        if let Message::Close(Some(c)) = next(&mut t1).await {
+        if let Message::Close(Some(c)) = next_frame(&mut t1).await {
             assert_eq!(u16::from(c.code), 4100);
             assert_eq!(c.reason.as_str(), "asked");
             break;

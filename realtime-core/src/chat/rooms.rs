@@ -36,7 +36,8 @@ impl Hub {
         }
         let Ok(ch) = Channel::user(user) else { return };
         for ev in events {
-            self.record_and_publish(ev, vec![ch.clone()]).await;
+            // Logged inside: the membership is committed.
+            let _ = self.record_and_publish(ev, std::slice::from_ref(&ch)).await;
         }
     }
 

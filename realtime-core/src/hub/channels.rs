@@ -9,7 +9,6 @@ use crate::event::{Event, EventType};
 use crate::hub::{Hub, read};
 use crate::ids::SocketId;
 use crate::session::SessionId;
-use std::sync::Arc;
 
 /// What [`Hub::subscribe`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,13 +126,10 @@ impl Hub {
     /// # Errors
     /// Broker errors.
     pub async fn unsubscribe(&self, id: SessionId, channel: &Channel) -> Result<()> {
-        let socket = read(&self.inner.sessions)
-            .contains_key(&id)
-            .then(|| self.socket_id(id));
         self.remove_local(id, channel).await?;
-        if let Some(socket) = socket {
-            self.leave_presence(socket, std::iter::once(channel)).await;
-        }
+        // A socket that was not on the channel leaves nothing (and announces nothing).
+        self.leave_presence(self.socket_id(id), std::iter::once(channel))
+            .await;
         Ok(())
     }
 
@@ -181,9 +177,4 @@ impl Hub {
             tracing::warn!(error = %e, channel = %channel, "presence member event failed");
         }
     }
-}
-
-/// Shared so that the Hub's default can be replaced by one for the cluster.
-pub(crate) fn default_presence() -> Arc<dyn crate::ChannelPresence> {
-    Arc::new(crate::MemoryChannelPresence::new())
 }

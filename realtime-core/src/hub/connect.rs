@@ -178,17 +178,19 @@ impl Hub {
             return Err(Error::invalid("dialect", "not registered"));
         }
         let inner = &self.inner;
-        let (user, chat) = match (&identity, &join) {
-            (Some(identity), Join::Chat { .. }) => (Some(self.ensure_user(identity).await?), true),
+        // The store user of a chat session; `None` for every other session.
+        let user = match (&identity, &join) {
+            (Some(identity), Join::Chat { .. }) => Some(self.ensure_user(identity).await?),
             (Some(identity), Join::Channels(_)) => {
                 validate_id("user_id", &identity.user_id)?;
-                (None, false)
+                None
             }
             (None, Join::Chat { .. }) => {
                 return Err(Error::invalid("identity", "a chat session needs a user"));
             }
-            (None, Join::Channels(_)) => (None, false),
+            (None, Join::Channels(_)) => None,
         };
+        let chat = user.is_some();
         let user_id: Option<Arc<str>> = identity.as_ref().map(|i| i.user_id.as_str().into());
         let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(SessionShared::new(
@@ -239,6 +241,7 @@ impl Hub {
         let channels = match (join, &user) {
             (Join::Chat { rooms }, Some(user)) => self.chat_channels(user, rooms).await?,
             (Join::Channels(channels), _) => channels,
+            // Refused above: a chat session has a user.
             (Join::Chat { .. }, None) => Vec::new(),
         };
         for ch in channels {

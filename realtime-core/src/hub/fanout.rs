@@ -331,16 +331,7 @@ impl Hub {
         if len > max {
             return Err(Error::EventTooLarge { len, max });
         }
-        let event = Arc::new(event);
-        self.record(&event).await;
-        let mut first_error = None;
-        for channel in channels {
-            if let Err(e) = self.publish_arc(channel, event.clone()).await {
-                tracing::warn!(error = %e, channel = %channel, "publish failed");
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.record_and_publish(event, channels).await
     }
 
     /// The largest event [`Hub::publish`] accepts, bytes: [`HubConfig::max_event_bytes`](crate::HubConfig::max_event_bytes),
@@ -391,19 +382,26 @@ impl Hub {
         for ev in events {
             let extra = users.iter().filter_map(|u| Channel::user(u).ok());
             let channels: Vec<Channel> = event_channels(&ev).into_iter().chain(extra).collect();
-            self.record_and_publish(ev, channels).await;
+            // Logged inside: the state change is committed, and clients recover it.
+            let _ = self.record_and_publish(ev, &channels).await;
         }
     }
 
-    /// Record `ev` in the history and publish it to each of `channels` (a broker failure
-    /// is logged: the state change is committed and recoverable).
-    pub(crate) async fn record_and_publish(&self, ev: Event, channels: Vec<Channel>) {
+    /// Record `ev` (metrics, history, router) and publish it to each of `channels`. A
+    /// broker failure is logged and the other channels are still tried.
+    ///
+    /// # Errors
+    /// The first broker failure.
+    pub(crate) async fn record_and_publish(&self, ev: Event, channels: &[Channel]) -> Result<()> {
         let ev = Arc::new(ev);
         self.record(&ev).await;
+        let mut first_error = None;
         for ch in channels {
-            if let Err(e) = self.publish_arc(&ch, ev.clone()).await {
+            if let Err(e) = self.publish_arc(ch, ev.clone()).await {
                 tracing::warn!(error = %e, channel = %ch, "publish failed");
+                first_error.get_or_insert(e);
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
 }

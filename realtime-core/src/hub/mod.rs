@@ -189,7 +189,7 @@ impl Hub {
             config: HubConfig::default(),
             router: None,
             authorizer: None,
-            channel_presence: channels::default_presence(),
+            channel_presence: Arc::new(crate::MemoryChannelPresence::new()),
             cluster: None,
             metrics: Arc::default(),
         }
