@@ -168,7 +168,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+    /// [`Error::Invalid`]: `field` of the request is refused for `reason`.
+    pub fn invalid(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Error::Invalid {
             field,
             reason: reason.into(),
@@ -182,7 +183,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+    /// [`Error::Forbidden`] for `reason`.
+    pub fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
         Error::Forbidden(reason.into())
     }
 }

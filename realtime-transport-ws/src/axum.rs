@@ -98,7 +98,10 @@ fn header_is(headers: &HeaderMap, name: HeaderName, value: &str) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
 }
 
-async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Response {
+/// Answer one WebSocket upgrade request with `server`: what [`route`] does, for a handler
+/// of your own that chooses the server first (the Pusher crate picks the app's server by
+/// the key in `/app/{key}`). The answers before upgrading are [`route`]'s.
+pub async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Response {
     let headers = req.headers();
     // The opening handshake (RFC 6455 §4.2.1), checked as axum's WebSocketUpgrade does.
     if !header_lists(headers, header::CONNECTION, "upgrade") {
@@ -152,6 +155,10 @@ async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Response 
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         resume,
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or_else(String::new, |pq| pq.as_str().to_owned()),
     };
     // The connection's slot under `server::serve`'s cap, held while the WebSocket lives.
     let slot = req

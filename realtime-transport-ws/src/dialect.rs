@@ -30,6 +30,9 @@ pub enum Opening {
     /// Wait for the client's first text frame to carry a credential
     /// ([`Dialect::auth_frame`]), within `WsConfig::auth_timeout`.
     AuthFrame,
+    /// Refuse the connection: send these frames (Pusher's `pusher:error` with 4001 for an
+    /// unknown app key, then the close frame) and end it. No session is opened.
+    Refuse(Closing),
 }
 
 /// The credential a client's first frame carried ([`Dialect::auth_frame`]).

@@ -138,9 +138,27 @@ pub struct ConnInfo {
     /// `auth` frame): the session is not subscribed to its rooms on connect; the client
     /// `join`s each, with `since`, and gets the replay before any live message of it.
     pub resume: bool,
+    /// The upgrade request's target: its path and query as the client sent them
+    /// (`/app/app-key?protocol=7&client=js`), for dialects that read them
+    /// ([`ConnInfo::path`], [`ConnInfo::query_param`]).
+    pub target: String,
 }
 
 impl ConnInfo {
+    /// The path of [`ConnInfo::target`] (`/app/app-key`).
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The first value of query parameter `name` in [`ConnInfo::target`],
+    /// percent-decoded; `None` when absent.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let (_, query) = self.target.split_once('?')?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
     /// Whether a query parameter value turns [`ConnInfo::resume`] on (`1` or `true`).
     pub fn resume_flag(value: Option<&str>) -> bool {
         matches!(value, Some("1" | "true"))
@@ -538,6 +556,12 @@ impl<D: Dialect> WsServer<D> {
         let mut options = match dialect.opening(identity, &info) {
             Opening::Connect(options) => options,
             Opening::AuthFrame => self.auth_frame(stream, sink, &mut info).await?,
+            Opening::Refuse(closing) => {
+                for f in closing.frames() {
+                    let _ = sink.send(f).await;
+                }
+                return None;
+            }
         };
         options.dialect = self.inner.dialect_id;
         let hub = &self.inner.hub;
@@ -607,6 +631,12 @@ impl<D: Dialect> WsServer<D> {
                 info.resume |= resume;
                 match dialect.opening(Some(identity), info) {
                     Opening::Connect(options) => return Some(options),
+                    Opening::Refuse(closing) => {
+                        for f in closing.frames() {
+                            let _ = sink.send(f).await;
+                        }
+                        return None;
+                    }
                     Opening::AuthFrame => Error::Unauthenticated(
                         "the dialect asked for a second authentication frame".into(),
                     ),

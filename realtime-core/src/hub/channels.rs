@@ -141,6 +141,22 @@ impl Hub {
         self.inner.channel_presence.members(channel).await
     }
 
+    /// How many of this node's sessions are subscribed to `channel` (0 when none). Other
+    /// nodes' subscribers are not counted: the broker knows nodes, not sessions.
+    pub fn local_subscriptions(&self, channel: &Channel) -> usize {
+        read(&self.inner.subs).get(channel).map_or(0, Vec::len)
+    }
+
+    /// Every channel with at least one subscribed session on this node, with its number
+    /// of subscribed sessions ([`Hub::local_subscriptions`]), in no particular order.
+    pub fn local_channels(&self) -> Vec<(Channel, usize)> {
+        read(&self.inner.subs)
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(c, list)| (c.clone(), list.len()))
+            .collect()
+    }
+
     /// Take `socket` off the presence channels among `channels`, announcing each member
     /// whose last socket it was.
     pub(crate) async fn leave_presence(
