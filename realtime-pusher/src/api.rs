@@ -76,7 +76,8 @@ impl ApiError {
     }
 
     fn from_hub(e: &Error) -> ApiError {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError::new(status, e.to_string())
     }
 }
@@ -111,10 +112,17 @@ pub fn verify_request(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     match get("auth_key") {
         None => return Err(ApiError::unauthorized("auth_key is missing")),
-        Some(k) if k != app.key => return Err(ApiError::unauthorized("auth_key is not this app's key")),
+        Some(k) if k != app.key => {
+            return Err(ApiError::unauthorized("auth_key is not this app's key"));
+        }
         Some(_) => {}
     }
     let ts = get("auth_timestamp")
@@ -139,7 +147,8 @@ pub fn verify_request(
             Some(_) => {}
         }
     }
-    let signature = get("auth_signature").ok_or_else(|| ApiError::unauthorized("auth_signature is missing"))?;
+    let signature =
+        get("auth_signature").ok_or_else(|| ApiError::unauthorized("auth_signature is missing"))?;
     let params = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     if !sign::verify_api_signature(&app.secret, method.as_str(), path, params, signature) {
         return Err(ApiError::unauthorized("invalid auth_signature"));
@@ -149,13 +158,25 @@ pub fn verify_request(
 
 impl ApiState {
     /// The app `id`, after checking the request's signature.
-    fn signed(&self, id: &str, method: &Method, uri: &Uri, body: &[u8]) -> Result<&AppHub, ApiError> {
-        let entry = self
-            .apps
-            .iter()
-            .find(|a| a.app.id == id)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no app with id {id}")))?;
-        verify_request(&entry.app, method, uri.path(), uri.query(), body, now_secs())?;
+    fn signed(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<&AppHub, ApiError> {
+        let entry =
+            self.apps.iter().find(|a| a.app.id == id).ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("no app with id {id}"))
+            })?;
+        verify_request(
+            &entry.app,
+            method,
+            uri.path(),
+            uri.query(),
+            body,
+            now_secs(),
+        )?;
         Ok(entry)
     }
 }
@@ -186,43 +207,67 @@ struct Batch {
 fn event_data(raw: &RawValue) -> Result<(EventData, usize), ApiError> {
     let text = raw.get();
     if text.starts_with('"') {
-        let s: String = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
+        let s: String =
+            serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
         let len = s.len();
         let data = match serde_json::from_str::<EventData>(&s) {
             Ok(d) => d,
-            Err(_) => serde_json::from_str::<EventData>(text).map_err(|e| ApiError::bad_request(format!("data: {e}")))?,
+            Err(_) => serde_json::from_str::<EventData>(text)
+                .map_err(|e| ApiError::bad_request(format!("data: {e}")))?,
         };
         return Ok((data, len));
     }
-    let data = serde_json::from_str::<EventData>(text).map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
+    let data = serde_json::from_str::<EventData>(text)
+        .map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
     Ok((data, text.len()))
 }
 
 /// `info` attributes asked for (`user_count`, `subscription_count`), checked.
 fn info_fields(info: Option<&str>) -> Result<(bool, bool), ApiError> {
     let mut fields = (false, false);
-    for f in info.unwrap_or_default().split(',').map(str::trim).filter(|f| !f.is_empty()) {
+    for f in info
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
         match f {
             "user_count" => fields.0 = true,
             "subscription_count" => fields.1 = true,
-            other => return Err(ApiError::bad_request(format!("unknown info attribute {other}"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown info attribute {other}"
+                )));
+            }
         }
     }
     Ok(fields)
 }
 
 /// A channel's attributes as `info` asks for them.
-async fn channel_info(hub: &Hub, channel: &Channel, (users, subs): (bool, bool)) -> Result<Map<String, Value>, ApiError> {
+async fn channel_info(
+    hub: &Hub,
+    channel: &Channel,
+    (users, subs): (bool, bool),
+) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     if users {
         if channel.visibility() != Visibility::Presence {
-            return Err(ApiError::bad_request("user_count is only available for presence channels"));
+            return Err(ApiError::bad_request(
+                "user_count is only available for presence channels",
+            ));
         }
-        let members = hub.presence_members(channel).await.map_err(|e| ApiError::from_hub(&e))?;
+        let members = hub
+            .presence_members(channel)
+            .await
+            .map_err(|e| ApiError::from_hub(&e))?;
         out.insert("user_count".into(), json!(members.len()));
     }
     if subs {
-        out.insert("subscription_count".into(), json!(hub.local_subscriptions(channel)));
+        out.insert(
+            "subscription_count".into(),
+            json!(hub.local_subscriptions(channel)),
+        );
     }
     Ok(out)
 }
@@ -249,22 +294,34 @@ async fn publish(entry: &AppHub, t: Trigger) -> Result<Option<Map<String, Value>
     if len > limits.max_event_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("data is {len} bytes; the limit is {}", limits.max_event_bytes),
+            format!(
+                "data is {len} bytes; the limit is {}",
+                limits.max_event_bytes
+            ),
         ));
     }
     let fields = info_fields(t.info.as_deref())?;
     let mut event = Event::app(t.name, data).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Some(s) = t.socket_id.as_deref() {
-        let socket: SocketId = s.parse().map_err(|e: Error| ApiError::bad_request(e.to_string()))?;
+        let socket: SocketId = s
+            .parse()
+            .map_err(|e: Error| ApiError::bad_request(e.to_string()))?;
         event = event.except(socket);
     }
-    entry.hub.publish(&channels, event).await.map_err(|e| ApiError::from_hub(&e))?;
+    entry
+        .hub
+        .publish(&channels, event)
+        .await
+        .map_err(|e| ApiError::from_hub(&e))?;
     if t.info.is_none() {
         return Ok(None);
     }
     let mut info = Map::new();
     for c in &channels {
-        info.insert(channel_name(c).into_owned(), Value::Object(channel_info(&entry.hub, c, fields).await?));
+        info.insert(
+            channel_name(c).into_owned(),
+            Value::Object(channel_info(&entry.hub, c, fields).await?),
+        );
     }
     Ok(Some(info))
 }
@@ -277,7 +334,8 @@ pub(crate) async fn events(
     body: Bytes,
 ) -> ApiResult {
     let entry = st.signed(&id, &method, &uri, &body)?;
-    let t: Trigger = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let t: Trigger = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     Ok(Json(match publish(entry, t).await? {
         Some(info) => json!({ "channels": info }),
         None => json!({}),
@@ -292,7 +350,8 @@ pub(crate) async fn batch_events(
     body: Bytes,
 ) -> ApiResult {
     let entry = st.signed(&id, &method, &uri, &body)?;
-    let b: Batch = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let b: Batch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     if b.batch.len() > entry.app.limits.max_batch_events {
         return Err(ApiError::bad_request(format!(
             "at most {} events per batch",
@@ -302,9 +361,17 @@ pub(crate) async fn batch_events(
     let with_info = b.batch.iter().any(|t| t.info.is_some());
     let mut infos = Vec::with_capacity(b.batch.len());
     for t in b.batch {
-        infos.push(publish(entry, t).await?.map_or_else(|| json!({}), Value::Object));
+        infos.push(
+            publish(entry, t)
+                .await?
+                .map_or_else(|| json!({}), Value::Object),
+        );
     }
-    Ok(Json(if with_info { json!({ "batch": infos }) } else { json!({}) }))
+    Ok(Json(if with_info {
+        json!({ "batch": infos })
+    } else {
+        json!({})
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,10 +403,14 @@ pub(crate) async fn channels(
     let prefix = q.filter_by_prefix.unwrap_or_default();
     let (users, subs) = info_fields(q.info.as_deref())?;
     if subs {
-        return Err(ApiError::bad_request("subscription_count is available per channel only"));
+        return Err(ApiError::bad_request(
+            "subscription_count is available per channel only",
+        ));
     }
     if users && !prefix.starts_with("presence-") {
-        return Err(ApiError::bad_request("user_count needs filter_by_prefix=presence-"));
+        return Err(ApiError::bad_request(
+            "user_count needs filter_by_prefix=presence-",
+        ));
     }
     let mut listed: Vec<Channel> = entry
         .hub
@@ -348,7 +419,7 @@ pub(crate) async fn channels(
         .map(|(c, _)| c)
         .filter(|c| matches!(c, Channel::Named(n) if n.starts_with(prefix.as_str())))
         .collect();
-    listed.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    listed.sort_by_key(|c| c.to_string());
     let mut out = Map::new();
     for c in &listed {
         let info = channel_info(&entry.hub, c, (users, false)).await?;
@@ -368,7 +439,12 @@ pub(crate) async fn channel(
     let q: ChannelsQuery = query(&uri)?;
     let fields = info_fields(q.info.as_deref())?;
     let occupied = if channel.visibility() == Visibility::Presence {
-        !entry.hub.presence_members(&channel).await.map_err(|e| ApiError::from_hub(&e))?.is_empty()
+        !entry
+            .hub
+            .presence_members(&channel)
+            .await
+            .map_err(|e| ApiError::from_hub(&e))?
+            .is_empty()
     } else {
         entry.hub.local_subscriptions(&channel) > 0
     };
@@ -386,9 +462,15 @@ pub(crate) async fn users(
     let entry = st.signed(&id, &method, &uri, &[])?;
     let channel = pusher_channel(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if channel.visibility() != Visibility::Presence {
-        return Err(ApiError::bad_request("users are listed for presence channels only"));
+        return Err(ApiError::bad_request(
+            "users are listed for presence channels only",
+        ));
     }
-    let members = entry.hub.presence_members(&channel).await.map_err(|e| ApiError::from_hub(&e))?;
+    let members = entry
+        .hub
+        .presence_members(&channel)
+        .await
+        .map_err(|e| ApiError::from_hub(&e))?;
     let users: Vec<Value> = members.iter().map(|m| json!({ "id": m.user_id })).collect();
     Ok(Json(json!({ "users": users })))
 }

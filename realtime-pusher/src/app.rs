@@ -58,8 +58,10 @@ impl App {
             secret: secret.into(),
             limits: AppLimits::default(),
         };
-        let path_safe =
-            |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let path_safe = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         for (field, value) in [("id", &app.id), ("key", &app.key)] {
             if value.is_empty() || value.len() > 200 || !path_safe(value) {
                 return Err(InvalidApp(format!(

@@ -53,7 +53,12 @@ impl ChannelAuthorizer for PusherAuthorizer {
     async fn authorize(&self, request: &AuthRequest<'_>) -> Result<Authorization> {
         let channel = request.channel.to_string();
         let socket = request.socket_id.to_string();
-        let Some(auth) = request.credentials.auth.as_deref().filter(|a| !a.is_empty()) else {
+        let Some(auth) = request
+            .credentials
+            .auth
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        else {
             return Err(Error::forbidden("this channel needs an auth signature"));
         };
         let presence = request.channel.visibility() == Visibility::Presence;
@@ -108,7 +113,10 @@ mod tests {
             auth: Some(auth.to_owned()),
             channel_data: data.map(str::to_owned),
         };
-        assert_eq!(ask(&private, creds(&good, None)).await.ok(), Some(Authorization::Allow));
+        assert_eq!(
+            ask(&private, creds(&good, None)).await.ok(),
+            Some(Authorization::Allow)
+        );
         // Signed for another socket or another channel, or not at all.
         let other = sign::channel_auth(&app, "12.35", "private-booking.7", None);
         assert!(ask(&private, creds(&other, None)).await.is_err());

@@ -113,7 +113,12 @@ impl PusherDialect {
     async fn subscribe(&self, hub: &Hub, conn: &mut PusherConn, frame: &ClientFrame<'_>) -> Reply {
         let req: Subscribe = match protocol::data_of(frame.data) {
             Ok(r) => r,
-            Err(e) => return Some(protocol::error(None, &format!("invalid pusher:subscribe data: {e}"))),
+            Err(e) => {
+                return Some(protocol::error(
+                    None,
+                    &format!("invalid pusher:subscribe data: {e}"),
+                ));
+            }
         };
         let name = req.channel.as_str();
         let refused = |kind: &str, message: &str, status: u16| {
@@ -141,7 +146,10 @@ impl PusherDialect {
                 && members.len() >= limits.max_presence_members
                 && !members.iter().any(|m| m.user_id == me.user_id)
             {
-                let msg = format!("a presence channel holds at most {} members", limits.max_presence_members);
+                let msg = format!(
+                    "a presence channel holds at most {} members",
+                    limits.max_presence_members
+                );
                 return refused("LimitReached", &msg, 403);
             }
         }
@@ -152,7 +160,11 @@ impl PusherDialect {
         match hub.subscribe(conn.session, &channel, &credentials).await {
             Ok(Subscribed::Channel) => {
                 conn.channels.insert(channel, Joined { member: None });
-                Some(protocol::frame("pusher_internal:subscription_succeeded", Some(name), "{}"))
+                Some(protocol::frame(
+                    "pusher_internal:subscription_succeeded",
+                    Some(name),
+                    "{}",
+                ))
             }
             Ok(Subscribed::Presence { me, members }) => {
                 let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
@@ -161,7 +173,12 @@ impl PusherDialect {
                     .map(|m| (m.user_id.clone(), m.user_info.clone()))
                     .collect();
                 let data = json!({"presence": {"ids": ids, "hash": hash, "count": members.len()}});
-                conn.channels.insert(channel, Joined { member: Some(me.user_id.into()) });
+                conn.channels.insert(
+                    channel,
+                    Joined {
+                        member: Some(me.user_id.into()),
+                    },
+                );
                 Some(protocol::frame(
                     "pusher_internal:subscription_succeeded",
                     Some(name),
@@ -175,26 +192,45 @@ impl PusherDialect {
         }
     }
 
-    async fn unsubscribe(&self, hub: &Hub, conn: &mut PusherConn, frame: &ClientFrame<'_>) -> Reply {
+    async fn unsubscribe(
+        &self,
+        hub: &Hub,
+        conn: &mut PusherConn,
+        frame: &ClientFrame<'_>,
+    ) -> Reply {
         let req: Unsubscribe = match protocol::data_of(frame.data) {
             Ok(r) => r,
-            Err(e) => return Some(protocol::error(None, &format!("invalid pusher:unsubscribe data: {e}"))),
+            Err(e) => {
+                return Some(protocol::error(
+                    None,
+                    &format!("invalid pusher:unsubscribe data: {e}"),
+                ));
+            }
         };
         let Ok(channel) = pusher_channel(&req.channel) else {
             return None; // never subscribed: nothing to leave
         };
-        if conn.channels.remove(&channel).is_none() {
-            return None;
-        }
+        // Not subscribed: nothing to leave.
+        conn.channels.remove(&channel)?;
         match hub.unsubscribe(conn.session, &channel).await {
             Ok(()) => None,
             Err(e) => Some(protocol::error(None, &e.to_string())),
         }
     }
 
-    async fn client_event(&self, hub: &Hub, conn: &mut PusherConn, frame: &ClientFrame<'_>) -> Reply {
+    async fn client_event(
+        &self,
+        hub: &Hub,
+        conn: &mut PusherConn,
+        frame: &ClientFrame<'_>,
+    ) -> Reply {
         let name = frame.channel.as_deref().unwrap_or_default();
-        let reject = |why: &str| Some(protocol::error(None, &format!("client event rejected: {why}")));
+        let reject = |why: &str| {
+            Some(protocol::error(
+                None,
+                &format!("client event rejected: {why}"),
+            ))
+        };
         let Ok(channel) = pusher_channel(name) else {
             return reject("no such channel");
         };
@@ -209,7 +245,9 @@ impl PusherDialect {
         }
         let limits = &self.app.limits;
         let limiter = conn.client_events.get_or_insert_with(|| {
-            Box::new(RateLimiter::direct(Quota::per_second(limits.client_events_per_second)))
+            Box::new(RateLimiter::direct(Quota::per_second(
+                limits.client_events_per_second,
+            )))
         });
         if limiter.check().is_err() {
             let msg = format!(
@@ -220,7 +258,11 @@ impl PusherDialect {
         }
         let raw = frame.data.map_or("null", |d| d.get());
         if raw.len() > limits.max_event_bytes {
-            let msg = format!("data is {} bytes; the limit is {}", raw.len(), limits.max_event_bytes);
+            let msg = format!(
+                "data is {} bytes; the limit is {}",
+                raw.len(),
+                limits.max_event_bytes
+            );
             return reject(&msg);
         }
         let event = serde_json::from_str::<EventData>(raw)
@@ -267,13 +309,24 @@ impl Dialect for PusherDialect {
             return refuse(code::PATH_NOT_FOUND, "the path must be /app/{key}");
         };
         if key != self.app.key {
-            return refuse(code::APP_UNKNOWN, &format!("App key {key} is not known to this server"));
+            return refuse(
+                code::APP_UNKNOWN,
+                &format!("App key {key} is not known to this server"),
+            );
         }
         match info.query_param("protocol").map(|p| p.parse::<u32>()) {
             None => return refuse(code::NO_PROTOCOL, "no protocol version given"),
-            Some(Err(_)) => return refuse(code::INVALID_VERSION, "the protocol version is not a number"),
+            Some(Err(_)) => {
+                return refuse(
+                    code::INVALID_VERSION,
+                    "the protocol version is not a number",
+                );
+            }
             Some(Ok(v)) if !protocol::PROTOCOLS.contains(&v) => {
-                return refuse(code::UNSUPPORTED_PROTOCOL, &format!("protocol {v} is not supported; use 7"));
+                return refuse(
+                    code::UNSUPPORTED_PROTOCOL,
+                    &format!("protocol {v} is not supported; use 7"),
+                );
             }
             Some(Ok(_)) => {}
         }
@@ -287,7 +340,10 @@ impl Dialect for PusherDialect {
 
     fn greeting(&self, session: &Session) -> Option<Frame> {
         let socket = session.socket_id().to_string();
-        Some(Frame::Text(protocol::connection_established(&socket, self.activity_timeout)))
+        Some(Frame::Text(protocol::connection_established(
+            &socket,
+            self.activity_timeout,
+        )))
     }
 
     fn new_conn(&self, session: &Session) -> PusherConn {
@@ -310,7 +366,10 @@ impl Dialect for PusherDialect {
                 "pusher:subscribe" => self.subscribe(hub, conn, &frame).await,
                 "pusher:unsubscribe" => self.unsubscribe(hub, conn, &frame).await,
                 name if name.starts_with("client-") => self.client_event(hub, conn, &frame).await,
-                name => Some(protocol::error(None, &format!("unknown event {:?}", clip(name)))),
+                name => Some(protocol::error(
+                    None,
+                    &format!("unknown event {:?}", clip(name)),
+                )),
             },
         };
         match reply {
@@ -320,7 +379,8 @@ impl Dialect for PusherDialect {
     }
 
     fn error(&self, _request: Option<&[u8]>, error: &Error) -> Option<Frame> {
-        let code = matches!(error, Error::RateLimited { .. }).then_some(code::CLIENT_EVENT_RATE_LIMIT);
+        let code =
+            matches!(error, Error::RateLimited { .. }).then_some(code::CLIENT_EVENT_RATE_LIMIT);
         Some(Frame::Text(protocol::error(code, &error.to_string())))
     }
 

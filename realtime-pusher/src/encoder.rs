@@ -58,7 +58,12 @@ impl Encoder for PusherEncoder {
                 &data.to_string(),
             ));
         }
-        Some(protocol::event_frame(t.as_str(), &name, event.data.json(), None))
+        Some(protocol::event_frame(
+            t.as_str(),
+            &name,
+            event.data.json(),
+            None,
+        ))
     }
 
     fn name(&self) -> &'static str {
@@ -86,7 +91,9 @@ mod tests {
         assert_eq!(f["channel"], "availability");
         assert_eq!(f["data"], r#"{"data":{"session_id":1}}"#);
         // Client events on presence channels name their sender.
-        let ev = Event::app("client-typing", json!({})).expect("event").with_user("7");
+        let ev = Event::app("client-typing", json!({}))
+            .expect("event")
+            .with_user("7");
         assert_eq!(enc("presence-room", &ev)["user_id"], "7");
         assert!(enc("private-room", &ev).get("user_id").is_none());
     }

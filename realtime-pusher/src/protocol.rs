@@ -162,7 +162,11 @@ pub fn error(code: Option<u16>, message: &str) -> Bytes {
 /// `{type, error, status}`.
 pub fn subscription_error(channel: &str, kind: &str, message: &str, status: u16) -> Bytes {
     let data = serde_json::json!({"type": kind, "error": message, "status": status});
-    frame("pusher:subscription_error", Some(channel), &data.to_string())
+    frame(
+        "pusher:subscription_error",
+        Some(channel),
+        &data.to_string(),
+    )
 }
 
 /// `{"event":"pusher:pong","data":"{}"}`.
@@ -195,13 +199,21 @@ mod tests {
     #[test]
     fn event_data_keeps_what_the_trigger_sent() {
         // JSON text is sent as a string holding it.
-        let f = parse(&event_frame("App\\Events\\X", "availability", r#"{"data":{"a":1}}"#, None));
+        let f = parse(&event_frame(
+            "App\\Events\\X",
+            "availability",
+            r#"{"data":{"a":1}}"#,
+            None,
+        ));
         assert_eq!(f["data"], r#"{"data":{"a":1}}"#);
         assert_eq!(f["event"], "App\\Events\\X");
         assert!(f.get("user_id").is_none());
         // A string that is not JSON goes as that string.
         let f = parse(&event_frame("e", "c", r#""plain text""#, Some("7")));
-        assert_eq!((&f["data"], &f["user_id"]), (&json!("plain text"), &json!("7")));
+        assert_eq!(
+            (&f["data"], &f["user_id"]),
+            (&json!("plain text"), &json!("7"))
+        );
     }
 
     #[test]
@@ -212,12 +224,15 @@ mod tests {
         .expect("frame");
         let s: Subscribe = data_of(f.data).expect("subscribe");
         assert_eq!((s.channel.as_str(), s.auth.as_deref()), ("a", Some("")));
-        let f: ClientFrame<'_> = serde_json::from_str(
-            r#"{"event":"pusher:subscribe","data":"{\"channel\":\"b\"}"}"#,
-        )
-        .expect("frame");
-        assert_eq!(data_of::<Subscribe>(f.data).expect("subscribe").channel, "b");
-        let f: ClientFrame<'_> = serde_json::from_str(r#"{"event":"pusher:subscribe"}"#).expect("frame");
+        let f: ClientFrame<'_> =
+            serde_json::from_str(r#"{"event":"pusher:subscribe","data":"{\"channel\":\"b\"}"}"#)
+                .expect("frame");
+        assert_eq!(
+            data_of::<Subscribe>(f.data).expect("subscribe").channel,
+            "b"
+        );
+        let f: ClientFrame<'_> =
+            serde_json::from_str(r#"{"event":"pusher:subscribe"}"#).expect("frame");
         assert!(data_of::<Subscribe>(f.data).is_err());
     }
 }

@@ -19,7 +19,8 @@ struct NoToken;
 impl Authenticator for NoToken {
     async fn authenticate(&self, _token: &str) -> realtime_core::Result<Identity> {
         Err(Error::Unauthenticated(
-            "Pusher connections take no token; private channels are authorized per subscription".into(),
+            "Pusher connections take no token; private channels are authorized per subscription"
+                .into(),
         ))
     }
 }
@@ -71,12 +72,24 @@ impl PusherBuilder {
         }
         let mut apps: Vec<AppServer> = Vec::with_capacity(self.apps.len());
         for (app, hub) in self.apps {
-            if apps.iter().any(|a| a.app.id == app.id || a.app.key == app.key) {
-                return Err(Error::invalid("apps", format!("two apps share the id {} or the key {}", app.id, app.key)));
+            if apps
+                .iter()
+                .any(|a| a.app.id == app.id || a.app.key == app.key)
+            {
+                return Err(Error::invalid(
+                    "apps",
+                    format!("two apps share the id {} or the key {}", app.id, app.key),
+                ));
             }
             let app = Arc::new(app);
             let dialect = PusherDialect::new(app.clone(), self.activity_timeout);
-            let ws = WsServer::with_dialect(dialect, hub, Arc::new(NoToken), self.config.clone(), self.origins.clone());
+            let ws = WsServer::with_dialect(
+                dialect,
+                hub,
+                Arc::new(NoToken),
+                self.config.clone(),
+                self.origins.clone(),
+            );
             apps.push(AppServer { app, ws });
         }
         Ok(PusherServer { apps: apps.into() })
@@ -131,12 +144,18 @@ impl PusherServer {
 
     /// The app with this key and its Hub.
     pub fn app_by_key(&self, key: &str) -> Option<(&Arc<App>, &Hub)> {
-        self.apps.iter().find(|a| a.app.key == key).map(|a| (&a.app, a.ws.hub()))
+        self.apps
+            .iter()
+            .find(|a| a.app.key == key)
+            .map(|a| (&a.app, a.ws.hub()))
     }
 
     /// The app with this id and its Hub.
     pub fn app_by_id(&self, id: &str) -> Option<(&Arc<App>, &Hub)> {
-        self.apps.iter().find(|a| a.app.id == id).map(|a| (&a.app, a.ws.hub()))
+        self.apps
+            .iter()
+            .find(|a| a.app.id == id)
+            .map(|a| (&a.app, a.ws.hub()))
     }
 
     /// The WebSocket servers of the apps, in the order given.

@@ -45,7 +45,12 @@ fn verify_hex(secret: &str, parts: &[&str], signature_hex: &str) -> bool {
 /// The `auth` a client sends to subscribe to a private (`channel_data: None`) or presence
 /// channel: `"<key>:<hex HMAC-SHA256 of socket_id:channel[:channel_data]>"`. What an auth
 /// endpoint such as seed 003's `/api/broadcasting/auth` answers.
-pub fn channel_auth(app: &App, socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
+pub fn channel_auth(
+    app: &App,
+    socket_id: &str,
+    channel: &str,
+    channel_data: Option<&str>,
+) -> String {
     let sig = match channel_data {
         Some(data) => hmac_hex(&app.secret, &[socket_id, ":", channel, ":", data]),
         None => hmac_hex(&app.secret, &[socket_id, ":", channel]),
@@ -108,7 +113,11 @@ pub fn api_string_to_sign<'a>(
         .collect();
     pairs.sort();
     let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{}\n{path}\n{}", method.to_ascii_uppercase(), query.join("&"))
+    format!(
+        "{}\n{path}\n{}",
+        method.to_ascii_uppercase(),
+        query.join("&")
+    )
 }
 
 /// The `auth_signature` of an HTTP API request ([`api_string_to_sign`]).
@@ -129,7 +138,11 @@ pub fn verify_api_signature<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     signature: &str,
 ) -> bool {
-    verify_hex(secret, &[&api_string_to_sign(method, path, params)], signature)
+    verify_hex(
+        secret,
+        &[&api_string_to_sign(method, path, params)],
+        signature,
+    )
 }
 
 /// The query string of a signed HTTP API request: `params` plus `auth_key`,
@@ -180,13 +193,49 @@ mod tests {
             auth,
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
         );
-        assert!(verify_channel_auth(&app, "1234.1234", "private-foobar", None, &auth));
-        assert!(!verify_channel_auth(&app, "1234.1235", "private-foobar", None, &auth));
-        assert!(!verify_channel_auth(&app, "1234.1234", "private-foobaz", None, &auth));
+        assert!(verify_channel_auth(
+            &app,
+            "1234.1234",
+            "private-foobar",
+            None,
+            &auth
+        ));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1235",
+            "private-foobar",
+            None,
+            &auth
+        ));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1234",
+            "private-foobaz",
+            None,
+            &auth
+        ));
         let other_key = auth.replacen("278d", "378d", 1);
-        assert!(!verify_channel_auth(&app, "1234.1234", "private-foobar", None, &other_key));
-        assert!(!verify_channel_auth(&app, "1234.1234", "private-foobar", None, "278d425bdf160c739803:zz"));
-        assert!(!verify_channel_auth(&app, "1234.1234", "private-foobar", None, ""));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1234",
+            "private-foobar",
+            None,
+            &other_key
+        ));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1234",
+            "private-foobar",
+            None,
+            "278d425bdf160c739803:zz"
+        ));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1234",
+            "private-foobar",
+            None,
+            ""
+        ));
     }
 
     #[test]
@@ -197,10 +246,25 @@ mod tests {
         // The private channel's HMAC (checked against Pusher's example above) over
         // "<socket_id>:<channel>:<channel_data>".
         let whole = format!("1234.1234:presence-foobar:{data}");
-        assert_eq!(auth, format!("278d425bdf160c739803:{}", hmac_hex(&app.secret, &[&whole])));
-        assert!(verify_channel_auth(&app, "1234.1234", "presence-foobar", Some(data), &auth));
+        assert_eq!(
+            auth,
+            format!("278d425bdf160c739803:{}", hmac_hex(&app.secret, &[&whole]))
+        );
+        assert!(verify_channel_auth(
+            &app,
+            "1234.1234",
+            "presence-foobar",
+            Some(data),
+            &auth
+        ));
         let forged = r#"{"user_id":11,"user_info":{"name":"Mr. Channels"}}"#;
-        assert!(!verify_channel_auth(&app, "1234.1234", "presence-foobar", Some(forged), &auth));
+        assert!(!verify_channel_auth(
+            &app,
+            "1234.1234",
+            "presence-foobar",
+            Some(forged),
+            &auth
+        ));
     }
 
     #[test]
@@ -227,8 +291,20 @@ mod tests {
             ("auth_timestamp", "1353088179"),
             ("auth_key", "278d425bdf160c739803"),
         ];
-        assert!(verify_api_signature(&app.secret, "post", "/apps/3/events", shuffled, &sig));
-        assert!(!verify_api_signature(&app.secret, "POST", "/apps/4/events", params, &sig));
+        assert!(verify_api_signature(
+            &app.secret,
+            "post",
+            "/apps/3/events",
+            shuffled,
+            &sig
+        ));
+        assert!(!verify_api_signature(
+            &app.secret,
+            "POST",
+            "/apps/4/events",
+            params,
+            &sig
+        ));
     }
 
     #[test]
@@ -236,10 +312,20 @@ mod tests {
         let app = docs_app();
         let body = br#"{"name":"x","channel":"c","data":"{}"}"#;
         let q = signed_query(&app, "POST", "/apps/3/events", &[], body, 1_700_000_000);
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-        let sig = pairs.iter().find(|(k, _)| k == "auth_signature").map(|(_, v)| v.clone());
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        let sig = pairs
+            .iter()
+            .find(|(k, _)| k == "auth_signature")
+            .map(|(_, v)| v.clone());
         let params = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        assert!(verify_api_signature(&app.secret, "POST", "/apps/3/events", params, &sig.expect("sig")));
+        assert!(verify_api_signature(
+            &app.secret,
+            "POST",
+            "/apps/3/events",
+            params,
+            &sig.expect("sig")
+        ));
         assert!(q.contains("body_md5="), "{q}");
     }
 
@@ -251,6 +337,11 @@ mod tests {
         assert!(verify_user_auth(&app, "1.2", data, &auth));
         assert!(!verify_user_auth(&app, "1.3", data, &auth));
         // A channel signature is not a user signature.
-        assert!(!verify_user_auth(&app, "1.2", data, &channel_auth(&app, "1.2", data, None)));
+        assert!(!verify_user_auth(
+            &app,
+            "1.2",
+            data,
+            &channel_auth(&app, "1.2", data, None)
+        ));
     }
 }

@@ -100,7 +100,10 @@ pub async fn handler(
             .map(str::to_owned),
         ip: req.peer_addr().map(|a| a.ip().to_string()),
         resume,
-        target: req.uri().path_and_query().map_or_else(String::new, |pq| pq.as_str().to_owned()),
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or_else(String::new, |pq| pq.as_str().to_owned()),
     };
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let cfg = server.config().clone();
