@@ -94,6 +94,18 @@ pub fn verify_user_auth(app: &App, socket_id: &str, user_data: &str, auth: &str)
         .is_some_and(|sig| verify_hex(&app.secret, &[socket_id, "::user::", user_data], sig))
 }
 
+/// The `shared_secret` an auth endpoint returns for a `private-encrypted-…` channel
+/// (Pusher Channels, *End-to-end encryption*): base64 of SHA-256 over the channel name
+/// followed by the app's 32-byte encryption master key. Clients encrypt and decrypt
+/// payloads with it; the server relays them unread.
+pub fn shared_secret(master_key: &[u8], channel: &str) -> String {
+    use base64::Engine;
+    let mut h = Sha256::new();
+    h.update(channel.as_bytes());
+    h.update(master_key);
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
 /// Lower-case hex MD5 of an HTTP API request body (`body_md5`).
 pub fn body_md5(body: &[u8]) -> String {
     hex::encode(md5::Md5::digest(body))
@@ -327,6 +339,23 @@ mod tests {
             &sig.expect("sig")
         ));
         assert!(q.contains("body_md5="), "{q}");
+    }
+
+    #[test]
+    fn shared_secrets_are_per_channel() {
+        let key = [7u8; 32];
+        let a = shared_secret(&key, "private-encrypted-a");
+        assert_eq!(a.len(), 44, "base64 of 32 bytes");
+        assert_ne!(a, shared_secret(&key, "private-encrypted-b"));
+        assert_ne!(a, shared_secret(&[8u8; 32], "private-encrypted-a"));
+        // SHA-256("private-encrypted-a" || key), computed independently of this module.
+        let mut h = Sha256::new();
+        h.update([b"private-encrypted-a".as_slice(), &key].concat());
+        use base64::Engine;
+        assert_eq!(
+            a,
+            base64::engine::general_purpose::STANDARD.encode(h.finalize())
+        );
     }
 
     #[test]

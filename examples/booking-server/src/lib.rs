@@ -1,0 +1,250 @@
+//! # booking-server
+//!
+//! Seed 003's real-time API for Laravel Echo on one port (6001 by default):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /app/{key}?protocol=7` | Pusher protocol 7 WebSocket (pusher-js, Laravel Echo) |
+//! | `POST /apps/{id}/events`, `/batch_events`, `GET /apps/{id}/channels…` | the signed Pusher HTTP API a Laravel backend triggers events with |
+//! | `POST /api/broadcasting/auth` | the auth endpoint: Bearer JWT, form or JSON body ([`auth`]) |
+//! | `GET /ws?token=<JWT>` | the native WebSocket dialect, on the same Hub and channels |
+//! | `GET /health` | `{"status", "connections"}` |
+//!
+//! The seed's channels: `availability`, `admin` and `staff` are public (the seed's client
+//! code joins them with `echo.channel(...)`); `private-booking.{user_id}` is its user's
+//! alone. With `REDIS_URL`, several nodes share events and presence members.
+
+pub mod auth;
+pub mod config;
+pub mod state;
+
+pub use config::Config;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use base64::Engine;
+use realtime_core::{Hub, JwtAuthenticator, MemoryBroker, MemoryStore};
+use realtime_pusher::{App, AppLimits, PusherAuthorizer, PusherServer};
+use realtime_transport_ws::{WsConfig, WsServer};
+use serde_json::json;
+use state::{AppState, Shared};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// A configuration or startup error, with its reason.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The built server: its routes and its Hub.
+pub struct Built {
+    /// Every route of the server.
+    pub router: Router,
+    /// The Hub the Pusher and native dialects share.
+    pub hub: Hub,
+}
+
+/// The Pusher app from the configuration.
+///
+/// # Errors
+/// An invalid id, key or secret.
+pub fn app(config: &Config) -> Result<App, BoxError> {
+    let secret = match &config.app_secret {
+        Some(s) => s.clone(),
+        None => {
+            tracing::warn!("******************************************************************");
+            tracing::warn!("* No PUSHER_APP_SECRET set: using the PUBLIC development secret. *");
+            tracing::warn!("* Anyone can sign channels and triggers. Set it before deploying. *");
+            tracing::warn!("******************************************************************");
+            config::DEV_APP_SECRET.to_owned()
+        }
+    };
+    let limits = AppLimits {
+        max_connections: config.max_connections,
+        client_events_per_second: NonZeroU32::new(config.client_events_per_second)
+            .unwrap_or(NonZeroU32::MIN),
+        max_event_bytes: config.max_event_bytes,
+        max_presence_members: config.max_presence_members,
+        ..AppLimits::default()
+    };
+    Ok(App::new(&config.app_id, &config.app_key, secret)?.limits(limits))
+}
+
+fn jwt(config: &Config) -> Result<JwtAuthenticator, BoxError> {
+    let secret = match &config.jwt_secret {
+        Some(s) if s.len() >= 32 => s.clone(),
+        Some(_) => return Err("JWT_SECRET must be at least 32 bytes".into()),
+        None => {
+            tracing::warn!(
+                "No JWT_SECRET set: the auth endpoint accepts tokens signed with the PUBLIC development secret."
+            );
+            config::DEV_JWT_SECRET.to_owned()
+        }
+    };
+    Ok(JwtAuthenticator::hs256(secret.as_bytes()))
+}
+
+fn master_key(config: &Config) -> Result<Option<Vec<u8>>, BoxError> {
+    let Some(b64) = &config.encryption_master_key_base64 else {
+        return Ok(None);
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("PUSHER_ENCRYPTION_MASTER_KEY_BASE64 is not base64: {e}"))?;
+    if key.len() != 32 {
+        return Err(format!(
+            "PUSHER_ENCRYPTION_MASTER_KEY_BASE64 must hold 32 bytes, not {}",
+            key.len()
+        )
+        .into());
+    }
+    Ok(Some(key))
+}
+
+/// Build the Hub (on Redis when configured), the Pusher server, the auth endpoint and
+/// the native WebSocket.
+///
+/// # Errors
+/// A bad setting, or Redis unreachable.
+pub async fn build(config: Config) -> Result<Built, BoxError> {
+    let app = app(&config)?;
+    let jwt = Arc::new(jwt(&config)?);
+    let encryption_master_key = master_key(&config)?;
+    let authorizer = Arc::new(PusherAuthorizer::new(Arc::new(app.clone())));
+    let store = Arc::new(MemoryStore::new());
+    let (hub, redis) = match &config.redis_url {
+        Some(url) => {
+            let redis_config = realtime_broker_redis::RedisConfig {
+                prefix: config.redis_prefix.clone(),
+                ..Default::default()
+            };
+            let broker = realtime_broker_redis::RedisBroker::connect(url, redis_config).await?;
+            tracing::info!(
+                node = broker.node_id(),
+                "using Redis: events and presence members shared by every node"
+            );
+            let hub = Hub::builder(store, Arc::new(broker.clone()))
+                .channel_presence(Arc::new(broker.channel_presence()))
+                .channel_authorizer(authorizer)
+                .build();
+            (hub, Some(broker))
+        }
+        None => (
+            Hub::builder(store, Arc::new(MemoryBroker::new()))
+                .channel_authorizer(authorizer)
+                .build(),
+            None,
+        ),
+    };
+    let origins: Vec<String> = config
+        .allowed_origins
+        .iter()
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .collect();
+    let any_origin = origins.is_empty() || origins.iter().any(|o| o == "*");
+    let allowed = (!any_origin).then(|| origins.clone());
+    let ws_config = WsConfig {
+        ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
+        ..WsConfig::default()
+    };
+    let pusher = PusherServer::builder()
+        .app(app.clone(), hub.clone())
+        .ws_config(ws_config)
+        .allowed_origins(allowed.clone())
+        .activity_timeout(config.activity_timeout_secs)
+        .build()?;
+    let native = WsServer::with_config(hub.clone(), jwt.clone(), WsConfig::default(), allowed);
+    let state = AppState(Arc::new(Shared {
+        hub: hub.clone(),
+        app: Arc::new(app),
+        jwt,
+        encryption_master_key,
+        pusher: pusher.clone(),
+        redis,
+    }));
+    let api = Router::new()
+        .route("/api/broadcasting/auth", post(auth::broadcasting_auth))
+        .route("/health", get(health))
+        .layer(cors(&origins, any_origin))
+        .with_state(state);
+    let router = pusher
+        .router()
+        .route("/ws", realtime_transport_ws::axum::route(native))
+        .merge(api);
+    Ok(Built { router, hub })
+}
+
+/// `GET /health`: `{"status": "ok", "connections": <Pusher connections on this node>}`.
+async fn health(State(st): State<AppState>) -> axum::Json<serde_json::Value> {
+    let connections: usize = st
+        .pusher
+        .ws_servers()
+        .map(|s| s.dialect().connections())
+        .sum();
+    let redis = st
+        .redis
+        .as_ref()
+        .map(|r| if r.health().connected { "up" } else { "down" });
+    axum::Json(json!({"status": "ok", "connections": connections, "redis": redis}))
+}
+
+/// CORS for the auth endpoint, which a browser calls from the Laravel app's origin.
+fn cors(origins: &[String], any_origin: bool) -> CorsLayer {
+    if any_origin {
+        CorsLayer::new().allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new().allow_origin(list)
+    }
+    .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+    .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+}
+
+/// Build and serve until Ctrl-C or SIGTERM, then tell clients to reconnect and drain.
+///
+/// # Errors
+/// A bad setting, the address taken, Redis unreachable.
+pub async fn serve(config: Config) -> Result<(), BoxError> {
+    let bind = config.bind.clone();
+    let drain = Duration::from_secs(config.shutdown_drain_secs);
+    realtime_transport_ws::server::raise_open_file_limit();
+    let built = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "booking-server listening");
+    let hub = built.hub.clone();
+    let serve_config = realtime_transport_ws::server::ServeConfig::default();
+    realtime_transport_ws::server::serve(listener, built.router, serve_config, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: telling clients to reconnect, draining");
+        hub.shutdown("server shutting down", drain).await;
+    })
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
