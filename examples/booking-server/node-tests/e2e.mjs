@@ -252,6 +252,22 @@ try {
     eq(r.status, 200, `channels: ${r.text}`);
   });
 
+  await check("the README's trigger.sh (curl + openssl) reaches an Echo listener", async () => {
+    const echo = track(echoFor(server, "7"));
+    await connected(echo);
+    const ch = echo.channel("admin");
+    await waitFor("subscribed", (done) => ch.subscribed(done));
+    const got = waitFor("NewBookingNotification", (done) => ch.listen("NewBookingNotification", done));
+    const script = join(here, "../trigger.sh");
+    const run = spawn("bash", [script, "admin", "App\\Events\\NewBookingNotification", '{"data":{"booking_code":"BK001"}}'], {
+      env: { ...process.env, PUSHER_URL: server.base, PUSHER_APP_ID: APP.id, PUSHER_APP_KEY: APP.key, PUSHER_APP_SECRET: APP.secret },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const code = await waitFor("trigger.sh", (done) => run.on("exit", done));
+    eq(code, 0, "trigger.sh exit code");
+    eq((await got).data.booking_code, "BK001", "e.data");
+  });
+
   await check("an unknown app key gets pusher:error 4001 and no reconnect", async () => {
     const pusher = new Pusher("wrong-key", { cluster: "mt1", wsHost: "127.0.0.1", wsPort: server.port, forceTLS: false, enabledTransports: ["ws"] });
     track({ disconnect: () => pusher.disconnect() });
