@@ -274,6 +274,12 @@ impl RedisBroker {
         crate::RedisChannelPresence::new(self.clone())
     }
 
+    /// Subscription counts shared by every node on this Redis (the Pusher dialect's
+    /// occupancy, `subscription_count` and user connection counts).
+    pub fn subscription_counts(&self) -> crate::RedisSubscriptionCounts {
+        crate::RedisSubscriptionCounts::new(self.clone())
+    }
+
     /// Connection state and outage history.
     pub fn health(&self) -> BrokerHealth {
         let down = *self

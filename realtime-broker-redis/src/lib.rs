@@ -42,7 +42,9 @@
 mod broker;
 mod channel_presence;
 mod presence;
+mod subscription_counts;
 
 pub use broker::{BrokerHealth, RedisBroker, RedisConfig};
 pub use channel_presence::RedisChannelPresence;
 pub use presence::RedisPresence;
+pub use subscription_counts::RedisSubscriptionCounts;

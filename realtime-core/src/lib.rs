@@ -72,10 +72,12 @@ pub mod event;
 pub mod ids;
 pub mod message;
 pub mod metrics;
+pub mod observer;
 pub mod presence;
 pub mod room;
 pub mod router;
 pub mod store;
+pub mod subscription_counts;
 pub mod typing;
 
 #[cfg(feature = "runtime")]
@@ -106,6 +108,8 @@ pub use message::{
     Limits, Message, MessageKind, MessageStatus, NewMessage, Reaction, ReactionSet, ReadPointer,
 };
 pub use metrics::{EventMetrics, MetricsSnapshot};
+pub use observer::PublishObserver;
+pub use subscription_counts::{MemorySubscriptionCounts, SubscriptionCounts};
 pub use presence::{PresenceConfig, PresenceTracker, UserStatus};
 pub use room::{Invite, InviteState, Member, Role, Room, RoomKind, RoomPatch, direct_room_id};
 #[cfg(feature = "runtime")]

@@ -98,6 +98,7 @@ impl HubBuilder {
             cluster: self.cluster,
             cluster_seen: Mutex::default(),
             dialects: RwLock::new(vec![Arc::new(JsonEncoder)]),
+            observers: RwLock::new(Vec::new()),
             sessions: RwLock::default(),
             by_user: Mutex::default(),
             subs: RwLock::default(),

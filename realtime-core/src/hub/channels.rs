@@ -59,6 +59,23 @@ impl Hub {
         Ok(Subscribed::Channel)
     }
 
+    /// Subscribe session `id` to `channel` without checking its rights, for a dialect that
+    /// has checked them itself (the Pusher dialect's `#server-to-user-{id}` after a signed
+    /// `pusher:signin`). Subscribing twice changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a presence channel (joining one needs a member: use
+    /// [`Hub::subscribe`]); [`Error::SessionClosed`]; broker errors.
+    pub async fn subscribe_trusted(&self, id: SessionId, channel: &Channel) -> Result<()> {
+        if channel.visibility() == Visibility::Presence {
+            return Err(Error::invalid(
+                "channel",
+                "presence channels are joined with Hub::subscribe",
+            ));
+        }
+        self.add_local(id, channel.clone()).await
+    }
+
     /// [`Hub::subscribe`] to a private or presence channel: ask the authorizer.
     async fn subscribe_authorized(
         &self,

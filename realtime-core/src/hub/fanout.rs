@@ -395,6 +395,9 @@ impl Hub {
     pub(crate) async fn record_and_publish(&self, ev: Event, channels: &[Channel]) -> Result<()> {
         let ev = Arc::new(ev);
         self.record(&ev).await;
+        for o in read(&self.inner.observers).iter() {
+            o.published(&ev, channels);
+        }
         let mut first_error = None;
         for ch in channels {
             if let Err(e) = self.publish_arc(ch, ev.clone()).await {

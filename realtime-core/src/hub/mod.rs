@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     /// Users seen on other nodes at the last cluster refresh.
     pub(crate) cluster_seen: Mutex<HashSet<UserId>>,
     pub(crate) dialects: RwLock<Vec<Arc<dyn Encoder>>>,
+    /// Called for each published event ([`Hub::observe`]).
+    pub(crate) observers: RwLock<Vec<Arc<dyn crate::PublishObserver>>>,
     pub(crate) sessions: RwLock<HashMap<SessionId, SessionEntry>>,
     /// The open sessions of each user; changed only under the `sessions` write lock.
     pub(crate) by_user: Mutex<HashMap<Arc<str>, Vec<SessionId>>>,
@@ -243,6 +245,12 @@ impl Hub {
         let mut d = write(&self.inner.dialects);
         d.push(encoder);
         DialectId(u16::try_from(d.len() - 1).unwrap_or(u16::MAX))
+    }
+
+    /// Call `observer` for every event published from now on, on the node that publishes
+    /// it ([`crate::PublishObserver`]).
+    pub fn observe(&self, observer: Arc<dyn crate::PublishObserver>) {
+        write(&self.inner.observers).push(observer);
     }
 
     /// Open sessions on this node per dialect, by the dialect's [`Encoder::name`]
