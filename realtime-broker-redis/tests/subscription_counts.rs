@@ -31,14 +31,26 @@ async fn concurrent_changes_make_one_first_and_one_empty() {
     let (ca, cb) = (a.subscription_counts(), b.subscription_counts());
     let adds = futures_util::future::join_all((0..20).map(|i| {
         let (ca, cb, ch) = (ca.clone(), cb.clone(), ch.clone());
-        async move { if i % 2 == 0 { ca.add(&ch).await } else { cb.add(&ch).await } }
+        async move {
+            if i % 2 == 0 {
+                ca.add(&ch).await
+            } else {
+                cb.add(&ch).await
+            }
+        }
     }))
     .await;
     let firsts = adds.iter().filter(|r| matches!(r, Ok(1))).count();
     assert_eq!(firsts, 1);
     let removes = futures_util::future::join_all((0..20).map(|i| {
         let (ca, cb, ch) = (ca.clone(), cb.clone(), ch.clone());
-        async move { if i % 2 == 0 { ca.remove(&ch).await } else { cb.remove(&ch).await } }
+        async move {
+            if i % 2 == 0 {
+                ca.remove(&ch).await
+            } else {
+                cb.remove(&ch).await
+            }
+        }
     }))
     .await;
     let empties = removes.iter().filter(|r| matches!(r, Ok(0))).count();

@@ -109,13 +109,13 @@ pub use message::{
 };
 pub use metrics::{EventMetrics, MetricsSnapshot};
 pub use observer::PublishObserver;
-pub use subscription_counts::{MemorySubscriptionCounts, SubscriptionCounts};
 pub use presence::{PresenceConfig, PresenceTracker, UserStatus};
 pub use room::{Invite, InviteState, Member, Role, Room, RoomKind, RoomPatch, direct_room_id};
 #[cfg(feature = "runtime")]
 pub use router::RateLimit;
 pub use router::{EventRouter, MetricsLayer, Middleware, Next, Pattern, RequireUser};
 pub use store::{EventQuery, Favorite, FavoriteKind, HistoryPage, Inserted, Store, User};
+pub use subscription_counts::{MemorySubscriptionCounts, SubscriptionCounts};
 pub use typing::{TypingConfig, TypingTracker};
 
 #[cfg(feature = "runtime")]

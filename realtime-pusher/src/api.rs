@@ -12,14 +12,17 @@
 //! | `GET /apps/{id}/channels` | `?filter_by_prefix=&info=user_count` | `{"channels": {name: {"user_count"?}}}` |
 //! | `GET /apps/{id}/channels/{name}` | `?info=user_count,subscription_count` | `{"occupied", "user_count"?, "subscription_count"?}` |
 //! | `GET /apps/{id}/channels/{name}/users` | – | `{"users": [{"id"}, …]}` (presence channels) |
+//! | `POST /apps/{id}/users/{user_id}/terminate_connections` | – | `{}`; the signed-in user's connections close with 4009 on every node |
 //!
 //! An event's `data` is a string (Laravel sends the JSON of the event's public
 //! properties); it reaches Pusher clients unchanged and Hub subscribers of other
 //! dialects as the JSON it holds. Triggers go through [`Hub::publish`], so they reach
 //! every node through the broker and every dialect.
 //!
-//! Channel listings and `subscription_count` count this node's subscribers; presence
-//! `user_count` and the member list are the cluster's ([`realtime_core::ChannelPresence`]).
+//! `occupied` and `subscription_count` count Pusher subscriptions on every node sharing
+//! the app's [`realtime_core::SubscriptionCounts`]; presence `user_count` and the member
+//! list are the cluster's ([`realtime_core::ChannelPresence`]). The channel listing
+//! (`GET /apps/{id}/channels`) names the channels with subscribers on this node.
 
 use crate::app::App;
 use crate::dialect::pusher_channel;
@@ -44,6 +47,7 @@ pub const SIGNATURE_WINDOW_SECS: u64 = 600;
 pub(crate) struct AppHub {
     pub(crate) app: Arc<App>,
     pub(crate) hub: Hub,
+    pub(crate) state: Arc<crate::state::AppState>,
 }
 
 /// The apps the API serves, found by id.
@@ -246,10 +250,11 @@ fn info_fields(info: Option<&str>) -> Result<(bool, bool), ApiError> {
 
 /// A channel's attributes as `info` asks for them.
 async fn channel_info(
-    hub: &Hub,
+    entry: &AppHub,
     channel: &Channel,
     (users, subs): (bool, bool),
 ) -> Result<Map<String, Value>, ApiError> {
+    let hub = &entry.hub;
     let mut out = Map::new();
     if users {
         if channel.visibility() != Visibility::Presence {
@@ -264,10 +269,13 @@ async fn channel_info(
         out.insert("user_count".into(), json!(members.len()));
     }
     if subs {
-        out.insert(
-            "subscription_count".into(),
-            json!(hub.local_subscriptions(channel)),
-        );
+        let n = entry
+            .state
+            .counts
+            .count(channel)
+            .await
+            .map_err(|e| ApiError::from_hub(&e))?;
+        out.insert("subscription_count".into(), json!(n));
     }
     Ok(out)
 }
@@ -285,6 +293,9 @@ async fn publish(entry: &AppHub, t: Trigger) -> Result<Option<Map<String, Value>
             "at most {} channels per event",
             limits.max_trigger_channels
         )));
+    }
+    if names.iter().any(|n| n == crate::state::CONTROL_CHANNEL) {
+        return Err(ApiError::bad_request("this channel is reserved"));
     }
     let channels = names
         .iter()
@@ -320,7 +331,7 @@ async fn publish(entry: &AppHub, t: Trigger) -> Result<Option<Map<String, Value>
     for c in &channels {
         info.insert(
             channel_name(c).into_owned(),
-            Value::Object(channel_info(&entry.hub, c, fields).await?),
+            Value::Object(channel_info(entry, c, fields).await?),
         );
     }
     Ok(Some(info))
@@ -417,12 +428,12 @@ pub(crate) async fn channels(
         .local_channels()
         .into_iter()
         .map(|(c, _)| c)
-        .filter(|c| matches!(c, Channel::Named(n) if n.starts_with(prefix.as_str())))
+        .filter(|c| matches!(c, Channel::Named(n) if n.starts_with(prefix.as_str()) && **n != *crate::state::CONTROL_CHANNEL))
         .collect();
     listed.sort_by_key(|c| c.to_string());
     let mut out = Map::new();
     for c in &listed {
-        let info = channel_info(&entry.hub, c, (users, false)).await?;
+        let info = channel_info(entry, c, (users, false)).await?;
         out.insert(channel_name(c).into_owned(), Value::Object(info));
     }
     Ok(Json(json!({ "channels": out })))
@@ -446,9 +457,15 @@ pub(crate) async fn channel(
             .map_err(|e| ApiError::from_hub(&e))?
             .is_empty()
     } else {
-        entry.hub.local_subscriptions(&channel) > 0
+        entry
+            .state
+            .counts
+            .count(&channel)
+            .await
+            .map_err(|e| ApiError::from_hub(&e))?
+            > 0
     };
-    let mut out = channel_info(&entry.hub, &channel, fields).await?;
+    let mut out = channel_info(entry, &channel, fields).await?;
     out.insert("occupied".into(), json!(occupied));
     Ok(Json(Value::Object(out)))
 }
@@ -473,4 +490,20 @@ pub(crate) async fn users(
         .map_err(|e| ApiError::from_hub(&e))?;
     let users: Vec<Value> = members.iter().map(|m| json!({ "id": m.user_id })).collect();
     Ok(Json(json!({ "users": users })))
+}
+
+/// `POST /apps/{id}/users/{user_id}/terminate_connections`: close every connection of
+/// signed-in user `user_id`, on every node, with 4009.
+pub(crate) async fn terminate_connections(
+    State(st): State<ApiState>,
+    Path((id, user)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult {
+    let entry = st.signed(&id, &method, &uri, &body)?;
+    crate::state::terminate(&entry.hub, &user)
+        .await
+        .map_err(|e| ApiError::from_hub(&e))?;
+    Ok(Json(json!({})))
 }

@@ -2,6 +2,7 @@
 //! (`PUSHER_APP_ID`, `PUSHER_APP_KEY`, `PUSHER_APP_SECRET` in Laravel), and each app's
 //! limits.
 
+use crate::webhooks::WebhookConfig;
 use std::num::NonZeroU32;
 
 /// One Pusher app. Clients connect with its `key` (`/app/{key}`), channel and user
@@ -16,6 +17,11 @@ pub struct App {
     pub secret: String,
     /// The app's limits.
     pub limits: AppLimits,
+    /// Send `pusher_internal:subscription_count` to a channel's subscribers when its
+    /// number of subscriptions changes (off by default, as on Pusher).
+    pub subscription_count: bool,
+    /// Where the app's webhooks go ([`crate::webhooks`]); none by default.
+    pub webhooks: Option<WebhookConfig>,
 }
 
 impl std::fmt::Debug for App {
@@ -57,6 +63,8 @@ impl App {
             key: key.into(),
             secret: secret.into(),
             limits: AppLimits::default(),
+            subscription_count: false,
+            webhooks: None,
         };
         let path_safe = |s: &str| {
             s.bytes()
@@ -78,6 +86,18 @@ impl App {
     /// With these limits.
     pub fn limits(mut self, limits: AppLimits) -> App {
         self.limits = limits;
+        self
+    }
+
+    /// With webhooks to `config.url`.
+    pub fn webhooks(mut self, config: WebhookConfig) -> App {
+        self.webhooks = Some(config);
+        self
+    }
+
+    /// With `pusher_internal:subscription_count` events on or off.
+    pub fn subscription_count(mut self, on: bool) -> App {
+        self.subscription_count = on;
         self
     }
 }

@@ -12,8 +12,10 @@
 //! in both. `data` goes as [`protocol::event_frame`] says: what a trigger sent, unchanged.
 
 use crate::protocol;
+use crate::state::{AppState, is_cache_channel};
 use bytes::Bytes;
 use realtime_core::{Channel, Encoder, Event, EventType, Visibility};
+use std::sync::Arc;
 
 /// Prefix of the channel a signed-in user's events go to (Pusher's *user channel*).
 pub const USER_CHANNEL_PREFIX: &str = "#server-to-user-";
@@ -27,9 +29,19 @@ pub fn channel_name(channel: &Channel) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Encodes Hub events into Pusher frames ([module](self)).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PusherEncoder;
+/// Encodes Hub events into Pusher frames ([module](self)). The encoder of a
+/// [`PusherDialect`](crate::PusherDialect) also remembers each cache channel's last event.
+#[derive(Debug, Default, Clone)]
+pub struct PusherEncoder {
+    cache: Option<Arc<AppState>>,
+}
+
+impl PusherEncoder {
+    /// The encoder of an app whose cache channels remember their last event in `state`.
+    pub(crate) fn caching(state: Arc<AppState>) -> PusherEncoder {
+        PusherEncoder { cache: Some(state) }
+    }
+}
 
 impl Encoder for PusherEncoder {
     fn encode(&self, channel: &Channel, event: &Event) -> Option<Bytes> {
@@ -40,7 +52,13 @@ impl Encoder for PusherEncoder {
                 .then_some(event.user_id.as_deref())
                 .flatten();
             let ev = event.name.as_deref().unwrap_or_default();
-            return Some(protocol::event_frame(ev, &name, event.data.json(), user_id));
+            let frame = protocol::event_frame(ev, &name, event.data.json(), user_id);
+            if let Some(state) = &self.cache
+                && is_cache_channel(&name)
+            {
+                state.cache_event(channel, frame.clone());
+            }
+            return Some(frame);
         }
         if *t == EventType::CHANNEL_MEMBER_ADD {
             return Some(protocol::frame(
@@ -78,7 +96,8 @@ mod tests {
 
     fn enc(channel: &str, ev: &Event) -> Value {
         let ch = Channel::parse(channel).expect("channel");
-        serde_json::from_slice(&PusherEncoder.encode(&ch, ev).expect("frame")).expect("json")
+        serde_json::from_slice(&PusherEncoder::default().encode(&ch, ev).expect("frame"))
+            .expect("json")
     }
 
     #[test]

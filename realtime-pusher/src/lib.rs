@@ -17,6 +17,9 @@
 //! | [`authorizer`] | [`PusherAuthorizer`]: private and presence channels for the Hub |
 //! | [`api`] | the HTTP API: `events`, `batch_events`, channel info, presence users |
 //! | [`server`] | [`PusherServer`]: all of it as one axum router |
+//! | [`state`] | what an app's connections share on a node: counts, cache channels, signed-in users, the control channel |
+//! | [`webhooks`] | signed, batched, retried webhooks from a bounded queue |
+//! | `commands` | subscribe, unsubscribe, sign-in and client events |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,14 +48,18 @@
 pub mod api;
 pub mod app;
 pub mod authorizer;
+mod commands;
 pub mod dialect;
 pub mod encoder;
 pub mod protocol;
 pub mod server;
 pub mod sign;
+pub mod state;
+pub mod webhooks;
 
 pub use app::{App, AppLimits, InvalidApp};
 pub use authorizer::PusherAuthorizer;
 pub use dialect::{PusherConn, PusherDialect};
 pub use encoder::PusherEncoder;
 pub use server::{PusherBuilder, PusherServer};
+pub use webhooks::{WebhookConfig, WebhookEvent, Webhooks};

@@ -4,11 +4,15 @@
 use crate::api::{self, ApiState, AppHub};
 use crate::app::App;
 use crate::dialect::PusherDialect;
+use crate::state::AppState;
+use crate::webhooks::Webhooks;
 use axum::Router;
 use axum::extract::{Path, Request};
 use axum::response::Response;
 use axum::routing::{get, post};
-use realtime_core::{Authenticator, Error, Hub, Identity};
+use realtime_core::{
+    Authenticator, Error, Hub, Identity, MemorySubscriptionCounts, SubscriptionCounts,
+};
 use realtime_transport_ws::{WsConfig, WsServer};
 use std::sync::Arc;
 
@@ -27,7 +31,7 @@ impl Authenticator for NoToken {
 
 /// Builds a [`PusherServer`]: [`PusherServer::builder`].
 pub struct PusherBuilder {
-    apps: Vec<(App, Hub)>,
+    apps: Vec<(App, Hub, Arc<dyn SubscriptionCounts>)>,
     config: WsConfig,
     origins: Option<Vec<String>>,
     activity_timeout: u32,
@@ -37,8 +41,16 @@ impl PusherBuilder {
     /// Serve `app` on `hub`. Give each app its own Hub (channel names are per app); build
     /// that Hub with the app's [`PusherAuthorizer`](crate::PusherAuthorizer) so its
     /// private and presence channels can be joined.
-    pub fn app(mut self, app: App, hub: Hub) -> Self {
-        self.apps.push((app, hub));
+    pub fn app(self, app: App, hub: Hub) -> Self {
+        self.app_on(app, hub, Arc::new(MemorySubscriptionCounts::new()))
+    }
+
+    /// [`PusherBuilder::app`] with subscription counts shared by the nodes
+    /// (`realtime_broker_redis::RedisBroker::subscription_counts`), so that
+    /// `channel_occupied` / `channel_vacated`, `subscription_count` and the user online
+    /// hook count every node's connections.
+    pub fn app_on(mut self, app: App, hub: Hub, counts: Arc<dyn SubscriptionCounts>) -> Self {
+        self.apps.push((app, hub, counts));
         self
     }
 
@@ -62,7 +74,9 @@ impl PusherBuilder {
         self
     }
 
-    /// The server. Registers the Pusher encoder with each app's Hub.
+    /// The server. Registers the Pusher encoder with each app's Hub and, on the current
+    /// tokio runtime, starts each app's webhook sender and control channel listener
+    /// (call it inside the runtime).
     ///
     /// # Errors
     /// [`Error::Invalid`] when no app was given, or two apps share an id or a key.
@@ -71,7 +85,7 @@ impl PusherBuilder {
             return Err(Error::invalid("apps", "give at least one Pusher app"));
         }
         let mut apps: Vec<AppServer> = Vec::with_capacity(self.apps.len());
-        for (app, hub) in self.apps {
+        for (app, hub, counts) in self.apps {
             if apps
                 .iter()
                 .any(|a| a.app.id == app.id || a.app.key == app.key)
@@ -82,7 +96,23 @@ impl PusherBuilder {
                 ));
             }
             let app = Arc::new(app);
-            let dialect = PusherDialect::new(app.clone(), self.activity_timeout);
+            let webhooks = match (&app.webhooks, tokio::runtime::Handle::try_current()) {
+                (Some(config), Ok(_)) => Some(Webhooks::start(app.clone(), config.clone())),
+                (Some(_), Err(_)) => {
+                    return Err(Error::invalid(
+                        "webhooks",
+                        "build the Pusher server inside a tokio runtime to send webhooks",
+                    ));
+                }
+                (None, _) => None,
+            };
+            let state = Arc::new(AppState::new(
+                app.clone(),
+                self.activity_timeout,
+                counts,
+                webhooks,
+            ));
+            let dialect = PusherDialect::new(state.clone(), hub.clone());
             let ws = WsServer::with_dialect(
                 dialect,
                 hub,
@@ -90,7 +120,7 @@ impl PusherBuilder {
                 self.config.clone(),
                 self.origins.clone(),
             );
-            apps.push(AppServer { app, ws });
+            apps.push(AppServer { app, state, ws });
         }
         Ok(PusherServer { apps: apps.into() })
     }
@@ -98,6 +128,7 @@ impl PusherBuilder {
 
 struct AppServer {
     app: Arc<App>,
+    state: Arc<AppState>,
     ws: WsServer<PusherDialect>,
 }
 
@@ -175,6 +206,7 @@ impl PusherServer {
                 .map(|a| AppHub {
                     app: a.app.clone(),
                     hub: a.ws.hub().clone(),
+                    state: a.state.clone(),
                 })
                 .collect(),
         };
@@ -184,6 +216,10 @@ impl PusherServer {
             .route("/apps/{app_id}/channels", get(api::channels))
             .route("/apps/{app_id}/channels/{channel}", get(api::channel))
             .route("/apps/{app_id}/channels/{channel}/users", get(api::users))
+            .route(
+                "/apps/{app_id}/users/{user_id}/terminate_connections",
+                post(api::terminate_connections),
+            )
             .with_state(state);
         Router::new()
             .route(

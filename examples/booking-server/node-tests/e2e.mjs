@@ -14,6 +14,7 @@ import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -103,8 +104,26 @@ function eq(a, b, msg) {
 const echos = [];
 const track = (e) => { echos.push(e); return e; };
 let browser;
+// The app's webhook receiver: keeps the events of requests whose X-Pusher-Signature checks out.
+const hooks = { events: [], badSignatures: 0 };
+const hookServer = createHttpServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => { body += c; });
+  req.on("end", () => {
+    const sig = createHmac("sha256", APP.secret).update(body).digest("hex");
+    if (req.headers["x-pusher-key"] !== APP.key || req.headers["x-pusher-signature"] !== sig) {
+      hooks.badSignatures++; res.writeHead(401).end(); return;
+    }
+    hooks.events.push(...JSON.parse(body).events); res.writeHead(200).end();
+  });
+});
+const hookPort = await new Promise((ok) => hookServer.listen(0, "127.0.0.1", () => ok(hookServer.address().port)));
+const hookSeen = (pred, what) => waitFor(what, (done) => {
+  const t = setInterval(() => { const e = hooks.events.find(pred); if (e) { clearInterval(t); done(e); } }, 20);
+});
+
 try {
-  const server = await startServer();
+  const server = await startServer({ PUSHER_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/pusher/webhooks` });
 
   await check("Echo connects and gets a socket id like 123.456", async () => {
     const echo = track(echoFor(server, "7"));
@@ -195,6 +214,15 @@ try {
     eq(left, ["7"], "ana left once");
   });
 
+  await check("webhooks arrive signed: member_added for Ana, channel_occupied for lobby", async () => {
+    const added = await hookSeen((e) => e.name === "member_added" && e.channel === "presence-lobby" && e.user_id === "7", "member_added");
+    eq(added.user_id, "7", "user");
+    await hookSeen((e) => e.name === "member_removed" && e.channel === "presence-lobby" && e.user_id === "7", "member_removed");
+    await hookSeen((e) => e.name === "channel_occupied" && e.channel === "presence-lobby", "channel_occupied");
+    eq(hooks.events.filter((e) => e.name === "member_added" && e.channel === "presence-lobby" && e.user_id === "7").length, 1, "member_added once");
+    eq(hooks.badSignatures, 0, "bad signatures");
+  });
+
   await check("client events (whisper) reach the others, not the sender", async () => {
     const a = track(echoFor(server, "7"));
     const b = track(echoFor(server, "8"));
@@ -208,6 +236,8 @@ try {
     eq((await got).name, "ana", "whisper data");
     await sleep(300);
     assert(!echoed, "the sender got its own whisper");
+    const hook = await hookSeen((e) => e.name === "client_event" && e.channel === "presence-room.1", "client_event webhook");
+    eq([hook.event, hook.user_id, JSON.parse(hook.data).name], ["client-typing", "7", "ana"], "client_event webhook");
   });
 
   await check("after leave, no more events", async () => {
@@ -238,6 +268,25 @@ try {
     eq(conn.socket_id, socketId, "same socket");
     eq(states, [], "no state change");
     assert(pongs >= 1, `heartbeats seen: ${pongs}`);
+  });
+
+  await check("pusher.signin() through /api/broadcasting/user-auth, then terminate_connections closes it (4009, no reconnect)", async () => {
+    const pusher = new Pusher(APP.key, {
+      cluster: "mt1", wsHost: "127.0.0.1", wsPort: server.port, forceTLS: false, enabledTransports: ["ws"],
+      userAuthentication: { endpoint: `${server.base}/api/broadcasting/user-auth`, transport: "ajax", headers: { Authorization: `Bearer ${token("42")}` } },
+    });
+    track({ disconnect: () => pusher.disconnect() });
+    const signedIn = waitFor("signin_success", (done) => pusher.connection.bind("message", (m) => { if (m.event === "pusher:signin_success") done(m); }));
+    pusher.signin();
+    await signedIn;
+    await hookSeen((e) => e.name === "user_online" && e.user_id === "42", "user_online webhook");
+    const closed = waitFor("close 4009", (done) => pusher.connection.bind("error", (e) => { if (e?.error?.data?.code === 4009) done(); }));
+    const r = await api(server, "POST", `/apps/${APP.id}/users/42/terminate_connections`, {});
+    eq(r.status, 200, r.text);
+    await closed;
+    await hookSeen((e) => e.name === "user_offline" && e.user_id === "42", "user_offline webhook");
+    await sleep(500);
+    assert(pusher.connection.state !== "connected", `state ${pusher.connection.state}`);
   });
 
   await check("the HTTP API refuses a wrong or stale signature with 401", async () => {
@@ -349,6 +398,7 @@ try {
   for (const e of echos) { try { e.disconnect(); } catch {} }
   if (browser) await browser.close().catch(() => {});
   for (const c of children) c.kill("SIGTERM");
+  hookServer.close();
   for (const r of results) console.log(r);
   console.log(`booking-server e2e: ${passed} passed, ${failed} failed`);
   setTimeout(() => process.exit(failed || !passed ? 1 : 0), 100);

@@ -12,6 +12,10 @@
 //! | `presence-…` | any signed-in user, as `{user_id: sub, user_info: {id, name}}` |
 //! | `private-encrypted-…` | as the same name without `encrypted-`, when a master key is set |
 //!
+//! `POST /api/broadcasting/user-auth` signs `pusher.signin()` for the token's user
+//! (`{auth, user_data}`), so the HTTP API's `terminate_connections` and the
+//! `#server-to-user-{id}` channel reach them.
+//!
 //! Answers: 200 `{auth}` (`channel_data` for presence, `shared_secret` for encrypted
 //! channels), 401 `{message}` for a missing or bad token, 403 for a channel the user may
 //! not join, 400 for a malformed request.
@@ -27,10 +31,11 @@ use realtime_pusher::sign;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The request's fields.
+/// The request's fields (`channel_name` is empty for user authentication).
 #[derive(Debug, Deserialize)]
 struct AuthRequest {
     socket_id: String,
+    #[serde(default)]
     channel_name: String,
 }
 
@@ -70,12 +75,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, Refusal> 
             _ => {}
         }
     }
-    match (socket_id, channel_name) {
-        (Some(socket_id), Some(channel_name)) => Ok(AuthRequest {
+    match socket_id {
+        Some(socket_id) => Ok(AuthRequest {
             socket_id,
-            channel_name,
+            channel_name: channel_name.unwrap_or_default(),
         }),
-        _ => Err(bad_request("socket_id and channel_name are required")),
+        None => Err(bad_request("socket_id is required")),
     }
 }
 
@@ -130,7 +135,8 @@ pub async fn broadcasting_auth(
     }
 }
 
-async fn authorize(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
+/// The bearer token's identity.
+async fn identity(st: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -138,14 +144,48 @@ async fn authorize(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "Unauthenticated.".into()))?;
-    let identity = st
-        .jwt
+    st.jwt
         .authenticate(token)
         .await
-        .map_err(|_| Refusal(StatusCode::UNAUTHORIZED, "Unauthenticated.".into()))?;
+        .map_err(|_| Refusal(StatusCode::UNAUTHORIZED, "Unauthenticated.".into()))
+}
+
+/// The request's body, with its socket id checked.
+fn request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, Refusal> {
     let req = parse_body(headers, body)?;
     if !is_socket_id(&req.socket_id) {
         return Err(bad_request("socket_id must look like 1234.5678"));
+    }
+    Ok(req)
+}
+
+/// `POST /api/broadcasting/user-auth`: the signature of `pusher.signin()` for the
+/// token's user: `{auth, user_data}` with `user_data` `{"id": sub, "user_info": {"name"}}`.
+pub async fn user_auth(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = async {
+        let identity = identity(&st, &headers).await?;
+        let req = request(&headers, &body)?;
+        let name = identity
+            .username
+            .clone()
+            .unwrap_or_else(|| identity.user_id.clone());
+        let user_data = json!({"id": identity.user_id, "user_info": {"name": name}}).to_string();
+        Ok::<_, Refusal>(json!({
+            "auth": sign::user_auth(&st.app, &req.socket_id, &user_data),
+            "user_data": user_data,
+        }))
+    };
+    match answer.await {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn authorize(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
+    let identity = identity(st, headers).await?;
+    let req = request(headers, body)?;
+    if req.channel_name.is_empty() {
+        return Err(bad_request("channel_name is required"));
     }
     let channel = req.channel_name.as_str();
     if realtime_pusher::dialect::pusher_channel(channel).is_err() {
@@ -231,7 +271,7 @@ mod tests {
             .ok()
             .expect("json");
         assert_eq!(r.channel_name, "presence-x");
-        assert!(parse_body(&h, b"socket_id=1.2").is_err());
-        assert!(parse_body(&HeaderMap::new(), b"socket_id=1.2").is_err());
+        assert!(parse_body(&h, br#"{"channel_name":"x"}"#).is_err());
+        assert!(parse_body(&HeaderMap::new(), b"channel_name=x").is_err());
     }
 }

@@ -66,6 +66,15 @@ pub struct Config {
     /// Members of one presence channel.
     #[arg(long, env = "MAX_PRESENCE_MEMBERS", default_value_t = 100)]
     pub max_presence_members: usize,
+    /// Where the app's webhooks go (an `http://` URL): channel_occupied, channel_vacated,
+    /// member_added, member_removed, client_event, user_online, user_offline; signed with
+    /// `X-Pusher-Key` and `X-Pusher-Signature`.
+    #[arg(long, env = "PUSHER_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Send `pusher_internal:subscription_count` to subscribers when a channel's
+    /// subscription count changes.
+    #[arg(long, env = "SUBSCRIPTION_COUNT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub subscription_count: bool,
     /// Server heartbeat (`pusher:ping`) period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,

@@ -7,6 +7,7 @@
 //! | `GET /app/{key}?protocol=7` | Pusher protocol 7 WebSocket (pusher-js, Laravel Echo) |
 //! | `POST /apps/{id}/events`, `/batch_events`, `GET /apps/{id}/channels…` | the signed Pusher HTTP API a Laravel backend triggers events with |
 //! | `POST /api/broadcasting/auth` | the auth endpoint: Bearer JWT, form or JSON body ([`auth`]) |
+//! | `POST /api/broadcasting/user-auth` | `pusher.signin()`'s endpoint for the token's user |
 //! | `GET /ws?token=<JWT>` | the native WebSocket dialect, on the same Hub and channels |
 //! | `GET /health` | `{"status", "connections"}` |
 //!
@@ -26,7 +27,8 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use base64::Engine;
 use realtime_core::{Hub, JwtAuthenticator, MemoryBroker, MemoryStore};
-use realtime_pusher::{App, AppLimits, PusherAuthorizer, PusherServer};
+use realtime_core::{MemorySubscriptionCounts, SubscriptionCounts};
+use realtime_pusher::{App, AppLimits, PusherAuthorizer, PusherServer, WebhookConfig};
 use realtime_transport_ws::{WsConfig, WsServer};
 use serde_json::json;
 use state::{AppState, Shared};
@@ -69,7 +71,19 @@ pub fn app(config: &Config) -> Result<App, BoxError> {
         max_presence_members: config.max_presence_members,
         ..AppLimits::default()
     };
-    Ok(App::new(&config.app_id, &config.app_key, secret)?.limits(limits))
+    let mut app = App::new(&config.app_id, &config.app_key, secret)?
+        .limits(limits)
+        .subscription_count(config.subscription_count);
+    if let Some(url) = &config.webhook_url {
+        if !url.starts_with("http://") {
+            return Err(
+                "PUSHER_WEBHOOK_URL must be an http:// URL (put a TLS proxy in front for https)"
+                    .into(),
+            );
+        }
+        app = app.webhooks(WebhookConfig::new(url));
+    }
+    Ok(app)
 }
 
 fn jwt(config: &Config) -> Result<JwtAuthenticator, BoxError> {
@@ -114,7 +128,7 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
     let encryption_master_key = master_key(&config)?;
     let authorizer = Arc::new(PusherAuthorizer::new(Arc::new(app.clone())));
     let store = Arc::new(MemoryStore::new());
-    let (hub, redis) = match &config.redis_url {
+    let (hub, redis, counts): (Hub, _, Arc<dyn SubscriptionCounts>) = match &config.redis_url {
         Some(url) => {
             let redis_config = realtime_broker_redis::RedisConfig {
                 prefix: config.redis_prefix.clone(),
@@ -129,13 +143,15 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
                 .channel_presence(Arc::new(broker.channel_presence()))
                 .channel_authorizer(authorizer)
                 .build();
-            (hub, Some(broker))
+            let counts = Arc::new(broker.subscription_counts());
+            (hub, Some(broker), counts)
         }
         None => (
             Hub::builder(store, Arc::new(MemoryBroker::new()))
                 .channel_authorizer(authorizer)
                 .build(),
             None,
+            Arc::new(MemorySubscriptionCounts::new()),
         ),
     };
     let origins: Vec<String> = config
@@ -151,7 +167,7 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
         ..WsConfig::default()
     };
     let pusher = PusherServer::builder()
-        .app(app.clone(), hub.clone())
+        .app_on(app.clone(), hub.clone(), counts)
         .ws_config(ws_config)
         .allowed_origins(allowed.clone())
         .activity_timeout(config.activity_timeout_secs)
@@ -167,6 +183,7 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
     }));
     let api = Router::new()
         .route("/api/broadcasting/auth", post(auth::broadcasting_auth))
+        .route("/api/broadcasting/user-auth", post(auth::user_auth))
         .route("/health", get(health))
         .layer(cors(&origins, any_origin))
         .with_state(state);
