@@ -12,7 +12,7 @@ import json
 import statistics
 import sys
 
-SERVERS = ["realtime", "socketioxide", "node-socketio", "raw", "realtime-presence"]
+SERVERS = ["realtime", "socketioxide", "node-socketio", "raw", "realtime-presence", "realtime-pusher", "sockudo", "soketi"]
 
 
 def med(xs):

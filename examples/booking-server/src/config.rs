@@ -75,6 +75,16 @@ pub struct Config {
     /// subscription count changes.
     #[arg(long, env = "SUBSCRIPTION_COUNT", default_value_t = false, action = clap::ArgAction::Set)]
     pub subscription_count: bool,
+    /// Frames per second one connection may send, sustained (client events have their own
+    /// limit too).
+    #[arg(long, env = "RATE_PER_SECOND", default_value_t = 20)]
+    pub rate_per_second: u32,
+    /// Frames one connection may send in a burst.
+    #[arg(long, env = "RATE_BURST", default_value_t = 40)]
+    pub rate_burst: u32,
+    /// Runtime worker threads: 1 runs a single-threaded runtime; 0 (default) one per core.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
     /// Server heartbeat (`pusher:ping`) period, seconds.
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,

@@ -164,6 +164,8 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
     let allowed = (!any_origin).then(|| origins.clone());
     let ws_config = WsConfig {
         ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
+        rate_per_second: NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN),
+        rate_burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
         ..WsConfig::default()
     };
     let pusher = PusherServer::builder()

@@ -27,6 +27,8 @@
 
 mod histogram;
 mod procfs;
+mod pusher;
+mod report;
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
@@ -63,6 +65,9 @@ enum Protocol {
     /// Plain text frames, no protocol: the server forwards each to every socket of the
     /// room named by the `room` query parameter.
     Raw,
+    /// Pusher protocol 7 (`/app/{key}`): the room is a channel; W1 publishes through the
+    /// signed HTTP API, W2 as client events on private channels (signed subscriptions).
+    Pusher,
 }
 
 #[derive(Parser, Debug)]
@@ -73,9 +78,18 @@ struct Args {
     /// The server's HTTP base.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// The server's JWT_SECRET (HS256), to mint one token per client.
-    #[arg(long, env = "JWT_SECRET")]
+    /// The server's JWT_SECRET (HS256), to mint one token per client (native protocol).
+    #[arg(long, env = "JWT_SECRET", default_value = "")]
     secret: String,
+    /// Pusher: the app id (HTTP API path).
+    #[arg(long, default_value = "app-id")]
+    app_id: String,
+    /// Pusher: the app key.
+    #[arg(long, default_value = "app-key")]
+    app_key: String,
+    /// Pusher: the app secret (signatures).
+    #[arg(long, default_value = "app-secret")]
+    app_secret: String,
     #[arg(long, value_enum)]
     workload: Workload,
     #[arg(long, default_value_t = 1000)]
@@ -166,6 +180,10 @@ impl Gen {
                 )
             }
             Protocol::Raw => format!("{}/?room={room}", self.ws_base),
+            Protocol::Pusher => format!(
+                "{}/app/{}?protocol=7&client=js&version=8.6.0",
+                self.ws_base, self.args.app_key
+            ),
         };
         // TCP_NODELAY: a client's small frames go out at once, as a browser's do. A 16 KiB
         // read buffer, not tungstenite's default 128 KiB: it zero-fills the buffer's free
@@ -186,6 +204,7 @@ impl Gen {
                 while !next_text(&mut ws).await?.starts_with("40") {}
             }
             Protocol::Raw => {}
+            Protocol::Pusher => pusher::open(self, &mut ws, room).await?,
         }
         Ok(ws)
     }
@@ -252,6 +271,7 @@ impl Gen {
             ),
             Protocol::Socketio => Message::Text(format!("42[\"message\",\"{content}\"]").into()),
             Protocol::Raw => Message::Text(content.to_owned().into()),
+            Protocol::Pusher => pusher::client_event(self, room_id, content),
         }
     }
 }
@@ -396,6 +416,10 @@ async fn read_loop(
             let _ = pong.try_send(Message::Text("3".into())); // Engine.IO heartbeat
             continue;
         }
+        if pusher::is_ping(s) {
+            let _ = pong.try_send(pusher::pong());
+            continue;
+        }
         if is_ack(s) {
             // It holds the message's content too: an answer to the sender, not a delivery.
             stats.acks.fetch_add(1, Ordering::Relaxed);
@@ -443,58 +467,7 @@ fn server_threads_cpu(g: &Gen) -> Option<ThreadsCpu> {
     threads_cpu(g.args.server_pid?)
 }
 
-/// What one W1 or W2 run measured besides the readers' [`Stats`].
-struct Measured {
-    sent: u64,
-    expected: u64,
-    wall: f64,
-    server_cpu: Option<u64>,
-    server_threads_cpu: Option<ThreadsCpu>,
-    generator_cpu: Option<u64>,
-    setup: f64,
-}
-
-/// The common part of the W1 and W2 reports.
-fn report(g: &Gen, stats: &Stats, m: Measured) -> serde_json::Value {
-    let Measured {
-        sent,
-        expected,
-        wall,
-        server_cpu: cpu,
-        server_threads_cpu: threads,
-        generator_cpu: gen_cpu,
-        setup,
-    } = m;
-    let got = stats.delivered.load(Ordering::Relaxed);
-    let pct = |p: f64| stats.latency.quantile(p);
-    json!({
-        "workload": format!("{:?}", g.args.workload).to_lowercase(), "protocol": g.protocol(),
-        "clients": g.args.clients, "setup_seconds": setup, "seconds": wall,
-        "messages_sent": sent, "deliveries": got, "deliveries_per_second": got as f64 / wall,
-        "losses": expected.saturating_sub(got),
-        "acks": g.args.send_ids.then(|| stats.acks.load(Ordering::Relaxed)),
-        "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
-        "server_cpu_us": cpu,
-        "server_cpu_us_per_delivery": cpu.map(|c| c as f64 / got.max(1) as f64),
-        "server_cpu_share": cpu.map(|c| c as f64 / 1e6 / wall),
-        "server_cpu_us_by_thread": threads,
-        "server_rss_kib": g.args.server_pid.and_then(rss_kib),
-        "generator_cpu_share": gen_cpu.map(|c| c as f64 / 1e6 / wall),
-    })
-}
-
-fn setup_failed(g: &Gen, stats: &Stats, e: String) -> serde_json::Value {
-    stats.stop.store(true, Ordering::Relaxed);
-    json!({
-        "workload": format!("{:?}", g.args.workload).to_lowercase(), "protocol": g.protocol(),
-        "clients": g.args.clients, "error": e,
-        "connected": stats.connected.load(Ordering::Relaxed),
-        "setup_timeout_seconds": g.args.setup_timeout,
-        "inflight": if g.args.rate.is_none() { json!(g.args.inflight) } else { serde_json::Value::Null },
-        "rate": g.args.rate, "rate_per_client": g.args.rate.unwrap_or(20.0),
-        "room_size": g.args.room_size.max(1),
-    })
-}
+use report::{Measured, report, setup_failed};
 
 async fn w3(g: Arc<Gen>) -> serde_json::Value {
     let pid = g.args.server_pid.expect("--server-pid is needed for W3");
@@ -573,12 +546,22 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
         Ok(s) => s,
         Err(e) => return setup_failed(&g, &stats, e),
     };
-    // The publisher is in the room too: drain what it receives so it is never a slow consumer.
-    let (mut publisher, mut pub_in) = match g.connect("publisher", "bench").await {
-        Ok(ws) => ws.split(),
-        Err(e) => return setup_failed(&g, &stats, e),
+    // The publisher is in the room too: drain what it receives so it is never a slow
+    // consumer. Pusher publishes through the HTTP API instead.
+    let publisher = if g.args.protocol == Protocol::Pusher {
+        None
+    } else {
+        match g.connect("publisher", "bench").await {
+            Ok(ws) => {
+                let (publisher, mut pub_in) = ws.split();
+                let drain =
+                    tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
+                Some((publisher, drain))
+            }
+            Err(e) => return setup_failed(&g, &stats, e),
+        }
     };
-    let drain = tokio::spawn(async move { while let Some(Ok(_)) = pub_in.next().await {} });
+    let (mut publisher, drain) = publisher.unzip();
     let cpu0 = server_cpu(&g);
     let threads0 = server_threads_cpu(&g);
     let self0 = cpu_us("/proc/self/stat");
@@ -599,12 +582,23 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
             }
         }
         let content = format!("n={sent};t={}", now_us());
-        if publisher
-            .send(g.publish_frame(&room_id, &content, sent as u64))
-            .await
-            .is_err()
-        {
-            break;
+        match &mut publisher {
+            Some(p) => {
+                if p.send(g.publish_frame(&room_id, &content, sent as u64))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            None => {
+                let (g, room, stats) = (g.clone(), room_id.clone(), stats.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = pusher::trigger(&g, &room, &content).await {
+                        stats.fail(e);
+                    }
+                });
+            }
         }
         sent += 1;
     }
@@ -619,7 +613,9 @@ async fn w1(g: Arc<Gen>) -> serde_json::Value {
     let threads = threads_cpu_delta(threads0, server_threads_cpu(&g));
     let gen_cpu = self0.zip(cpu_us("/proc/self/stat")).map(|(a, b)| b - a);
     stats.stop.store(true, Ordering::Relaxed);
-    drain.abort();
+    if let Some(d) = drain {
+        d.abort();
+    }
     let m = Measured {
         sent: sent as u64,
         expected,
@@ -718,7 +714,13 @@ async fn w2(g: Arc<Gen>) -> serde_json::Value {
     let _ = go_tx.send(true);
     tokio::time::sleep(Duration::from_secs(g.args.seconds)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let expected = || sent.load(Ordering::Relaxed) * size as u64;
+    // A Pusher client event is not echoed to its sender.
+    let receivers = if g.args.protocol == Protocol::Pusher {
+        size - 1
+    } else {
+        size
+    } as u64;
+    let expected = || sent.load(Ordering::Relaxed) * receivers;
     while stats.delivered.load(Ordering::Relaxed) < expected() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
