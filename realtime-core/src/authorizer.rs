@@ -66,8 +66,36 @@ pub enum Authorization {
     Member(PresenceMember),
 }
 
-/// Decides who may subscribe to private and presence named channels. Without one, such
-/// channels are refused.
+/// A session asking to publish an event on a channel ([`crate::Hub::publish_as`]):
+/// [`ChannelAuthorizer::authorize_publish`]'s argument.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRequest<'a> {
+    /// The channel published on.
+    pub channel: &'a Channel,
+    /// The event's name ([`crate::Event::name`]).
+    pub event: &'a str,
+    /// The publishing session's socket id.
+    pub socket_id: SocketId,
+    /// Its user, when it has one.
+    pub user_id: Option<&'a str>,
+    /// Whether the session is subscribed to the channel.
+    pub subscribed: bool,
+}
+
+impl PublishRequest<'_> {
+    /// Pusher's rule for client events: a `client-…` event, on a private or presence
+    /// channel the session is subscribed to. What [`ChannelAuthorizer::authorize_publish`]
+    /// allows by default, and what a Hub without an authorizer allows.
+    pub fn is_client_event(&self) -> bool {
+        self.subscribed
+            && self.event.starts_with("client-")
+            && self.channel.visibility() != crate::channel::Visibility::Public
+    }
+}
+
+/// Decides who may subscribe to private and presence named channels, and who may publish
+/// on channels from a connection. Without one, private and presence channels are refused
+/// and only client events are published.
 #[async_trait::async_trait]
 pub trait ChannelAuthorizer: Send + Sync + 'static {
     /// Whether the request may subscribe, and as which presence member.
@@ -75,4 +103,15 @@ pub trait ChannelAuthorizer: Send + Sync + 'static {
     /// # Errors
     /// Any error refuses the subscription with that error.
     async fn authorize(&self, request: &AuthRequest<'_>) -> Result<Authorization>;
+
+    /// Whether a session may publish `request.event` on `request.channel` (the native
+    /// dialect's `publish`). Default: only client events
+    /// ([`PublishRequest::is_client_event`]); a host grants more (an admin's events on a
+    /// public channel) by overriding it.
+    ///
+    /// # Errors
+    /// Any error refuses the publish with that error.
+    async fn authorize_publish(&self, request: &PublishRequest<'_>) -> Result<bool> {
+        Ok(request.is_client_event())
+    }
 }

@@ -94,7 +94,9 @@ pub mod testing;
 pub use auth::{Authenticator, Identity};
 #[cfg(feature = "jwt")]
 pub use auth::{Claims, JwtAuthenticator};
-pub use authorizer::{AuthRequest, Authorization, ChannelAuthorizer, Credentials, PresenceMember};
+pub use authorizer::{
+    AuthRequest, Authorization, ChannelAuthorizer, Credentials, PresenceMember, PublishRequest,
+};
 pub use broker::{Broker, DeliveryHandler, Publisher, Subscriber};
 pub use channel::{Channel, Visibility};
 pub use channel_presence::{ChannelPresence, MemoryChannelPresence};

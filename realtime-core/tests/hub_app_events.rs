@@ -222,3 +222,60 @@ fn app_event_names_are_checked_and_survive_the_broker() {
     let forged = text.replacen('{', r#"{"name":"","#, 1);
     assert!(Event::from_json_bytes(forged.as_bytes()).is_err());
 }
+
+#[tokio::test]
+async fn connections_publish_client_events_only_unless_the_authorizer_says_more() {
+    let hub = Hub::in_memory();
+    let mut a = hub
+        .connect(ConnectOptions::user(who("ana")))
+        .await
+        .expect("a");
+    let mut b = hub.connect(ConnectOptions::anonymous()).await.expect("b");
+    let private = named("private-room");
+    for s in [&a, &b] {
+        hub.subscribe_trusted(s.id(), &private)
+            .await
+            .expect("trusted");
+        hub.subscribe(s.id(), &named("news"), &Credentials::NONE)
+            .await
+            .expect("news");
+    }
+    assert!(
+        hub.subscribe_trusted(a.id(), &named("presence-x"))
+            .await
+            .is_err(),
+        "presence channels need a member"
+    );
+    let ev = |name: &str| Event::app(name, json!({"n": 1})).expect("event");
+    // A client event on a private channel both joined: b gets it with ana's id, a does not.
+    hub.publish_as(a.id(), &private, ev("client-typing"))
+        .await
+        .expect("client event");
+    let got = next(&mut b).await;
+    assert_eq!(
+        (got.name.as_deref(), got.user_id.as_deref()),
+        (Some("client-typing"), Some("ana"))
+    );
+    assert!(quiet(&mut a).await, "never to the sender");
+    // Not a client event, a public channel, a channel not joined, an event without a name.
+    for (channel, event) in [
+        (private.clone(), ev("App\\Events\\X")),
+        (named("news"), ev("client-typing")),
+        (named("private-other"), ev("client-typing")),
+    ] {
+        let e = hub
+            .publish_as(a.id(), &channel, event)
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code(), "forbidden", "{channel}");
+    }
+    let unnamed = Event::new(EventType::SYSTEM_BROADCAST, json!({}));
+    assert_eq!(
+        hub.publish_as(a.id(), &private, unnamed)
+            .await
+            .expect_err("no name")
+            .code(),
+        "invalid"
+    );
+    assert!(quiet(&mut b).await, "nothing refused was delivered");
+}

@@ -40,6 +40,10 @@ pub struct Config {
     /// HS256 secret of the JWTs the auth endpoint and `/ws` accept (at least 32 bytes).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Users (JWT `sub`) who may publish any event on any channel from the native
+    /// WebSocket (`{"type":"publish"}`), comma-separated; others publish client events only.
+    #[arg(long, env = "ADMIN_USERS", value_delimiter = ',')]
+    pub admin_users: Vec<String>,
     /// Redis for running several nodes (`redis://127.0.0.1:6379`): events and presence
     /// members are shared by every node on it.
     #[arg(long, env = "REDIS_URL")]

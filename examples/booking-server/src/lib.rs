@@ -16,6 +16,7 @@
 //! alone. With `REDIS_URL`, several nodes share events and presence members.
 
 pub mod auth;
+pub mod authorizer;
 pub mod config;
 pub mod state;
 
@@ -126,7 +127,10 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
     let app = app(&config)?;
     let jwt = Arc::new(jwt(&config)?);
     let encryption_master_key = master_key(&config)?;
-    let authorizer = Arc::new(PusherAuthorizer::new(Arc::new(app.clone())));
+    let authorizer = Arc::new(authorizer::BookingAuthorizer::new(
+        PusherAuthorizer::new(Arc::new(app.clone())),
+        config.admin_users.clone(),
+    ));
     let store = Arc::new(MemoryStore::new());
     let (hub, redis, counts): (Hub, _, Arc<dyn SubscriptionCounts>) = match &config.redis_url {
         Some(url) => {

@@ -76,6 +76,55 @@ impl Hub {
         self.add_local(id, channel.clone()).await
     }
 
+    /// Publish `event` on `channel` from session `id`, if the
+    /// [`ChannelAuthorizer::authorize_publish`](crate::ChannelAuthorizer::authorize_publish)
+    /// allows it (without an authorizer: client events only,
+    /// [`PublishRequest::is_client_event`](crate::PublishRequest::is_client_event)). The event
+    /// names the session's user and leaves the session out ([`Event::except`]). How a
+    /// native client publishes app events, such as Pusher clients' client events.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an event without a name ([`Event::app`] gives one);
+    /// [`Error::Forbidden`] when refused; [`Error::SessionClosed`]; [`Hub::publish`]'s.
+    pub async fn publish_as(&self, id: SessionId, channel: &Channel, event: Event) -> Result<()> {
+        let Some(name) = event.name.clone() else {
+            return Err(Error::invalid(
+                "event",
+                "only app events (with a name) are published by connections",
+            ));
+        };
+        let (user_id, subscribed) = {
+            let sessions = read(&self.inner.sessions);
+            let entry = sessions.get(&id).ok_or(Error::SessionClosed(id))?;
+            (
+                entry.shared.user_id.clone(),
+                entry.channels.contains(channel),
+            )
+        };
+        let socket_id = self.socket_id(id);
+        let request = crate::PublishRequest {
+            channel,
+            event: &name,
+            socket_id,
+            user_id: user_id.as_deref(),
+            subscribed,
+        };
+        let allowed = match &self.inner.authorizer {
+            Some(a) => a.authorize_publish(&request).await?,
+            None => request.is_client_event(),
+        };
+        if !allowed {
+            return Err(Error::forbidden(
+                "not allowed to publish this event on this channel",
+            ));
+        }
+        let mut event = event.except(socket_id);
+        if let Some(u) = user_id {
+            event = event.with_user(u.to_string());
+        }
+        self.publish(std::slice::from_ref(channel), event).await
+    }
+
     /// [`Hub::subscribe`] to a private or presence channel: ask the authorizer.
     async fn subscribe_authorized(
         &self,

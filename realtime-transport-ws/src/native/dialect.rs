@@ -10,7 +10,8 @@ use crate::frame::Frame;
 use crate::native;
 use bytes::Bytes;
 use realtime_core::{
-    CloseReason, ConnectOptions, Encoder, Error, Hub, Identity, Session, SessionId, UserStatus,
+    CloseReason, ConnectOptions, Encoder, Error, Event, Hub, Identity, Session, SessionId,
+    UserStatus,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -299,6 +300,15 @@ impl NativeDialect {
             }
             Command::Typing { room_id, is_typing } => {
                 hub.typing(user, &room_id, is_typing).await?;
+                json!({})
+            }
+            Command::Publish {
+                channel,
+                event,
+                data,
+            } => {
+                hub.publish_as(session, &channel, Event::app(event, data)?)
+                    .await?;
                 json!({})
             }
             Command::Presence { status } => {

@@ -39,6 +39,7 @@
 //! | `leave` | `{"room_id"}` | `{}` |
 //! | `subscribe` | `{"channel", "since"?}` | `{"channel", …recovery for room channels}` |
 //! | `unsubscribe` | `{"channel"}` | `{}` |
+//! | `publish` | `{"channel","event","data"?}`: an app event to the channel's other subscribers, every dialect (allowed by the Hub's authorizer; by default `client-…` events on private and presence channels the connection joined) | `{}` |
 //! | `send` | `{"room_id","content","type"?: "TEXT"/"FILE","client_id"?}` | the stored message |
 //! | `edit` | `{"message_id","content"}` | the message |
 //! | `delete` | `{"message_id"}` | the tombstone |
@@ -326,6 +327,16 @@ pub enum Command {
         /// `online` or `away`.
         status: String,
     },
+    /// `publish`: an app event on a channel, if the Hub's authorizer allows it
+    /// ([`realtime_core::Hub::publish_as`]).
+    Publish {
+        /// Channel.
+        channel: Channel,
+        /// The event's name, as the channel's clients know it (`client-typing`).
+        event: String,
+        /// Its data.
+        data: realtime_core::EventData,
+    },
     /// `history`
     History {
         /// Room.
@@ -354,6 +365,13 @@ struct RoomData {
     room_id: String,
     #[serde(default)]
     since: Option<Since>,
+}
+#[derive(Deserialize)]
+struct PublishData {
+    channel: String,
+    event: String,
+    #[serde(default)]
+    data: Option<realtime_core::EventData>,
 }
 #[derive(Deserialize)]
 struct ChannelData {
@@ -500,6 +518,14 @@ fn command(kind: &str, d: Option<&serde_json::value::RawValue>) -> Result<Comman
         "unsubscribe" => Command::Unsubscribe {
             channel: Channel::parse(&data::<ChannelData>(kind, d)?.channel)?,
         },
+        "publish" => {
+            let p: PublishData = data(kind, d)?;
+            Command::Publish {
+                channel: Channel::parse(&p.channel)?,
+                event: p.event,
+                data: p.data.unwrap_or_default(),
+            }
+        }
         "send" => {
             let s: SendData = data(kind, d)?;
             let kind = match s.kind.as_deref() {

@@ -1,0 +1,154 @@
+//! One Hub for both dialects on the seed 003 server: an admin's native `publish` reaches
+//! Laravel Echo's channel as Laravel's own trigger would, another user's is refused, and
+//! a trigger reaches a native subscriber.
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use realtime_core::{Claims, JwtAuthenticator};
+use realtime_pusher::{App, sign};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const JWT: &str = "booking-test-jwt-secret-of-32-bytes!!";
+
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("ok");
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).expect("json");
+            if v["event"] != "pusher:ping" {
+                return v;
+            }
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.expect("send");
+}
+
+async fn native(addr: std::net::SocketAddr, user: &str) -> Ws {
+    let token = JwtAuthenticator::hs256(JWT.as_bytes())
+        .issue(&Claims::new(user, 600))
+        .expect("token");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
+        .await
+        .expect("native");
+    assert_eq!(next(&mut ws).await["type"], "auth");
+    ws
+}
+
+/// The native reply to command `id`, skipping pushes.
+async fn reply(ws: &mut Ws, id: u64) -> Value {
+    loop {
+        let v = next(ws).await;
+        if v["id"] == id && (v["type"] == "ack" || v["type"] == "error") {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn admins_publish_natively_to_echo_and_triggers_reach_native_clients() {
+    let config = booking_server::Config::parse_from([
+        "booking-server",
+        "--app-secret",
+        "s3cret",
+        "--jwt-secret",
+        JWT,
+        "--admin-users",
+        "admin1",
+    ]);
+    let built = booking_server::build(config).await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, built.router).await });
+
+    // An Echo client on `availability` (public, as the seed's client code joins it).
+    let (mut echo, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/app/app-key?protocol=7"))
+            .await
+            .expect("pusher");
+    assert_eq!(
+        next(&mut echo).await["event"],
+        "pusher:connection_established"
+    );
+    send(
+        &mut echo,
+        json!({"event": "pusher:subscribe", "data": {"channel": "availability", "auth": ""}}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut echo).await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
+
+    // The admin's native publish arrives as Laravel's trigger would.
+    let mut admin = native(addr, "admin1").await;
+    let data = json!({"data": {"session_id": 5, "available_slots": 2}});
+    send(&mut admin, json!({"type": "publish", "id": 1, "data": {"channel": "availability", "event": "App\\Events\\AvailabilityUpdated", "data": data}})).await;
+    assert_eq!(reply(&mut admin, 1).await["type"], "ack");
+    let got = next(&mut echo).await;
+    assert_eq!(got["event"], "App\\Events\\AvailabilityUpdated");
+    assert_eq!(
+        serde_json::from_str::<Value>(got["data"].as_str().expect("string")).expect("json"),
+        data
+    );
+
+    // Another user may not; nothing reaches Echo.
+    let mut user = native(addr, "7").await;
+    send(&mut user, json!({"type": "publish", "id": 2, "data": {"channel": "availability", "event": "App\\Events\\AvailabilityUpdated", "data": {}}})).await;
+    let refused = reply(&mut user, 2).await;
+    assert_eq!(
+        (&refused["type"], &refused["data"]["code"]),
+        (&json!("error"), &json!("forbidden"))
+    );
+
+    // A trigger reaches a native subscriber of the channel.
+    send(
+        &mut user,
+        json!({"type": "subscribe", "id": 3, "data": {"channel": "staff"}}),
+    )
+    .await;
+    assert_eq!(reply(&mut user, 3).await["type"], "ack");
+    let app = App::new("app-id", "app-key", "s3cret").expect("app");
+    let body = json!({"name": "App\\Events\\CheckInNotification", "channels": ["staff"], "data": "{\"data\":{\"booking_id\":1}}"}).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let q = sign::signed_query(
+        &app,
+        "POST",
+        "/apps/app-id/events",
+        &[],
+        body.as_bytes(),
+        now,
+    );
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/apps/app-id/events?{q}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("trigger");
+    assert_eq!(res.status().as_u16(), 200);
+    let push = next(&mut user).await;
+    assert_eq!(
+        (&push["type"], &push["data"]["data"]["booking_id"]),
+        (&json!("App\\Events\\CheckInNotification"), &json!(1))
+    );
+    // Echo on `availability` got nothing from the user's refused publish.
+    let quiet = tokio::time::timeout(Duration::from_millis(200), next(&mut echo)).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+}
