@@ -18,7 +18,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 # The fuzz workspace builds with the main workspace's dependency versions.
 cp ../Cargo.lock Cargo.lock
-targets=(native_command ws_frames event_json jwt rest_bodies)
+targets=(native_command ws_frames event_json jwt rest_bodies pusher)
 cargo +nightly fuzz build -O
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
