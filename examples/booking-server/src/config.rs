@@ -29,6 +29,10 @@ pub struct Config {
     /// loud warning.
     #[arg(long, env = "PUSHER_APP_SECRET", hide_env_values = true)]
     pub app_secret: Option<String>,
+    /// A JSON file of more apps beside this one, each on a Hub of its own
+    /// (`booking_server::apps` documents the format).
+    #[arg(long, env = "PUSHER_APPS_FILE")]
+    pub apps_file: Option<std::path::PathBuf>,
     /// The 32-byte key, base64, from which `private-encrypted-…` channels' shared secrets
     /// are derived; without it such channels are refused by the auth endpoint.
     #[arg(

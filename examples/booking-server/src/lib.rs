@@ -15,6 +15,7 @@
 //! code joins them with `echo.channel(...)`); `private-booking.{user_id}` is its user's
 //! alone. With `REDIS_URL`, several nodes share events and presence members.
 
+pub mod apps;
 pub mod auth;
 pub mod authorizer;
 pub mod config;
@@ -118,6 +119,45 @@ fn master_key(config: &Config) -> Result<Option<Vec<u8>>, BoxError> {
     Ok(Some(key))
 }
 
+/// An app's Hub: on Redis under `prefix` when configured (with shared presence members
+/// and subscription counts), else in memory.
+async fn app_hub(
+    config: &Config,
+    authorizer: Arc<dyn realtime_core::ChannelAuthorizer>,
+    prefix: &str,
+) -> Result<
+    (
+        Hub,
+        Option<realtime_broker_redis::RedisBroker>,
+        Arc<dyn SubscriptionCounts>,
+    ),
+    BoxError,
+> {
+    let store = Arc::new(MemoryStore::new());
+    let Some(url) = &config.redis_url else {
+        let hub = Hub::builder(store, Arc::new(MemoryBroker::new()))
+            .channel_authorizer(authorizer)
+            .build();
+        return Ok((hub, None, Arc::new(MemorySubscriptionCounts::new())));
+    };
+    let redis_config = realtime_broker_redis::RedisConfig {
+        prefix: prefix.to_owned(),
+        ..Default::default()
+    };
+    let broker = realtime_broker_redis::RedisBroker::connect(url, redis_config).await?;
+    tracing::info!(
+        node = broker.node_id(),
+        prefix,
+        "using Redis: events and presence members shared by every node"
+    );
+    let hub = Hub::builder(store, Arc::new(broker.clone()))
+        .channel_presence(Arc::new(broker.channel_presence()))
+        .channel_authorizer(authorizer)
+        .build();
+    let counts = Arc::new(broker.subscription_counts());
+    Ok((hub, Some(broker), counts))
+}
+
 /// Build the Hub (on Redis when configured), the Pusher server, the auth endpoint and
 /// the native WebSocket.
 ///
@@ -131,32 +171,14 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
         PusherAuthorizer::new(Arc::new(app.clone())),
         config.admin_users.clone(),
     ));
-    let store = Arc::new(MemoryStore::new());
-    let (hub, redis, counts): (Hub, _, Arc<dyn SubscriptionCounts>) = match &config.redis_url {
-        Some(url) => {
-            let redis_config = realtime_broker_redis::RedisConfig {
-                prefix: config.redis_prefix.clone(),
-                ..Default::default()
-            };
-            let broker = realtime_broker_redis::RedisBroker::connect(url, redis_config).await?;
-            tracing::info!(
-                node = broker.node_id(),
-                "using Redis: events and presence members shared by every node"
-            );
-            let hub = Hub::builder(store, Arc::new(broker.clone()))
-                .channel_presence(Arc::new(broker.channel_presence()))
-                .channel_authorizer(authorizer)
-                .build();
-            let counts = Arc::new(broker.subscription_counts());
-            (hub, Some(broker), counts)
+    let (hub, redis, counts) = app_hub(&config, authorizer, &config.redis_prefix).await?;
+    let extra_apps = match &config.apps_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            apps::parse(&text)?
         }
-        None => (
-            Hub::builder(store, Arc::new(MemoryBroker::new()))
-                .channel_authorizer(authorizer)
-                .build(),
-            None,
-            Arc::new(MemorySubscriptionCounts::new()),
-        ),
+        None => Vec::new(),
     };
     let origins: Vec<String> = config
         .allowed_origins
@@ -172,8 +194,14 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
         rate_burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
         ..WsConfig::default()
     };
-    let pusher = PusherServer::builder()
-        .app_on(app.clone(), hub.clone(), counts)
+    let mut builder = PusherServer::builder().app_on(app.clone(), hub.clone(), counts);
+    for extra in extra_apps {
+        let authorizer = Arc::new(PusherAuthorizer::new(Arc::new(extra.clone())));
+        let prefix = format!("{}app:{}:", config.redis_prefix, extra.id);
+        let (hub, _, counts) = app_hub(&config, authorizer, &prefix).await?;
+        builder = builder.app_on(extra, hub, counts);
+    }
+    let pusher = builder
         .ws_config(ws_config)
         .allowed_origins(allowed.clone())
         .activity_timeout(config.activity_timeout_secs)

@@ -152,3 +152,84 @@ async fn admins_publish_natively_to_echo_and_triggers_reach_native_clients() {
     let quiet = tokio::time::timeout(Duration::from_millis(200), next(&mut echo)).await;
     assert!(quiet.is_err(), "{quiet:?}");
 }
+
+#[tokio::test]
+async fn apps_from_the_file_are_served_apart() {
+    let dir = std::env::temp_dir().join(format!("booking-apps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("apps.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"2","key":"key-two","secret":"secret-two"}]"#,
+    )
+    .expect("write");
+    let config = booking_server::Config::parse_from([
+        "booking-server",
+        "--app-secret",
+        "s3cret",
+        "--jwt-secret",
+        JWT,
+        "--apps-file",
+        file.to_str().expect("path"),
+    ]);
+    let built = booking_server::build(config).await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, built.router).await });
+
+    let mut clients = Vec::new();
+    for key in ["app-key", "key-two"] {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/app/{key}?protocol=7"))
+                .await
+                .expect("pusher");
+        assert_eq!(
+            next(&mut ws).await["event"],
+            "pusher:connection_established"
+        );
+        send(
+            &mut ws,
+            json!({"event": "pusher:subscribe", "data": {"channel": "availability", "auth": ""}}),
+        )
+        .await;
+        assert_eq!(
+            next(&mut ws).await["event"],
+            "pusher_internal:subscription_succeeded"
+        );
+        clients.push(ws);
+    }
+    let trigger = |id: &'static str, key: &'static str, secret: &'static str| async move {
+        let app = App::new(id, key, secret).expect("app");
+        let body = json!({"name": format!("for-{id}"), "channels": ["availability"], "data": "{}"})
+            .to_string();
+        let path = format!("/apps/{id}/events");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let q = sign::signed_query(&app, "POST", &path, &[], body.as_bytes(), now);
+        reqwest::Client::new()
+            .post(format!("http://{addr}{path}?{q}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("trigger")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(trigger("2", "key-two", "secret-two").await, 200);
+    assert_eq!(next(&mut clients[1]).await["event"], "for-2");
+    assert_eq!(trigger("app-id", "app-key", "s3cret").await, 200);
+    assert_eq!(next(&mut clients[0]).await["event"], "for-app-id");
+    // Each app's client got only its own app's event.
+    for ws in &mut clients {
+        let quiet = tokio::time::timeout(Duration::from_millis(200), next(ws)).await;
+        assert!(quiet.is_err(), "{quiet:?}");
+    }
+    // App two's credentials do not sign for the seed's app.
+    assert_eq!(trigger("app-id", "key-two", "secret-two").await, 401);
+    let _ = std::fs::remove_dir_all(&dir);
+}
