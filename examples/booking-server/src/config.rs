@@ -90,6 +90,12 @@ pub struct Config {
     /// Frames one connection may send in a burst.
     #[arg(long, env = "RATE_BURST", default_value_t = 40)]
     pub rate_burst: u32,
+    /// Initial read buffer per connection, bytes; larger frames are still read whole.
+    /// Pusher clients send small frames (pings, subscriptions, client events): 256 bytes
+    /// instead of the transport's 1 KiB holds 6.3 KiB per idle connection instead of 7.0
+    /// (10,000 connections, `benches/run-pusher.sh` W3).
+    #[arg(long, env = "READ_BUFFER_BYTES", default_value_t = 256)]
+    pub read_buffer_bytes: usize,
     /// Runtime worker threads: 1 runs a single-threaded runtime; 0 (default) one per core.
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,

@@ -192,6 +192,7 @@ pub async fn build(config: Config) -> Result<Built, BoxError> {
         ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
         rate_per_second: NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN),
         rate_burst: NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN),
+        read_buffer_bytes: config.read_buffer_bytes.max(64),
         ..WsConfig::default()
     };
     let mut builder = PusherServer::builder().app_on(app.clone(), hub.clone(), counts);
