@@ -41,3 +41,21 @@ for row in rows[:2]:
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == 8 and "–" not in cells and "failed" not in row, row
 '
+# The Pusher framing against a debug booking-server: HTTP API triggers (W1), client
+# events on private channels (W2), idle subscribed connections (W3).
+cargo build -q -p booking-server
+pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+RUST_LOG=error BIND=127.0.0.1:$pport PUSHER_APP_SECRET=app-secret CLIENT_EVENTS_PER_SECOND=1000 \
+  "$TARGET/debug/booking-server" > "$work/booking.log" 2>&1 &
+ppid=$!
+trap 'kill $pid $ppid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$pport/health" >/dev/null && break; sleep 0.1; done
+pusher() { "$TARGET/debug/loadgen" --protocol pusher --server "http://127.0.0.1:$pport" --server-pid $ppid "$@"; }
+p1=$(pusher --workload w1 --clients 20 --inflight 4 --seconds 2)
+p2=$(pusher --workload w2 --clients 20 --room-size 5 --rate 5 --seconds 2)
+p3=$(pusher --workload w3 --clients 50)
+for r in "$p1" "$p2" "$p3"; do echo "loadgen smoke (pusher): $r"; done
+for r in "$p1" "$p2"; do
+  echo "$r" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["protocol"] == "pusher" and r["deliveries"] > 0 and r["losses"] == 0, r'
+done
+echo "$p3" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["failed"] == 0 and r["server_rss_kib_idle_n"] > 0, r'
