@@ -93,6 +93,49 @@ pub fn raise_open_file_limit() -> Option<u64> {
     }
 }
 
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: the `shutdown` future a server passes to
+/// [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// A tokio runtime with `worker_threads` threads: 1 is a current-thread runtime (what the
+/// benchmarks run), 0 one worker per core.
+///
+/// # Errors
+/// The runtime's own (no threads or timers to be had).
+pub fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+}
+
 /// A connection's place under [`ServeConfig::max_connections`], in every request's
 /// extensions: the connection's slot is free again once its last holder drops it. The
 /// WebSocket route keeps it for the life of an upgraded connection, which outlives the

@@ -272,31 +272,10 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     let hub = built.hub.clone();
     let serve_config = realtime_transport_ws::server::ServeConfig::default();
     realtime_transport_ws::server::serve(listener, built.router, serve_config, async move {
-        shutdown_signal().await;
+        realtime_transport_ws::server::shutdown_signal().await;
         tracing::info!("shutting down: telling clients to reconnect, draining");
         hub.shutdown("server shutting down", drain).await;
     })
     .await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

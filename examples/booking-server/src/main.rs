@@ -9,18 +9,7 @@ fn main() {
         )
         .init();
     let config = booking_server::Config::parse();
-    let runtime = match config.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    };
+    let runtime = realtime_transport_ws::server::runtime(config.worker_threads);
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {

@@ -46,6 +46,68 @@ async fn native(addr: std::net::SocketAddr, user: &str) -> Ws {
     ws
 }
 
+/// Build the server from command-line `args` and serve it on a random port.
+async fn start(args: &[&str]) -> std::net::SocketAddr {
+    let config = booking_server::Config::parse_from(
+        std::iter::once("booking-server").chain(args.iter().copied()),
+    );
+    let built = booking_server::build(config).await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, built.router).await });
+    addr
+}
+
+/// A Pusher client of the app with `key`, subscribed to public `channel`.
+async fn pusher_on(addr: std::net::SocketAddr, key: &str, channel: &str) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/app/{key}?protocol=7"))
+        .await
+        .expect("pusher");
+    assert_eq!(
+        next(&mut ws).await["event"],
+        "pusher:connection_established"
+    );
+    send(
+        &mut ws,
+        json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": ""}}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut ws).await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
+    ws
+}
+
+/// A signed trigger of `name` on `channel` as app (`id`, `key`, `secret`); the status.
+async fn trigger(
+    addr: std::net::SocketAddr,
+    (id, key, secret): (&str, &str, &str),
+    channel: &str,
+    name: &str,
+    data: &str,
+) -> u16 {
+    let app = App::new(id, key, secret).expect("app");
+    let body = json!({"name": name, "channels": [channel], "data": data}).to_string();
+    let path = format!("/apps/{id}/events");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let q = sign::signed_query(&app, "POST", &path, &[], body.as_bytes(), now);
+    reqwest::Client::new()
+        .post(format!("http://{addr}{path}?{q}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("trigger")
+        .status()
+        .as_u16()
+}
+
 /// The native reply to command `id`, skipping pushes.
 async fn reply(ws: &mut Ws, id: u64) -> Value {
     loop {
@@ -58,40 +120,17 @@ async fn reply(ws: &mut Ws, id: u64) -> Value {
 
 #[tokio::test]
 async fn admins_publish_natively_to_echo_and_triggers_reach_native_clients() {
-    let config = booking_server::Config::parse_from([
-        "booking-server",
+    let addr = start(&[
         "--app-secret",
         "s3cret",
         "--jwt-secret",
         JWT,
         "--admin-users",
         "admin1",
-    ]);
-    let built = booking_server::build(config).await.expect("build");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, built.router).await });
-
-    // An Echo client on `availability` (public, as the seed's client code joins it).
-    let (mut echo, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/app/app-key?protocol=7"))
-            .await
-            .expect("pusher");
-    assert_eq!(
-        next(&mut echo).await["event"],
-        "pusher:connection_established"
-    );
-    send(
-        &mut echo,
-        json!({"event": "pusher:subscribe", "data": {"channel": "availability", "auth": ""}}),
-    )
+    ])
     .await;
-    assert_eq!(
-        next(&mut echo).await["event"],
-        "pusher_internal:subscription_succeeded"
-    );
+    // An Echo client on `availability` (public, as the seed's client code joins it).
+    let mut echo = pusher_on(addr, "app-key", "availability").await;
 
     // The admin's native publish arrives as Laravel's trigger would.
     let mut admin = native(addr, "admin1").await;
@@ -121,28 +160,15 @@ async fn admins_publish_natively_to_echo_and_triggers_reach_native_clients() {
     )
     .await;
     assert_eq!(reply(&mut user, 3).await["type"], "ack");
-    let app = App::new("app-id", "app-key", "s3cret").expect("app");
-    let body = json!({"name": "App\\Events\\CheckInNotification", "channels": ["staff"], "data": "{\"data\":{\"booking_id\":1}}"}).to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let q = sign::signed_query(
-        &app,
-        "POST",
-        "/apps/app-id/events",
-        &[],
-        body.as_bytes(),
-        now,
-    );
-    let res = reqwest::Client::new()
-        .post(format!("http://{addr}/apps/app-id/events?{q}"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("trigger");
-    assert_eq!(res.status().as_u16(), 200);
+    let status = trigger(
+        addr,
+        ("app-id", "app-key", "s3cret"),
+        "staff",
+        "App\\Events\\CheckInNotification",
+        "{\"data\":{\"booking_id\":1}}",
+    )
+    .await;
+    assert_eq!(status, 200);
     let push = next(&mut user).await;
     assert_eq!(
         (&push["type"], &push["data"]["data"]["booking_id"]),
@@ -163,73 +189,47 @@ async fn apps_from_the_file_are_served_apart() {
         r#"[{"id":"2","key":"key-two","secret":"secret-two"}]"#,
     )
     .expect("write");
-    let config = booking_server::Config::parse_from([
-        "booking-server",
+    let addr = start(&[
         "--app-secret",
         "s3cret",
         "--jwt-secret",
         JWT,
         "--apps-file",
         file.to_str().expect("path"),
-    ]);
-    let built = booking_server::build(config).await.expect("build");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, built.router).await });
-
-    let mut clients = Vec::new();
-    for key in ["app-key", "key-two"] {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/app/{key}?protocol=7"))
-                .await
-                .expect("pusher");
-        assert_eq!(
-            next(&mut ws).await["event"],
-            "pusher:connection_established"
-        );
-        send(
-            &mut ws,
-            json!({"event": "pusher:subscribe", "data": {"channel": "availability", "auth": ""}}),
-        )
-        .await;
-        assert_eq!(
-            next(&mut ws).await["event"],
-            "pusher_internal:subscription_succeeded"
-        );
-        clients.push(ws);
-    }
-    let trigger = |id: &'static str, key: &'static str, secret: &'static str| async move {
-        let app = App::new(id, key, secret).expect("app");
-        let body = json!({"name": format!("for-{id}"), "channels": ["availability"], "data": "{}"})
-            .to_string();
-        let path = format!("/apps/{id}/events");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        let q = sign::signed_query(&app, "POST", &path, &[], body.as_bytes(), now);
-        reqwest::Client::new()
-            .post(format!("http://{addr}{path}?{q}"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("trigger")
-            .status()
-            .as_u16()
-    };
-    assert_eq!(trigger("2", "key-two", "secret-two").await, 200);
-    assert_eq!(next(&mut clients[1]).await["event"], "for-2");
-    assert_eq!(trigger("app-id", "app-key", "s3cret").await, 200);
-    assert_eq!(next(&mut clients[0]).await["event"], "for-app-id");
+    ])
+    .await;
+    let mut one = pusher_on(addr, "app-key", "availability").await;
+    let mut two = pusher_on(addr, "key-two", "availability").await;
+    let (seed, second) = (
+        ("app-id", "app-key", "s3cret"),
+        ("2", "key-two", "secret-two"),
+    );
+    assert_eq!(
+        trigger(addr, second, "availability", "for-two", "{}").await,
+        200
+    );
+    assert_eq!(next(&mut two).await["event"], "for-two");
+    assert_eq!(
+        trigger(addr, seed, "availability", "for-one", "{}").await,
+        200
+    );
+    assert_eq!(next(&mut one).await["event"], "for-one");
     // Each app's client got only its own app's event.
-    for ws in &mut clients {
+    for ws in [&mut one, &mut two] {
         let quiet = tokio::time::timeout(Duration::from_millis(200), next(ws)).await;
         assert!(quiet.is_err(), "{quiet:?}");
     }
     // App two's credentials do not sign for the seed's app.
-    assert_eq!(trigger("app-id", "key-two", "secret-two").await, 401);
+    assert_eq!(
+        trigger(
+            addr,
+            ("app-id", "key-two", "secret-two"),
+            "availability",
+            "x",
+            "{}"
+        )
+        .await,
+        401
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -297,31 +297,10 @@ pub async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %listener.local_addr()?, open_files = ?files, "chat-server listening");
     let hub = app.hub.clone();
     realtime_transport_ws::server::serve(listener, app.router, serve_config, async move {
-        shutdown_signal().await;
+        realtime_transport_ws::server::shutdown_signal().await;
         tracing::info!("shutting down: telling clients, draining");
         hub.shutdown("server shutting down", drain).await;
     })
     .await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
