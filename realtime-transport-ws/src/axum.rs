@@ -164,10 +164,13 @@ pub async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Respo
     let slot = req
         .extensions_mut()
         .remove::<crate::server::ConnectionSlot>();
+    // This task only waits for the upgrade; the connection then runs as a task of its own
+    // whose state is one box (`connection`), so no idle connection keeps this task's.
     tokio::spawn(async move {
-        let _slot = slot;
         match on_upgrade.await {
-            Ok(upgraded) => serve_upgraded(server, upgraded, identity, info).await,
+            Ok(upgraded) => {
+                tokio::spawn(connection(server, upgraded, identity, info, slot));
+            }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
@@ -182,15 +185,17 @@ pub async fn upgrade<D: Dialect>(server: WsServer<D>, mut req: Request) -> Respo
     res
 }
 
-/// Serve an upgraded connection. A plain TCP connection (what `axum::serve` accepts) is
-/// taken back from hyper and split into owned halves, with no lock between reader and
-/// writer; any other I/O (TLS, a custom listener) is split with `tokio::io::split`.
-async fn serve_upgraded<D: Dialect>(
+/// The connection on an upgraded stream, as one boxed future holding `slot`. A plain TCP
+/// connection (what `axum::serve` accepts) is taken back from hyper and split into owned
+/// halves, with no lock between reader and writer; any other I/O (TLS, a custom listener)
+/// is split with `tokio::io::split`.
+fn connection<D: Dialect>(
     server: WsServer<D>,
     upgraded: Upgraded,
     identity: Option<realtime_core::Identity>,
     info: ConnInfo,
-) {
+    slot: Option<crate::server::ConnectionSlot>,
+) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
     let tcp =
         match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
             Ok(p) => Ok((p.io, p.read_buf)),
@@ -206,11 +211,11 @@ async fn serve_upgraded<D: Dialect>(
             let rest = bytes::Bytes::copy_from_slice(&read_buf);
             drop(read_buf);
             let read = std::io::Cursor::new(rest).chain(read);
-            server.serve_io(read, write, identity, info).await;
+            server.connection(read, write, identity, info, slot)
         }
         Err(upgraded) => {
             let (read, write) = tokio::io::split(TokioIo::new(upgraded));
-            server.serve_io(read, write, identity, info).await;
+            server.connection(read, write, identity, info, slot)
         }
     }
 }

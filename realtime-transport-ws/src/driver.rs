@@ -344,16 +344,34 @@ impl<D: Dialect> WsServer<D> {
         R: tokio::io::AsyncRead + Send + Unpin + 'static,
         W: tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        // One box for the whole connection: the caller's task then holds only a pointer,
-        // not the reader under construction and the connection's state side by side.
-        let conn: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> =
-            Box::pin(async move {
-                let (stream, sink, replies) =
-                    crate::io::framed(read, write, &self.inner.config).await;
-                self.serve_halves(stream, sink, Some(replies), identity, info)
-                    .await;
-            });
-        conn.await;
+        self.clone()
+            .connection(read, write, identity, info, ())
+            .await;
+    }
+
+    /// [`WsServer::serve_io`] as one boxed future that owns everything the connection
+    /// needs, `guard` included (dropped when the connection ends): spawned as a task of its
+    /// own, the task holds only the box's pointer, not the state of whatever made it.
+    #[cfg(feature = "axum")]
+    pub(crate) fn connection<R, W, G>(
+        self,
+        read: R,
+        write: W,
+        identity: Option<Identity>,
+        info: ConnInfo,
+        guard: G,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+        G: Send + 'static,
+    {
+        Box::pin(async move {
+            let _guard = guard;
+            let (stream, sink, replies) = crate::io::framed(read, write, &self.inner.config).await;
+            self.serve_halves(stream, sink, Some(replies), identity, info)
+                .await;
+        })
     }
 
     /// Not an `async fn`: its arguments would be kept twice in the future (once as passed,

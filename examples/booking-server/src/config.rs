@@ -92,8 +92,8 @@ pub struct Config {
     pub rate_burst: u32,
     /// Initial read buffer per connection, bytes; larger frames are still read whole.
     /// Pusher clients send small frames (pings, subscriptions, client events): 256 bytes
-    /// instead of the transport's 1 KiB holds 6.3 KiB per idle connection instead of 7.0
-    /// (10,000 connections, `benches/run-pusher.sh` W3).
+    /// instead of the transport's 1 KiB saves ~0.8 KiB per idle connection
+    /// (`benches/run-pusher.sh` W3, BENCHMARKS.md).
     #[arg(long, env = "READ_BUFFER_BYTES", default_value_t = 256)]
     pub read_buffer_bytes: usize,
     /// Runtime worker threads: 1 runs a single-threaded runtime; 0 (default) one per core.
