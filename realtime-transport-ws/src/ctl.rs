@@ -1,5 +1,6 @@
 //! The reader's replies to the writer: a bounded single-producer, single-consumer queue.
-//! Unlike a channel it allocates nothing until used, which idle connections notice.
+//! Unlike a channel it allocates nothing until used, and gives its buffer back once the
+//! writer has drained it and waits again: idle connections (10,000 of them, W3) notice.
 
 use crate::frame::Frame;
 use std::collections::VecDeque;
@@ -105,6 +106,10 @@ impl Receiver {
         if q.sender_gone {
             return Poll::Ready(None);
         }
+        if q.frames.capacity() > 0 {
+            // Drained: the connection may stay idle for hours; replies are rare.
+            q.frames = VecDeque::new();
+        }
         realtime_core::session::keep_waker(&mut q.waker, cx);
         Poll::Pending
     }
@@ -144,5 +149,18 @@ mod tests {
         let (tx, rx) = channel(1);
         drop(rx);
         assert!(tx.send(Frame::Close(None)).await.is_err(), "writer gone");
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_buffer_back_when_the_writer_waits() {
+        let (tx, mut rx) = channel(4);
+        let mut cx = Context::from_waker(Waker::noop());
+        tx.try_send(Frame::Ping(bytes::Bytes::new())).expect("room");
+        assert!(rx.0.queue().frames.capacity() > 0);
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(Some(Frame::Ping(_)))));
+        assert!(rx.poll_recv(&mut cx).is_pending());
+        assert_eq!(rx.0.queue().frames.capacity(), 0);
+        tx.try_send(Frame::Pong(bytes::Bytes::new())).expect("room");
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(Some(Frame::Pong(_)))));
     }
 }
