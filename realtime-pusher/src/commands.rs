@@ -118,7 +118,7 @@ impl PusherDialect {
             Err(e) => return refused("InvalidChannel", &e.to_string(), 400),
         };
         let limits = &self.state.app.limits;
-        let new = !conn.channels.contains_key(&channel);
+        let new = !conn.channels.contains(&channel);
         if new && conn.channels.len() >= limits.max_channels_per_connection {
             let msg = format!(
                 "a connection may join at most {} channels",

@@ -157,10 +157,16 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         tx.try_send(Frame::Ping(bytes::Bytes::new())).expect("room");
         assert!(rx.0.queue().frames.capacity() > 0);
-        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(Some(Frame::Ping(_)))));
+        assert!(matches!(
+            rx.poll_recv(&mut cx),
+            Poll::Ready(Some(Frame::Ping(_)))
+        ));
         assert!(rx.poll_recv(&mut cx).is_pending());
         assert_eq!(rx.0.queue().frames.capacity(), 0);
         tx.try_send(Frame::Pong(bytes::Bytes::new())).expect("room");
-        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(Some(Frame::Pong(_)))));
+        assert!(matches!(
+            rx.poll_recv(&mut cx),
+            Poll::Ready(Some(Frame::Pong(_)))
+        ));
     }
 }
