@@ -39,6 +39,13 @@ fn rate_clock() -> governor::clock::DefaultClock {
         .clone()
 }
 
+/// Who a connection's session opens as, boxed while the connection runs: it is used once,
+/// at the opening, and a connection's state keeps the room of everything it was given.
+pub(crate) struct Start {
+    identity: Option<Identity>,
+    info: ConnInfo,
+}
+
 /// What the reader's wait for the client ended with.
 enum Read {
     /// A frame, or a read error.
@@ -326,7 +333,8 @@ impl<D: Dialect> WsServer<D> {
             + 'static,
     {
         let (sink, stream) = socket.split();
-        self.serve_halves(stream, sink, None, identity, info).await;
+        self.serve_halves(stream, sink, None, Box::new(Start { identity, info }))
+            .await;
     }
 
     /// Run one connection over a raw byte stream, after the HTTP upgrade handshake: `read`
@@ -366,11 +374,11 @@ impl<D: Dialect> WsServer<D> {
         W: tokio::io::AsyncWrite + Send + Unpin + 'static,
         G: Send + 'static,
     {
+        let start = Box::new(Start { identity, info });
         Box::pin(async move {
             let _guard = guard;
             let (stream, sink, replies) = crate::io::framed(read, write, &self.inner.config).await;
-            self.serve_halves(stream, sink, Some(replies), identity, info)
-                .await;
+            self.serve_halves(stream, sink, Some(replies), start).await;
         })
     }
 
@@ -382,8 +390,7 @@ impl<D: Dialect> WsServer<D> {
         mut stream: R,
         mut sink: W,
         replies: Option<Arc<Replies>>,
-        identity: Option<Identity>,
-        info: ConnInfo,
+        start: Box<Start>,
     ) -> impl std::future::Future<Output = ()> + Send + '_
     where
         R: Stream<Item = Result<Frame, WsError>> + Send + Unpin + 'static,
@@ -396,6 +403,7 @@ impl<D: Dialect> WsServer<D> {
             let hub = &self.inner.hub;
             // Boxed, as everything that runs once or rarely: the connection's long-lived
             // task then does not reserve the space of the opening's state.
+            let Start { identity, info } = *start;
             let Some(session) = Box::pin(self.open(&mut stream, &mut sink, identity, info)).await
             else {
                 return;
@@ -430,8 +438,10 @@ impl<D: Dialect> WsServer<D> {
                     reply = std::future::poll_fn(|cx| dialect.poll_pending(&mut st.dialect, cx)),
                         if dialect.has_pending(&st.dialect) =>
                     {
+                        // Boxed, as the other rare waits here: the connection's state is as
+                        // large as its largest wait, for as long as the connection lives.
                         if let Some(r) = reply
-                            && st.out.send(r).await.is_err()
+                            && Box::pin(st.out.send(r)).await.is_err()
                         {
                             break;
                         }
@@ -468,7 +478,7 @@ impl<D: Dialect> WsServer<D> {
             drop(st);
             // A finished JoinHandle must not be polled again.
             if !writer_done {
-                let _ = tokio::time::timeout(cfg.write_timeout, &mut writer).await;
+                let _ = Box::pin(tokio::time::timeout(cfg.write_timeout, &mut writer)).await;
             }
             writer.abort();
             Box::pin(hub.disconnect(session_id)).await;
@@ -477,7 +487,8 @@ impl<D: Dialect> WsServer<D> {
             // not reset it under the replies and close frame the client has yet to read.
             let until = tokio::time::Instant::now() + cfg.close_drain;
             while !cfg.close_drain.is_zero()
-                && let Ok(Some(Ok(f))) = tokio::time::timeout_at(until, stream.next()).await
+                && let Ok(Some(Ok(f))) =
+                    Box::pin(tokio::time::timeout_at(until, stream.next())).await
             {
                 if matches!(f, Frame::Close(_)) {
                     break;
