@@ -30,7 +30,7 @@ pub(crate) async fn joined(state: &AppState, hub: &Hub, channel: &Channel) {
     match state.counts.add(channel).await {
         Ok(n) => {
             if n == 1 {
-                state.webhook(WebhookEvent::ChannelOccupied {
+                state.webhook(move || WebhookEvent::ChannelOccupied {
                     channel: channel.to_string(),
                 });
             }
@@ -45,7 +45,7 @@ pub(crate) async fn left(state: &AppState, hub: &Hub, channel: &Channel) {
     match state.counts.remove(channel).await {
         Ok(n) => {
             if n == 0 {
-                state.webhook(WebhookEvent::ChannelVacated {
+                state.webhook(move || WebhookEvent::ChannelVacated {
                     channel: channel.to_string(),
                 });
             } else {
@@ -77,7 +77,7 @@ async fn announce_count(state: &AppState, hub: &Hub, channel: &Channel, n: u64) 
 pub(crate) async fn signed_out(state: &AppState, user: &str) {
     let Ok(key) = Channel::user(user) else { return };
     match state.counts.remove(&key).await {
-        Ok(0) => state.webhook(WebhookEvent::UserOffline {
+        Ok(0) => state.webhook(move || WebhookEvent::UserOffline {
             user_id: user.to_owned(),
         }),
         Ok(_) => {}
@@ -244,7 +244,9 @@ impl PusherDialect {
         self.state.sign_in(&user, conn.session);
         conn.user = Some(user);
         match self.state.counts.add(&channel).await {
-            Ok(1) => self.state.webhook(WebhookEvent::UserOnline { user_id: id }),
+            Ok(1) => self
+                .state
+                .webhook(move || WebhookEvent::UserOnline { user_id: id }),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "user connection count failed"),
         }
@@ -316,7 +318,7 @@ impl PusherDialect {
         if let Err(e) = hub.publish(&[channel], event).await {
             return reject(&e.to_string());
         }
-        self.state.webhook(WebhookEvent::ClientEvent {
+        self.state.webhook(move || WebhookEvent::ClientEvent {
             channel: name.to_owned(),
             event: frame.event.to_string(),
             data: raw.to_owned(),

@@ -81,9 +81,11 @@ impl AppState {
         }
     }
 
-    pub(crate) fn webhook(&self, event: WebhookEvent) {
+    /// Queue the webhook event `make` builds, when the app has webhooks (otherwise nothing
+    /// is built: client events and subscriptions pay for no strings they would not send).
+    pub(crate) fn webhook(&self, make: impl FnOnce() -> WebhookEvent) {
         if let Some(w) = &self.webhooks {
-            w.send(event);
+            w.send(make());
         }
     }
 
@@ -142,15 +144,20 @@ impl PublishObserver for Observer {
     fn published(&self, event: &Arc<Event>, channels: &[Channel]) {
         let t = &event.event_type;
         if *t == EventType::CHANNEL_MEMBER_ADD || *t == EventType::CHANNEL_MEMBER_REMOVE {
+            if self.0.webhooks.is_none() {
+                return;
+            }
             let Some(user_id) = event.data.get("user_id").and_then(|v| v.as_str()) else {
                 return;
             };
             for c in channels {
                 let (channel, user_id) = (c.to_string(), user_id.to_owned());
-                self.0.webhook(if *t == EventType::CHANNEL_MEMBER_ADD {
-                    WebhookEvent::MemberAdded { channel, user_id }
-                } else {
-                    WebhookEvent::MemberRemoved { channel, user_id }
+                self.0.webhook(|| {
+                    if *t == EventType::CHANNEL_MEMBER_ADD {
+                        WebhookEvent::MemberAdded { channel, user_id }
+                    } else {
+                        WebhookEvent::MemberRemoved { channel, user_id }
+                    }
                 });
             }
         } else if *t == EventType::APP {

@@ -279,3 +279,40 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Config {
+        Config::parse_from(std::iter::once("booking-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_reason() {
+        let key32 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(
+            master_key(&config(&["--encryption-master-key-base64", &key32]))
+                .ok()
+                .flatten()
+                .map(|k| k.len()),
+            Some(32)
+        );
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+        let e =
+            master_key(&config(&["--encryption-master-key-base64", &short])).expect_err("16 bytes");
+        assert!(e.to_string().contains("32 bytes"), "{e}");
+        assert!(master_key(&config(&["--encryption-master-key-base64", "not base64!"])).is_err());
+        assert!(jwt(&config(&["--jwt-secret", "too-short"])).is_err());
+        assert!(app(&config(&["--app-key", "bad key"])).is_err());
+        let e = app(&config(&[
+            "--app-secret",
+            "s",
+            "--webhook-url",
+            "https://h/x",
+        ]))
+        .expect_err("https");
+        assert!(e.to_string().contains("http://"), "{e}");
+    }
+}

@@ -207,14 +207,9 @@ impl Hub {
         self.inner.channel_presence.members(channel).await
     }
 
-    /// How many of this node's sessions are subscribed to `channel` (0 when none). Other
-    /// nodes' subscribers are not counted: the broker knows nodes, not sessions.
-    pub fn local_subscriptions(&self, channel: &Channel) -> usize {
-        read(&self.inner.subs).get(channel).map_or(0, Vec::len)
-    }
-
     /// Every channel with at least one subscribed session on this node, with its number
-    /// of subscribed sessions ([`Hub::local_subscriptions`]), in no particular order.
+    /// of subscribed sessions, in no particular order. Other nodes' subscribers are not
+    /// counted: the broker knows nodes, not sessions.
     pub fn local_channels(&self) -> Vec<(Channel, usize)> {
         read(&self.inner.subs)
             .iter()
